@@ -1,0 +1,1 @@
+"""Standalone Bokeh HTML reports rendered from what is in the store (never recomputes analysis)."""
