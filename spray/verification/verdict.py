@@ -1,0 +1,135 @@
+"""A plain-language verdict on the padding hypothesis, generated from the summary statistics.
+
+The sentences follow the thesis's reading of Figs. 6.8-6.11 (L2158-L2175) but are generic:
+they name the class and the strategies from the data, and state an effect only when its 95%
+confidence interval excludes zero and the Wilcoxon p-value is below :data:`ALPHA`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from spray.verification.strategies import BASELINE, strategies
+
+ALPHA = 0.05
+#: Strategies that fill the padded area with one uniform colour (the suspected shortcut, L2171).
+CONSTANT_COLOUR_STRATEGIES = ("random_colour", "reference_colour")
+
+CONFIRMED = "confirmed"
+PARTIAL = "partial"
+NOT_SUPPORTED = "not supported"
+UNTESTABLE = "untestable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The overall conclusion (one of the constants above), one headline and the findings."""
+
+    conclusion: str
+    headline: str
+    findings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"conclusion": self.conclusion, "headline": self.headline, "findings": list(self.findings)}
+
+
+def _labels() -> dict[str, str]:
+    return {s.name: s.label for s in strategies()}
+
+
+def _significant(row: pd.Series) -> bool:
+    return bool(row["p_value"] < ALPHA and (row["ci_low"] > 0 or row["ci_high"] < 0))
+
+
+def _evidence(row: pd.Series) -> str:
+    return (f"95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, "
+            f"n = {int(row['n'])}")
+
+
+def _rows(summary: pd.DataFrame, member: bool, orientation: str) -> pd.DataFrame:
+    chosen = summary[(summary["member"] == member) & (summary["orientation"] == orientation)]
+    return chosen[chosen["strategy"] != BASELINE]
+
+
+def padding_verdict(summary: pd.DataFrame, class_name: str) -> Verdict:
+    """Read :func:`spray.verification.statistics.summarise`'s table as sentences a person can act on."""
+    labels = _labels()
+    members, others = _rows(summary, True, "padded"), _rows(summary, False, "padded")
+    findings: list[str] = []
+    if members.empty:
+        findings.append(f"No {class_name} image needs padding (all are square or none was sampled), "
+                        f"so the effect on {class_name} images cannot be measured.")
+    if others.empty:
+        findings.append(f"No image outside {class_name} needs padding (all are square or none was sampled), "
+                        f"so the effect on other images cannot be measured.")
+    if members.empty and others.empty:
+        return Verdict(UNTESTABLE, "The padding hypothesis cannot be tested: no sampled image needs padding.",
+                       findings)
+
+    depends = False
+    if not members.empty:
+        drop = members.loc[members["mean"].idxmin()]
+        depends = drop["mean"] < 0 and _significant(drop)
+        verb = "lowers" if drop["mean"] < 0 else "changes"
+        findings.append(
+            f"Replacing the copied border with {labels[drop['strategy']]} {verb} the {class_name} score of "
+            f"{class_name} images by {drop['mean']:+.2f} on average ({_evidence(drop)})"
+            + ("." if depends else "; this is not a significant change.")
+        )
+    raises = False
+    uniform = others[others["strategy"].isin(CONSTANT_COLOUR_STRATEGIES)]
+    if not uniform.empty:
+        rise = uniform.loc[uniform["mean"].idxmax()]
+        raises = rise["mean"] > 0 and _significant(rise)
+        verb = "raise" if rise["mean"] > 0 else "change"
+        findings.append(
+            f"{labels[rise['strategy']].capitalize()} borders {verb} the {class_name} score of images that are "
+            f"not {class_name} by {rise['mean']:+.2f} on average ({_evidence(rise)})"
+            + ("." if raises else "; this is not a significant change.")
+        )
+    findings += _orientation_finding(summary, class_name, labels) + _relevance_finding(summary, class_name)
+
+    if depends and raises:
+        return Verdict(CONFIRMED, f"The border shortcut is confirmed: the {class_name} score depends on the "
+                                  f"padded border, and uniform borders make other images look more like {class_name}.",
+                       findings)
+    if raises:
+        return Verdict(CONFIRMED, f"The border shortcut is confirmed: uniform borders alone make images that are "
+                                  f"not {class_name} look more like {class_name}.", findings)
+    if depends:
+        return Verdict(PARTIAL, f"The {class_name} score depends on the padded border, but uniform borders do not "
+                                f"make other images look more like {class_name}: the border matters, a shortcut "
+                                "is not shown.", findings)
+    return Verdict(NOT_SUPPORTED, f"No padding strategy changes the {class_name} score significantly: no evidence "
+                                  "that the model uses the padded border.", findings)
+
+
+def _orientation_finding(summary: pd.DataFrame, class_name: str, labels: dict[str, str]) -> list[str]:
+    """Compare vertical (landscape) with horizontal (portrait) padding for the strongest strategy (L2175)."""
+    for member, who in ((False, f"images that are not {class_name}"), (True, f"{class_name} images")):
+        padded = _rows(summary, member, "padded")
+        landscape, portrait = _rows(summary, member, "landscape"), _rows(summary, member, "portrait")
+        if padded.empty or landscape.empty or portrait.empty:
+            continue
+        strongest = padded.loc[padded["mean"].abs().idxmax(), "strategy"]
+        wide = landscape[landscape["strategy"] == strongest].iloc[0]
+        tall = portrait[portrait["strategy"] == strongest].iloc[0]
+        stronger = "vertical" if abs(wide["mean"]) > abs(tall["mean"]) else "horizontal"
+        return [
+            f"For {who}, {labels[strongest]} padding has the stronger effect when the padding is {stronger}: "
+            f"{wide['mean']:+.2f} for landscape images padded above and below (n = {int(wide['n'])}) against "
+            f"{tall['mean']:+.2f} for portrait images padded left and right (n = {int(tall['n'])})."
+        ]
+    return []
+
+
+def _relevance_finding(summary: pd.DataFrame, class_name: str) -> list[str]:
+    """How much positive relevance the baseline puts on the padded border, against its area (L2173)."""
+    baseline = summary[(summary["member"]) & (summary["orientation"] == "padded") & (summary["strategy"] == BASELINE)]
+    if baseline.empty or pd.isna(baseline["padded_relevance_share"].iloc[0]):
+        return []
+    row = baseline.iloc[0]
+    return [f"With the copied border, {row['padded_relevance_share']:.0%} of the positive relevance of {class_name} "
+            f"images lies in the padded area, which covers {row['padded_fraction']:.0%} of the model input."]
