@@ -37,3 +37,19 @@ class ModelError(SprayError):
 
 class AnalysisInputError(SprayError, ValueError):
     """Relevance maps that the spectral analysis cannot use (too few, non-finite, ...)."""
+
+
+class ReportDataError(SprayError, ValueError):
+    """Data handed to the HTML report renderer that is inconsistent (lengths, shapes, links)."""
+
+
+class UnsupportedLayerError(SprayError):
+    """A layer or operation the LRP engine has no rule for."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self.path, self.kind = path, kind
+        super().__init__(
+            f"layer {path!r} ({kind}) is not supported by the LRP engine; replace it with "
+            "a supported layer (Conv2d, Linear, BatchNorm2d, element-wise activations, "
+            "pooling, Flatten, Dropout, Identity, +, torch.cat)."
+        )
