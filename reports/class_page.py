@@ -1,0 +1,120 @@
+"""The class page: summary, spectrum, embeddings with hover, cluster table and cluster cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bokeh.layouts import row
+
+from reports.class_plots import cluster_table, eigenvalue_plot, embedding_plot, scatter_source
+from reports.images import heatmap_rgb, png_data_uri, shrink, webp_data_uri
+from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
+from reports.page import Block, definition_table, write_page
+from reports.palettes import cluster_colours
+from reports.safe import class_page_filename, text
+from reports.summary import class_summary
+
+#: Medoid samples shown per cluster, and the size of their pictures in CSS pixels.
+MEDOIDS_SHOWN, MEDOID_PX, PROTOTYPE_PX = 6, 64, 128
+_COLOUR_KEY = (
+    '<p class="note">Relevance maps: <span class="legend-bar"></span> blue negative, white 0, red positive; '
+    "each map scaled by its own max|R| (thesis L936-L942).</p>"
+)
+
+
+def _header(data: ClassReportData) -> str:
+    summary = "".join(f"<p>{text(sentence)}</p>" for sentence in class_summary(data))
+    links = " &middot; ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in data.links.items())
+    return (
+        f"<h1>Class {text(data.class_name)}</h1>"
+        f'<p class="subtitle">model {text(data.model_name)} &middot; data {text(data.dataset_name)} '
+        f"&middot; {len(data.sample_ids)} samples</p>"
+        f'<div class="summary">{summary}</div>' + (f"<p>{links}</p>" if links else "")
+    )
+
+
+def _descriptor_line(cluster: pd.Series) -> str:
+    parts = []
+    for name in DESCRIPTOR_COLUMNS:
+        if name in cluster.index and pd.notna(cluster[name]):
+            value = f"{100 * cluster[name]:.0f}%" if name == "border_share" else f"{cluster[name]:.2f}"
+            parts.append(f"{name.replace('_', ' ')} {value}")
+    return " &middot; ".join(parts)
+
+
+def _medoid_figure(data: ClassReportData, index: int) -> str:
+    size = f'width="{MEDOID_PX}" height="{MEDOID_PX}"'
+    heatmap = png_data_uri(heatmap_rgb(data.relevance_thumbnails[index]))
+    image = ""
+    if data.image_thumbnails is not None:
+        image = f'<img src="{webp_data_uri(shrink(data.image_thumbnails[index], MEDOID_PX))}" {size} alt="image">'
+    sample_id = text(data.sample_ids[index])
+    return (
+        f'<figure title="{sample_id}">{image}<img class="pixelated" src="{heatmap}" {size} alt="relevance">'
+        f"<figcaption>{sample_id}</figcaption></figure>"
+    )
+
+
+def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str:
+    members = np.asarray(data.labels) == cluster["cluster"]
+    tp_share = np.asarray(data.is_true_positive, dtype=bool)[members].mean() if members.any() else float("nan")
+    prototype = png_data_uri(heatmap_rgb(np.asarray(cluster["prototype"], dtype=float)))
+    medoids = "".join(_medoid_figure(data, int(i)) for i in list(cluster["medoids"])[:MEDOIDS_SHOWN])
+    size = int(cluster["size"])
+    return (
+        '<div class="card">'
+        f'<h3><span class="swatch" style="background:{colour}"></span>Cluster {int(cluster["cluster"])}: '
+        f"{size} image{'s' if size != 1 else ''} ({size / len(data.sample_ids):.0%} of the class, "
+        f"{tp_share:.0%} true positives)</h3>"
+        f'<p class="note">{_descriptor_line(cluster)}</p>'
+        '<div class="strip">'
+        f'<figure><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
+        'alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
+        f"{medoids}</div></div>"
+    )
+
+
+def _cluster_cards(data: ClassReportData, colours: dict[int, str]) -> str:
+    table = data.clusters
+    if "suspicion" in table.columns:
+        table = table.sort_values("suspicion", ascending=False, kind="stable")
+    cards = "".join(_cluster_card(data, cluster, colours.get(int(cluster["cluster"]), "#999")) for _, cluster in table.iterrows())
+    order = "most suspicious first" if "suspicion" in data.clusters.columns else "by label"
+    return f"<h2>Clusters ({order})</h2>{_COLOUR_KEY}<p class=\"note\">Each card shows the cluster's prototype and its medoid samples (image and relevance map).</p><div class=\"cards\">{cards}</div>"
+
+
+def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
+    """Write ``data``'s class page into ``out_dir`` as one standalone HTML file; return its path.
+
+    The file name comes from ``class_page_filename`` (safe for any class name).
+    """
+    colours = cluster_colours(list(data.clusters["cluster"]) + list(np.unique(data.labels)))
+    samples = scatter_source(data, colours)
+    overview = row(eigenvalue_plot(data), cluster_table(data, samples), name="overview")
+    roots = [overview]
+    blocks = [
+        Block(html=_header(data)),
+        Block(html="<h2>Spectrum and clusters</h2><p class=\"note\">Select rows of the table to highlight "
+              "those clusters in the embeddings (shift/ctrl-click for several).</p>"),
+        Block(root="overview"),
+    ]
+    if data.embeddings:
+        plots = [embedding_plot(data, method, samples, colours) for method in data.embeddings]
+        roots.append(row(*plots, name="embeddings"))
+        blocks += [
+            Block(html="<h2>Embeddings</h2><p class=\"note\">Hover a point for its image, relevance map, id, "
+                  "score and whether it is a true positive (circles: true positives; triangles: the rest).</p>"),
+            Block(root="embeddings"),
+        ]
+    blocks += [
+        Block(html=_cluster_cards(data, colours)),
+        Block(html="<h2>Stability</h2><p class=\"note\">Agreement (adjusted Rand index) of the cluster labels with "
+              "those found at other parameters; 1 means identical.</p>"
+              + definition_table(dict(data.stability), "No stability analysis was run.")),
+        Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
+        Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
+    ]
+    path = Path(out_dir) / class_page_filename(data.class_name)
+    return write_page(path, f"spray: class {data.class_name}", roots, blocks)

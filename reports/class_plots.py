@@ -1,0 +1,231 @@
+"""The interactive parts of a class page: eigenvalue bars, embedding scatters with hover, cluster table.
+
+Hover data is kept small (ARCHITECTURE.md, measured facts): each sample's relevance map
+travels once, as uint8 codes in one flat array, and is drawn into a PNG by the browser only
+when the point is hovered (then cached); image thumbnails are ~48 px WebP data URIs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    CustomJSHover,
+    DataTable,
+    HoverTool,
+    Label,
+    Legend,
+    LegendItem,
+    NumberFormatter,
+    Span,
+    TableColumn,
+)
+from bokeh.plotting import figure
+
+from reports.images import diverging_lut, quantise_maps, shrink, webp_data_uri
+from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
+
+#: First eigenvalues shown per class (Fig. 6.3, L2096).
+N_EIGENVALUES_SHOWN = 20
+#: Longest side of the hover image thumbnails, in pixels (~1-2 KB each as WebP).
+THUMBNAIL_PX = 48
+#: Displayed size of hover pictures, in CSS pixels.
+HOVER_PX = 72
+EMBEDDING_TITLES = {"tsne": "t-SNE", "umap": "UMAP"}
+ACCENT, MUTED = "#3b6fb6", "#b8c2cc"
+
+# Draws sample ``value``'s relevance map from the flat uint8 codes with the colour table,
+# once per sample (cached on the array), and returns a PNG data URI for the tooltip's <img>.
+_DRAW_MAP_JS = """
+const cache = maps._sprayCache || (maps._sprayCache = new Map());
+let uri = cache.get(value);
+if (uri === undefined) {
+  const n = height * width;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  const picture = context.createImageData(width, height);
+  for (let p = 0; p < n; p++) {
+    const code = maps[value * n + p];
+    picture.data[4 * p] = lut[3 * code];
+    picture.data[4 * p + 1] = lut[3 * code + 1];
+    picture.data[4 * p + 2] = lut[3 * code + 2];
+    picture.data[4 * p + 3] = 255;
+  }
+  context.putImageData(picture, 0, 0);
+  uri = canvas.toDataURL("image/png");
+  cache.set(value, uri);
+}
+return uri;
+"""
+
+# Selecting rows of the cluster table selects (highlights) every point of those clusters.
+_SELECT_CLUSTERS_JS = """
+const chosen = new Set(table.selected.indices.map((i) => table.data.cluster[i]));
+const labels = points.data.cluster;
+const picked = [];
+for (let i = 0; i < labels.length; i++) {
+  if (chosen.has(labels[i])) picked.push(i);
+}
+points.selected.indices = picked;
+"""
+
+
+def eigenvalue_plot(data: ClassReportData) -> figure:
+    """Bars of the first 20 eigenvalues of L_sym, the chosen count's eigengap marked (Fig. 6.3)."""
+    values = np.asarray(data.eigenvalues, dtype=float)[:N_EIGENVALUES_SHOWN]
+    k = data.n_clusters
+    index = np.arange(1, len(values) + 1)
+    gaps = data.gaps
+    source = ColumnDataSource(
+        {
+            "i": index,
+            "value": values,
+            "gap": np.append(gaps[: len(values) - 1], np.nan)[: len(values)],
+            "colour": [ACCENT if i <= k else MUTED for i in index],
+        }
+    )
+    plot = figure(
+        title="Smallest eigenvalues of L_sym",
+        width=560,
+        height=320,
+        x_axis_label="i",
+        y_axis_label="\u03bb_i",
+        tools="save,reset",
+        toolbar_location="right",
+    )
+    bars = plot.vbar(x="i", top="value", width=0.8, color="colour", source=source)
+    plot.add_tools(HoverTool(renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]))
+    plot.xaxis.ticker = list(index)
+    plot.y_range.start = 0
+    if k < len(values):
+        plot.add_layout(Span(location=k + 0.5, dimension="height", line_color="crimson", line_dash="dashed", line_width=2))
+        plot.segment(x0=k + 0.5, y0=values[k - 1], x1=k + 0.5, y1=values[k], line_color="crimson", line_width=4)
+        plot.add_layout(
+            Label(
+                x=k + 0.7,
+                y=values[k - 1],
+                text=f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}",
+                text_color="crimson",
+                text_font_size="11pt",
+            )
+        )
+    return plot
+
+
+def scatter_source(data: ClassReportData, colours: dict[int, str]) -> ColumnDataSource:
+    """One row per sample: coordinates of every embedding, hover fields, cluster and colour."""
+    labels = np.asarray(data.labels).astype(int)
+    columns: dict[str, object] = {
+        "row": np.arange(len(labels)),
+        "sample_id": [str(s) for s in data.sample_ids],
+        "score": np.asarray(data.scores, dtype=float),
+        "tp": np.where(np.asarray(data.is_true_positive, dtype=bool), "yes", "no"),
+        "marker": np.where(np.asarray(data.is_true_positive, dtype=bool), "circle", "triangle"),
+        "cluster": labels,
+        "colour": [colours[c] for c in labels],
+    }
+    for method, coords in data.embeddings.items():
+        coords = np.asarray(coords, dtype=float)
+        columns[f"x_{method}"], columns[f"y_{method}"] = coords[:, 0], coords[:, 1]
+    if data.image_thumbnails is not None:
+        columns["image"] = [webp_data_uri(shrink(image, THUMBNAIL_PX)) for image in data.image_thumbnails]
+    return ColumnDataSource(columns, name="samples")
+
+
+def _hover(data: ClassReportData) -> HoverTool:
+    maps = quantise_maps(data.relevance_thumbnails)
+    _, height, width = maps.shape
+    draw_map = CustomJSHover(
+        args={"maps": maps.ravel(), "lut": diverging_lut().ravel(), "height": height, "width": width},
+        code=_DRAW_MAP_JS,
+    )
+    size = f'width="{HOVER_PX}" height="{HOVER_PX}"'
+    frame = "object-fit:contain;border:1px solid #ccc"
+    image = f'<img src="@image" {size} style="{frame}">' if data.image_thumbnails is not None else ""
+    template = (
+        f'<div style="display:flex;gap:4px">{image}'
+        f'<img src="@row{{map}}" {size} style="{frame};image-rendering:pixelated"></div>'
+        '<div style="max-width:160px;word-break:break-all"><b>@sample_id</b></div>'
+        "<div>cluster @cluster &middot; score @score{0.000}</div>"
+        "<div>true positive: @tp</div>"
+    )
+    return HoverTool(tooltips=template, formatters={"@row": draw_map})
+
+
+def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource, colours: dict[int, str]) -> figure:
+    """A 2-D embedding coloured by cluster; hovering shows image, relevance map, id, score, TP."""
+    plot = figure(
+        title=f"{EMBEDDING_TITLES.get(method, method)} embedding, coloured by cluster",
+        name=f"embedding-{method}",
+        width=560,
+        height=480,
+        tools="pan,wheel_zoom,box_zoom,box_select,tap,reset,save",
+        active_scroll="wheel_zoom",
+        toolbar_location="right",
+    )
+    points = plot.scatter(
+        x=f"x_{method}",
+        y=f"y_{method}",
+        source=source,
+        marker="marker",
+        size=7,
+        fill_color="colour",
+        line_color="colour",
+        fill_alpha=0.75,
+        nonselection_fill_alpha=0.08,
+        nonselection_line_alpha=0.15,
+        selection_fill_alpha=0.95,
+    )
+    hover = _hover(data)
+    hover.renderers = [points]
+    plot.add_tools(hover)
+    labels = np.asarray(source.data["cluster"])
+    items = [
+        LegendItem(label=f"cluster {c}", renderers=[points], index=int(np.flatnonzero(labels == c)[0]))
+        for c in sorted(colours)
+    ]
+    plot.add_layout(Legend(items=items, title="cluster", label_text_font_size="9pt"), "right")
+    plot.xaxis.visible = plot.yaxis.visible = False
+    plot.grid.visible = False
+    return plot
+
+
+def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
+    """The cluster descriptors as a table; selecting rows highlights those clusters' points."""
+    table = data.clusters
+    n = len(data.sample_ids)
+    tp = np.asarray(data.is_true_positive, dtype=bool)
+    labels = np.asarray(data.labels).astype(int)
+    columns = {
+        "cluster": table["cluster"].astype(int).to_numpy(),
+        "size": table["size"].astype(int).to_numpy(),
+        "share": table["size"].to_numpy(dtype=float) / n,
+        "tp_share": np.array([tp[labels == c].mean() if (labels == c).any() else np.nan for c in table["cluster"]]),
+    }
+    shown = [
+        TableColumn(field="cluster", title="cluster", width=60),
+        TableColumn(field="size", title="size", width=60),
+        TableColumn(field="share", title="of class", formatter=NumberFormatter(format="0%")),
+        TableColumn(field="tp_share", title="true positives", formatter=NumberFormatter(format="0%")),
+    ]
+    for name in DESCRIPTOR_COLUMNS:
+        if name in table.columns:
+            columns[name] = table[name].to_numpy(dtype=float)
+            number = "0%" if name == "border_share" else "0.00"
+            shown.append(TableColumn(field=name, title=name.replace("_", " "), formatter=NumberFormatter(format=number)))
+    source = ColumnDataSource(columns, name="clusters")
+    source.selected.js_on_change("indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS))
+    return DataTable(
+        source=source,
+        columns=shown,
+        width=640,
+        height=min(320, 30 * (len(table) + 1) + 8),
+        index_position=None,
+        selectable=True,
+        sortable=True,
+        reorderable=False,
+        name="cluster_table",
+    )

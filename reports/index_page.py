@@ -1,0 +1,114 @@
+"""The index page: every analysed class ranked by lambda_2 (Fig. 6.5) and by suspicion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, OpenURL, TapTool
+from bokeh.plotting import figure
+
+from reports.model import ClassSummary, IndexReportData
+from reports.page import Block, definition_table, write_page
+from reports.palettes import categorical
+from reports.safe import text
+
+#: Eigenvalues per class in the cross-class chart (Fig. 6.5, L2117, L2124).
+N_EIGENVALUES_COMPARED = 5
+#: Classes drawn in the chart (all are in the tables); more would make the bars unreadable.
+MAX_CLASSES_CHARTED = 60
+INDEX_FILENAME = "index.html"
+
+
+def rank_by_lambda_2(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
+    """Classes by lambda_2 ascending, the most clustered (most suspicious) first (L2124); ties by name."""
+    return sorted(classes, key=lambda c: (c.lambda_2, c.class_name))
+
+
+def rank_by_suspicion(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
+    """Classes by their most suspicious cluster's score, highest first; classes without one last."""
+    return sorted(classes, key=lambda c: (c.top_suspicion is None, -(c.top_suspicion or 0.0), c.class_name))
+
+
+def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
+    """Grouped bars of the 5 smallest eigenvalues per class, ordered by lambda_2 and coloured by
+    the class's alphabetical index, as in Fig. 6.5 (L2124). Clicking a bar opens the class page."""
+    alphabetical = sorted(c.class_name for c in classes)
+    colour_of = dict(zip(alphabetical, categorical(len(alphabetical))))
+    ranked = rank_by_lambda_2(classes)[:MAX_CLASSES_CHARTED]
+    rows: dict[str, list] = {"x": [], "class_name": [], "i": [], "value": [], "colour": [], "href": []}
+    for summary in ranked:
+        for i, value in enumerate(summary.eigenvalues[:N_EIGENVALUES_COMPARED], start=1):
+            rows["x"].append((summary.class_name, str(i)))
+            rows["class_name"].append(summary.class_name)
+            rows["i"].append(i)
+            rows["value"].append(float(value))
+            rows["colour"].append(colour_of[summary.class_name])
+            rows["href"].append(summary.page_href)
+    source = ColumnDataSource(rows, name="spectra")
+    plot = figure(
+        x_range=FactorRange(*rows["x"], group_padding=0.8),
+        title=f"The {N_EIGENVALUES_COMPARED} smallest eigenvalues of L_sym per class, ordered by \u03bb2 "
+        "(click a bar to open the class)",
+        width=min(1230, max(560, 34 * len(ranked) + 120)),
+        height=360,
+        tools="tap,save,reset",
+        toolbar_location="right",
+        name="spectra_chart",
+    )
+    bars = plot.vbar(x="x", top="value", width=0.85, color="colour", source=source)
+    plot.add_tools(HoverTool(renderers=[bars], tooltips=[("class", "@class_name"), ("\u03bb", "@i"), ("value", "@value{0.0000}")]))
+    plot.select_one(TapTool).callback = OpenURL(url="@href", same_tab=True)
+    plot.y_range.start = 0
+    plot.xaxis.major_label_text_font_size = "0pt"
+    plot.xaxis.group_label_orientation = 0.9 if len(ranked) > 8 else "horizontal"
+    plot.xgrid.grid_line_color = None
+    return plot
+
+
+def _class_link(summary: ClassSummary) -> str:
+    return f'<a href="{text(summary.page_href)}">{text(summary.class_name)}</a>'
+
+
+def _ranking_table(classes: Sequence[ClassSummary]) -> str:
+    header = "<tr><th>#</th><th>class</th><th>\u03bb2</th><th>largest gap</th><th>clusters</th><th>top suspicion</th><th>samples</th></tr>"
+    body = "".join(
+        f"<tr><td>{rank}</td><td>{_class_link(c)}</td><td>{c.lambda_2:.4f}</td><td>{c.largest_gap:.4f}</td>"
+        f"<td>{c.n_clusters}</td><td>{'' if c.top_suspicion is None else f'{c.top_suspicion:.2f}'}</td>"
+        f"<td>{c.n_samples}</td></tr>"
+        for rank, c in enumerate(classes, start=1)
+    )
+    return f'<table class="plain">{header}{body}</table>'
+
+
+def _header(data: IndexReportData) -> str:
+    by_lambda, by_suspicion = rank_by_lambda_2(data.classes)[0], rank_by_suspicion(data.classes)[0]
+    lines = [f"{len(data.classes)} class{'es' if len(data.classes) != 1 else ''} analysed."]
+    lines.append(f"Smallest \u03bb2 (most clustered relevance): {by_lambda.class_name} (\u03bb2 = {by_lambda.lambda_2:.4f}).")
+    if by_suspicion.top_suspicion is not None:
+        lines.append(
+            f"Most suspicious cluster: in {by_suspicion.class_name} (suspicion {by_suspicion.top_suspicion:.2f})."
+        )
+    summary = "".join(f"<p>{text(line)}</p>" for line in lines)
+    links = " &middot; ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in data.links.items())
+    return f'<h1>spray report</h1><div class="summary">{summary}</div>' + (f"<p>{links}</p>" if links else "")
+
+
+def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
+    """Write the index page (``index.html``) into ``out_dir``; return its path."""
+    charted = min(len(data.classes), MAX_CLASSES_CHARTED)
+    chart_note = "" if charted == len(data.classes) else f" The chart shows the first {charted}; the tables list all."
+    blocks = [
+        Block(html=_header(data)),
+        Block(html="<h2>Classes ranked by \u03bb2</h2><p class=\"note\">A small \u03bb2 means the class's relevance "
+              "maps fall into well-separated groups: the first classes deserve a look first (thesis L2117-L2124). "
+              "Bar colours follow the alphabetical order of the class names." + text(chart_note) + "</p>"),
+        Block(root="spectra_chart"),
+        Block(html=_ranking_table(rank_by_lambda_2(data.classes))),
+        Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">The suspicion score of each class's "
+              "most suspicious cluster (relevance where the main cluster does not look).</p>"
+              + _ranking_table(rank_by_suspicion(data.classes))),
+        Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
+        Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
+    ]
+    return write_page(Path(out_dir) / INDEX_FILENAME, "spray: all classes", [spectra_chart(data.classes)], blocks)

@@ -1,0 +1,81 @@
+"""Writing one standalone HTML page: escaped static HTML blocks interleaved with Bokeh roots.
+
+Bokeh's JavaScript and CSS are inlined (``INLINE``, ~1.5 MB): CDN resources render a blank
+page offline (ARCHITECTURE.md, measured facts), and reports must open from disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bokeh.embed import file_html
+from bokeh.model import Model
+from bokeh.resources import INLINE
+
+from reports.safe import text
+
+_TEMPLATE = """
+{% block postamble %}<style>{{ css }}</style>{% endblock %}
+{% block contents %}
+<main class="spray-report">
+{% for block in blocks %}
+{% if block.root %}{{ embed(roots[block.root]) }}{% else %}{{ block.html }}{% endif %}
+{% endfor %}
+</main>
+{% endblock %}
+"""
+
+_CSS = """
+html, body { height: auto; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; background: #fff; }
+.spray-report { max-width: 1280px; margin: 0 auto; padding: 16px 24px 48px; }
+.spray-report h1 { font-size: 1.6em; margin: 0.2em 0; word-break: break-word; }
+.spray-report h2 { font-size: 1.25em; margin: 1.4em 0 0.4em; border-bottom: 1px solid #ddd; }
+.spray-report h3 { font-size: 1.05em; margin: 0.2em 0; }
+.spray-report .subtitle { color: #555; margin: 0 0 0.8em; word-break: break-word; }
+.spray-report .summary { background: #f4f6fa; border-left: 4px solid #3b6fb6; padding: 10px 14px; font-size: 1.05em; }
+.spray-report .summary p { margin: 0.25em 0; }
+.spray-report .note { color: #555; font-size: 0.9em; }
+.spray-report table.plain { border-collapse: collapse; font-size: 0.9em; }
+.spray-report table.plain th, .spray-report table.plain td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: left; vertical-align: top; word-break: break-word; }
+.spray-report .cards { display: flex; flex-wrap: wrap; gap: 14px; }
+.spray-report .card { border: 1px solid #ddd; border-radius: 6px; padding: 10px; width: 600px; box-sizing: border-box; }
+.spray-report .card .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; }
+.spray-report .strip { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 6px; }
+.spray-report figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; max-width: 104px; word-break: break-all; }
+.spray-report img.pixelated { image-rendering: pixelated; }
+.spray-report .legend-bar { display: inline-block; width: 160px; height: 10px; vertical-align: middle;
+  background: linear-gradient(to right, #00004c, #0000ff, #ffffff, #ff0000, #800000); border: 1px solid #ccc; }
+"""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of the page: escaped static ``html``, or the name of a Bokeh ``root`` to embed."""
+
+    html: str = ""
+    root: str = ""
+
+
+def definition_table(items: dict, empty: str) -> str:
+    """A two-column table of keys and values (both escaped), or ``empty`` as a note."""
+    if not items:
+        return f'<p class="note">{text(empty)}</p>'
+    rows = "".join(f"<tr><th>{text(key)}</th><td>{text(value)}</td></tr>" for key, value in items.items())
+    return f'<table class="plain">{rows}</table>'
+
+
+def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block]) -> Path:
+    """Render ``blocks`` (with ``roots`` embedded where named) into one standalone file at ``path``."""
+    page = file_html(
+        list(roots),
+        resources=INLINE,
+        title=title,
+        template=_TEMPLATE,
+        template_variables={"css": _CSS, "blocks": blocks},
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
