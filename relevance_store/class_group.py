@@ -1,0 +1,237 @@
+"""One class group of the store: its arrays, completion mask, errors and provenance.
+
+Layout (ARCHITECTURE.md, "Store layout"), N = number of samples, c = chunk size:
+
+    sample_id  (N,)        str      chunks (c,)
+    label      (N,)        int8     true membership of the class (1) or not (0)
+    score      (N,)        float32  the model's logit for the class (NaN where failed)
+    error      (N,)        str      "" or why the sample failed (unreadable image, ...)
+    full       (N, H, W)   float32  channel-summed relevance, BitRound(12) (optional)
+    pooled/<G> (N, G, G)   float32  sum-pooled relevance per grid G
+    thumbnail  (N, T, T, 3) uint8   the input as the model saw it, de-normalised (optional)
+    done       (n_chunks,) bool     chunk i complete; chunks (1,) so every flag is its own object
+
+Every array is chunked by ``c`` samples along axis 0, so chunk ``i`` of every array is the
+sample rows ``[i*c, (i+1)*c)``: a task that writes chunk ``i`` owns one storage object per
+array and nobody else touches it (the safe unit of concurrent Zarr writes, unsharded).
+``done[i]`` is written only after all of chunk ``i``'s data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import zarr
+from zarr.core.sync import sync
+
+from relevance_store import analysis
+from relevance_store.codecs import compressors, full_map_filters
+from relevance_store.naming import ClassKey
+from spray.errors import StoreError
+
+# Write every chunk object even when it equals the fill value (an all-failed chunk is all
+# NaN), so presence checks are exact. Runtime config is not stored with the array, so the
+# writer applies it again (``_writable``) every time it opens one.
+_ARRAY_CONFIG = {"write_empty_chunks": True}
+
+
+def _writable(array: zarr.Array) -> zarr.Array:
+    return array.with_config(_ARRAY_CONFIG)
+PER_SAMPLE_ARRAYS = ("sample_id", "label", "score", "error")
+
+
+def create_class_arrays(
+    group: zarr.Group,
+    sample_ids: Sequence[str],
+    labels: Sequence[int],
+    *,
+    grids: Sequence[int],
+    map_shape: tuple[int, int] | None,
+    thumbnail_size: int | None,
+    chunk_size: int,
+) -> None:
+    """Create every array at its final size (never resized later: not safe concurrently)."""
+    n = len(sample_ids)
+    if n == 0:
+        raise StoreError("cannot create a class group with no samples; check the class name and split")
+    c = int(chunk_size)
+
+    def make(name: str, shape: tuple, dtype, fill, **extra) -> zarr.Array:
+        return group.create_array(
+            name, shape=shape, chunks=(c, *shape[1:]), dtype=dtype, fill_value=fill,
+            compressors=compressors(), overwrite=True, **extra,
+        )
+
+    _writable(make("sample_id", (n,), str, ""))[:] = np.asarray(sample_ids, dtype=str)
+    _writable(make("label", (n,), "int8", 0))[:] = np.asarray(labels, dtype="int8")
+    make("score", (n,), "float32", np.nan)
+    make("error", (n,), str, "")
+    for grid in grids:
+        make(f"pooled/{int(grid)}", (n, int(grid), int(grid)), "float32", np.nan)
+    if map_shape is not None:
+        make("full", (n, *map_shape), "float32", np.nan, filters=full_map_filters())
+    if thumbnail_size:
+        make("thumbnail", (n, int(thumbnail_size), int(thumbnail_size), 3), "uint8", 0)
+    n_chunks = -(-n // c)
+    group.create_array(
+        "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, overwrite=True
+    )
+
+
+class ClassGroup:
+    """Reader (and chunk writer) of one class group; see the module docstring for the layout."""
+
+    def __init__(self, group: zarr.Group, key: ClassKey) -> None:
+        self.group, self.key = group, key
+
+    # ---- shape of the group -------------------------------------------------------------
+    @property
+    def provenance(self) -> dict:
+        """All attrs: LRP composite and params, preprocessing, model/data specs and fingerprints, times."""
+        return dict(self.group.attrs)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.group["sample_id"].shape[0])
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.group["sample_id"].chunks[0])
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.group["done"].shape[0])
+
+    @property
+    def grids(self) -> list[int]:
+        return sorted(int(name) for name in self.group["pooled"].array_keys()) if "pooled" in self.group else []
+
+    def chunk_rows(self, index: int) -> slice:
+        """The sample rows of chunk ``index``."""
+        c = self.chunk_size
+        return slice(index * c, min((index + 1) * c, self.n_samples))
+
+    # ---- per-sample data ----------------------------------------------------------------
+    @property
+    def sample_ids(self) -> list[str]:
+        return [str(s) for s in self.group["sample_id"][:]]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.group["label"][:], dtype=np.int8)
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.asarray(self.group["score"][:], dtype=np.float32)
+
+    @property
+    def error_reasons(self) -> np.ndarray:
+        """(N,) numpy StringDType: "" for a good sample, else why it failed."""
+        return self.group["error"][:]
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """{sample id: reason} for every failed sample."""
+        return {sid: reason for sid, reason in zip(self.sample_ids, self.error_reasons) if reason}
+
+    def pooled(self, grid: int = 20) -> np.ndarray:
+        """(N, G, G) sum-pooled relevance (NaN rows: not computed yet or failed; see ``valid``)."""
+        name = f"pooled/{int(grid)}"
+        if name not in self.group:
+            raise StoreError(f"{self.key} has no {grid}x{grid} pooled maps (it has {self.grids}); "
+                             f"recompute with --grid {grid}")
+        return np.asarray(self.group[name][:])
+
+    @property
+    def full(self) -> zarr.Array | None:
+        """(N, H, W) full-resolution relevance as a lazy Zarr array (slice it), or None if not kept."""
+        return self.group["full"] if "full" in self.group else None
+
+    @property
+    def thumbnails(self) -> zarr.Array | None:
+        """(N, T, T, 3) uint8 input thumbnails as a lazy Zarr array, or None if not kept."""
+        return self.group["thumbnail"] if "thumbnail" in self.group else None
+
+    # ---- completion ---------------------------------------------------------------------
+    @property
+    def done(self) -> np.ndarray:
+        """(n_chunks,) bool completion mask."""
+        return np.asarray(self.group["done"][:], dtype=bool)
+
+    @property
+    def sample_done(self) -> np.ndarray:
+        """(N,) bool: the sample's chunk is complete."""
+        return np.repeat(self.done, self.chunk_size)[: self.n_samples]
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(N,) bool: computed and without error; the rows an analysis should use."""
+        return self.sample_done & (self.error_reasons == "")
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+    def pending_chunks(self) -> list[int]:
+        return [int(i) for i in np.flatnonzero(~self.done)]
+
+    # ---- writing (one task per chunk; arrays were sized by the client) ------------------
+    def write_chunk(
+        self,
+        index: int,
+        *,
+        scores: np.ndarray,
+        pooled: Mapping[int, np.ndarray],
+        full: np.ndarray | None = None,
+        thumbnails: np.ndarray | None = None,
+        errors: Sequence[str] | None = None,
+    ) -> None:
+        """Write all of chunk ``index`` (whole chunk objects only), then mark it done."""
+        rows = self.chunk_rows(index)
+        n = rows.stop - rows.start
+        if len(scores) != n:
+            raise StoreError(f"chunk {index} of {self.key} has {n} rows but {len(scores)} scores were given")
+        if set(pooled) != set(self.grids):
+            raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {self.grids}, got {sorted(pooled)}")
+        values = {"score": np.asarray(scores, dtype=np.float32),
+                  "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
+        values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
+        for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8)):
+            if name in self.group:
+                if given is None:
+                    raise StoreError(f"{self.key} keeps {name} arrays; chunk {index} must include them")
+                values[name] = np.asarray(given, dtype=dtype)
+        for name, value in values.items():
+            _writable(self.group[name])[rows] = value
+        _writable(self.group["done"])[index] = True
+
+    def data_arrays(self) -> dict[str, zarr.Array]:
+        """Every per-sample array written by chunk tasks, by name."""
+        names = ["score", "error", *(f"pooled/{g}" for g in self.grids)]
+        names += [name for name in ("full", "thumbnail") if name in self.group]
+        return {name: self.group[name] for name in names}
+
+    def chunk_present(self, name: str, index: int) -> bool:
+        """Whether the storage object of chunk ``index`` of array ``name`` exists."""
+        array = self.group[name]
+        key = array.metadata.encode_chunk_key((index,) + (0,) * (array.ndim - 1))
+        return bool(sync((array.store_path / key).exists()))
+
+    def update_attrs(self, **attrs: object) -> None:
+        """Merge ``attrs`` into the provenance (client only, never from tasks)."""
+        self.group.attrs.update(attrs)
+
+    # ---- analysis results (see relevance_store.analysis) --------------------------------
+    def write_analysis(self, params: Mapping, arrays: Mapping[str, np.ndarray], tables: Mapping | None = None,
+                       attrs: Mapping | None = None) -> str:
+        """Store an analysis keyed by the hash of *all* its ``params``; ``tables`` are pandas DataFrames."""
+        return analysis.write_analysis(self.group, params, arrays, tables or {}, attrs or {})
+
+    def read_analysis(self, params_hash: str | None = None) -> analysis.AnalysisResult:
+        """The analysis with ``params_hash`` (default: the latest written)."""
+        return analysis.read_analysis(self.group, self.key, params_hash)
+
+    def analysis_hashes(self) -> list[str]:
+        """Hashes of the complete analyses stored, oldest first."""
+        return analysis.analysis_hashes(self.group)

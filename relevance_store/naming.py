@@ -1,0 +1,48 @@
+"""Safe node names for user strings (class names, fingerprints) inside the store.
+
+A class name is whatever the user's dataset calls it ("../etc", "a/b", "__x"), so it is
+never used as a path as-is: every character outside ``[A-Za-z0-9_-]`` is percent-encoded
+(so "/" and "." can never climb out of the store) and a leading underscore is encoded too
+(Zarr v3 reserves names starting with "__"). The real name is kept in the group's attrs.
+"""
+
+from __future__ import annotations
+
+import string
+import urllib.parse
+from typing import NamedTuple
+
+from spray.errors import StoreError
+
+_SAFE = frozenset(string.ascii_letters + string.digits + "_-")
+
+
+def encode_name(name: str) -> str:
+    """Return the node name for ``name``: reversible, one path segment, never ``.``/``..``."""
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"store node name {name!r} is empty or not text; give a non-empty class name")
+    encoded = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in name)
+    if encoded.startswith("_"):
+        encoded = "%5F" + encoded[1:]
+    return encoded
+
+
+def decode_name(encoded: str) -> str:
+    """Inverse of :func:`encode_name`."""
+    return urllib.parse.unquote(encoded)
+
+
+class ClassKey(NamedTuple):
+    """Address of one class group: model fingerprint / dataset fingerprint / class name."""
+
+    model_id: str
+    dataset_id: str
+    class_name: str
+
+    @property
+    def path(self) -> str:
+        """The group's path inside the store (each part encoded by :func:`encode_name`)."""
+        return "/".join(encode_name(part) for part in self)
+
+    def __str__(self) -> str:
+        return f"{self.class_name} (model {self.model_id[:12]}, data {self.dataset_id[:12]})"

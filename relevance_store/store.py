@@ -1,0 +1,146 @@
+"""Open, create and list a spray relevance store (Zarr v3).
+
+    store = open_store("spray-store.zarr")            # read
+    for key in store.class_keys():                    # ClassKey(model_id, dataset_id, class_name)
+        group = store.class_group(key)                # relevance_store.class_group.ClassGroup
+        maps = group.pooled(20)[group.valid]
+
+The root carries ``format="spray-store"`` and ``schema_version``; a store of another
+version is refused with a clear error instead of being misread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import zarr
+from zarr.errors import GroupNotFoundError
+
+from relevance_store.class_group import ClassGroup, create_class_arrays
+from relevance_store.locks import WriterLock
+from relevance_store.naming import ClassKey, encode_name
+from spray import __version__
+from spray.errors import StoreError
+
+FORMAT = "spray-store"
+SCHEMA_VERSION = 1
+MODES = ("r", "r+", "a")
+
+
+def is_local(location: str) -> bool:
+    """Whether ``location`` is a local path (not an fsspec URL such as ``s3://``)."""
+    return "://" not in location or location.startswith("file://")
+
+
+def local_path(location: str) -> Path:
+    return Path(location.removeprefix("file://")).resolve()
+
+
+class RelevanceStore:
+    """A spray store: class groups addressed by :class:`ClassKey`."""
+
+    def __init__(self, root: zarr.Group, location: str) -> None:
+        self.root, self.location = root, location
+
+    @property
+    def is_local(self) -> bool:
+        return is_local(self.location)
+
+    # ---- reading ------------------------------------------------------------------------
+    def class_keys(self) -> list[ClassKey]:
+        """Every class group in the store, sorted by model, dataset and class name."""
+        keys = []
+        for _, model in self.root.groups():
+            for _, dataset in model.groups():
+                for _, group in dataset.groups():
+                    if "key" in group.attrs:
+                        keys.append(ClassKey(*group.attrs["key"]))
+        return sorted(keys)
+
+    def has_class(self, key: ClassKey) -> bool:
+        return key.path in self.root
+
+    def class_group(self, key: ClassKey) -> ClassGroup:
+        if not self.has_class(key):
+            raise StoreError(f"the store {self.location} has no class group for {key}; run `spray compute` for it first")
+        return ClassGroup(self.root[key.path], key)
+
+    def find_class(self, class_name: str, model_id: str | None = None, dataset_id: str | None = None) -> ClassGroup:
+        """The one class group named ``class_name`` (optionally of a given model/dataset)."""
+        matches = [k for k in self.class_keys() if k.class_name == class_name
+                   and model_id in (None, k.model_id) and dataset_id in (None, k.dataset_id)]
+        if len(matches) != 1:
+            which = "no" if not matches else f"{len(matches)}"
+            raise StoreError(f"the store {self.location} has {which} class groups named {class_name!r}; "
+                             "name the model and dataset fingerprints (see `spray info`)")
+        return self.class_group(matches[0])
+
+    def size_on_disk(self) -> int | None:
+        """Bytes used by the store directory (None for remote stores)."""
+        if not self.is_local:
+            return None
+        return sum(f.stat().st_size for f in local_path(self.location).rglob("*") if f.is_file())
+
+    # ---- writing ------------------------------------------------------------------------
+    def create_class(
+        self,
+        key: ClassKey,
+        sample_ids: Sequence[str],
+        labels: Sequence[int],
+        *,
+        grids: Sequence[int] = (20,),
+        map_shape: tuple[int, int] | None = None,
+        thumbnail_size: int | None = 48,
+        chunk_size: int = 32,
+        attrs: dict | None = None,
+    ) -> ClassGroup:
+        """Create (or replace) a class group with every array at its final size."""
+        if self.has_class(key):
+            del self.root[key.path]
+        group = self.root.require_group(key.path)
+        create_class_arrays(group, sample_ids, labels, grids=grids, map_shape=map_shape,
+                            thumbnail_size=thumbnail_size, chunk_size=chunk_size)
+        group.attrs.update({**(attrs or {}), "key": list(key), "created_at": time.time(),
+                            "spray_version": __version__})
+        return ClassGroup(group, key)
+
+    def writer_lock(self, key: ClassKey, *, wait: bool = False) -> WriterLock:
+        """The per-class writer lock, kept beside the store in ``<store>.locks/``.
+
+        It lives outside the Zarr hierarchy because Zarr warns about every foreign file
+        inside one. Remote (URL) stores cannot be locked this way: the caller must make
+        sure only one writer runs per class there.
+        """
+        if not self.is_local:
+            raise StoreError(f"writer locks need a local store path, not {self.location}; "
+                             "compute into a local or mounted path")
+        directory = Path(f"{local_path(self.location)}.locks")
+        name = "__".join(encode_name(part) for part in key) + ".lock"
+        return WriterLock(directory / name, f"class {key.class_name!r} in {self.location}", wait=wait)
+
+
+def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
+    """Open a store: ``"r"`` read, ``"r+"`` write an existing one, ``"a"`` create if absent."""
+    if mode not in MODES:
+        raise StoreError(f"store mode {mode!r} is not one of {', '.join(MODES)}")
+    location = os.fspath(location)
+    if is_local(location) and mode == "a" and local_path(location).is_dir() \
+            and any(local_path(location).iterdir()) and not (local_path(location) / "zarr.json").exists():
+        raise StoreError(f"{location} is a non-empty folder that is not a spray store; choose another --store path")
+    try:
+        root = zarr.open_group(location, mode=mode, zarr_format=3)
+    except (GroupNotFoundError, FileNotFoundError):
+        raise StoreError(f"there is no spray store at {location}; run `spray compute` to create one") from None
+    if mode == "a" and not dict(root.attrs) and not list(root.keys()):  # just created
+        root.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "created_by": f"spray {__version__}"})
+    if root.attrs.get("format") != FORMAT:
+        raise StoreError(f"{location} is a Zarr group but not a spray store (no format='{FORMAT}' attribute); "
+                         "choose another --store path")
+    version = root.attrs.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"the store {location} has schema version {version}, this spray reads version "
+                         f"{SCHEMA_VERSION}; use a matching spray version or compute into a new store")
+    return RelevanceStore(root, location)

@@ -1,0 +1,69 @@
+"""``spray info STORE`` and ``spray check STORE``: what a store holds, and whether it is sound."""
+
+from __future__ import annotations
+
+import click
+
+from spray.cli.errors import one_line_errors
+
+
+def _size(n_bytes: int | None) -> str:
+    if n_bytes is None:
+        return "unknown (remote store)"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
+
+
+@click.command()
+@click.argument("store", default="spray-store.zarr")
+@one_line_errors
+def info(store: str) -> None:
+    """List the models, datasets and classes in STORE with counts, completeness and size on disk.
+
+    STORE defaults to ./spray-store.zarr (the default of `spray run`).
+    """
+    from relevance_store import open_store, summarise
+
+    opened = open_store(store, "r")
+    rows = summarise(opened)
+    click.echo(f"{store}: {len(rows)} class group(s), {_size(opened.size_on_disk())} on disk")
+    for (model_id, dataset_id), group_rows in _by_model_and_data(rows).items():
+        click.echo(f"model {model_id[:16]}  dataset {dataset_id[:16]}")
+        for row in group_rows:
+            state = "complete" if row.chunks_done == row.n_chunks else f"{row.chunks_done}/{row.n_chunks} chunks done"
+            extras = f"grids {','.join(map(str, row.grids))}" + (", full maps" if row.full_maps else "")
+            click.echo(f"  {row.class_name:<20} {row.n_done:>7}/{row.n_samples:<7} maps  {state:<22} "
+                       f"{row.n_errors} errors  {extras}  {row.analyses} analyses")
+
+
+def _by_model_and_data(rows: list) -> dict:
+    grouped: dict = {}
+    for row in rows:
+        grouped.setdefault((row.model_id, row.dataset_id), []).append(row)
+    return grouped
+
+
+@click.command()
+@click.argument("store", default="spray-store.zarr")
+@one_line_errors
+def check(store: str) -> None:
+    """Verify STORE: every chunk marked done has all its data, and every good row is finite.
+
+    Prints each problem found and exits 1 if there is any (0 when the store is sound).
+    Samples recorded as failed (unreadable image, non-finite relevance) are not problems.
+    """
+    from relevance_store import check_store, open_store
+
+    opened = open_store(store, "r")
+    problems = check_store(opened)
+    for problem in problems:
+        click.echo(problem)
+    n_classes = len(opened.class_keys())
+    if problems:
+        click.echo(f"{store}: {len(problems)} problem(s) in {n_classes} class group(s); "
+                   "recompute the affected classes with `spray compute --force`", err=True)
+        raise SystemExit(1)
+    click.echo(f"{store}: OK ({n_classes} class group(s) checked)")
