@@ -1,0 +1,164 @@
+"""What changed between two audits of the same model name: the findings.
+
+Clusters carry no identity across runs (labels are arbitrary, L2087), so a cluster of the
+previous audit and one of this audit are *the same strategy* when their prototypes (mean
+pooled relevance maps) point the same way: cosine similarity at least a threshold, matched
+one to one by the Hungarian assignment (``scipy.optimize.linear_sum_assignment``) that
+maximises total similarity. An unmatched suspicious cluster is new (this audit) or resolved
+(previous audit). Class-level changes: the cluster count changing, lambda_2 (the ranking key
+of Fig. 6.5, L2124) moving more than a tolerance, and, at an unchanged cluster count, the
+eigengap after it (L2087) moving more than a tolerance. A class that
+only one of the two audits analysed is not compared: there is nothing to compare it with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from workflows.audit.settings import Thresholds
+
+NEW_CLUSTER = "new_cluster"
+RESOLVED_CLUSTER = "resolved_cluster"
+LAMBDA2_SHIFT = "lambda2_shift"
+EIGENGAP_SHIFT = "eigengap_shift"
+CLUSTER_COUNT_CHANGE = "cluster_count_change"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One change worth telling a person about, as one sentence plus its numbers."""
+
+    kind: str
+    class_name: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarity of the rows of ``a`` (m, d) and ``b`` (n, d); 0 for a zero row."""
+    a_norm = np.linalg.norm(a, axis=1, keepdims=True)
+    b_norm = np.linalg.norm(b, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        similarity = (a @ b.T) / (a_norm * b_norm.T)
+    return np.nan_to_num(similarity, nan=0.0)
+
+
+def prototype_similarity(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """Cosine similarity (m, n) of previous and current prototypes; all 0 when their lengths differ
+    (another pooling grid: the maps are not comparable)."""
+    if previous.shape[1] != current.shape[1]:
+        return np.zeros((len(previous), len(current)))
+    return cosine_similarity(previous, current)
+
+
+def match_clusters(similarity: np.ndarray, min_similarity: float) -> list[tuple[int, int, float]]:
+    """One-to-one pairs ``(previous row, current row, similarity)`` maximising the total similarity
+    (Hungarian assignment), keeping the pairs at least ``min_similarity`` alike."""
+    rows, cols = linear_sum_assignment(similarity, maximize=True)
+    return [(int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols) if similarity[r, c] >= min_similarity]
+
+
+def compare_audits(previous: pd.DataFrame | None, current: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+    """The findings of ``current`` against ``previous`` (history rows, see ``record.SCHEMA``)."""
+    if previous is None or previous.empty:
+        return []
+    findings: list[Finding] = []
+    previous_classes = dict(tuple(previous.groupby("class_name", sort=True)))
+    for class_name, now in current.groupby("class_name", sort=True):
+        before = previous_classes.get(class_name)
+        if before is not None:
+            findings += _compare_class(str(class_name), before, now, thresholds)
+    return findings
+
+
+def _compare_class(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+    findings = _cluster_findings(class_name, before, now, thresholds)
+    first_before, first_now = before.iloc[0], now.iloc[0]
+    old_count, new_count = int(first_before["n_clusters"]), int(first_now["n_clusters"])
+    checks = [(LAMBDA2_SHIFT, "lambda_2", thresholds.lambda2, "lambda_2")]
+    if old_count == new_count:  # the eigengap after another cluster count is another quantity
+        checks.append((EIGENGAP_SHIFT, "eigengap", thresholds.eigengap, f"the eigengap after lambda_{new_count}"))
+    else:
+        findings.append(
+            Finding(
+                CLUSTER_COUNT_CHANGE,
+                class_name,
+                f"{class_name}: {new_count} clusters, previously {old_count}",
+                {"previous": old_count, "current": new_count},
+            )
+        )
+    for kind, column, tolerance, label in checks:
+        old, new = float(first_before[column]), float(first_now[column])
+        if np.isfinite(old) and np.isfinite(new) and abs(new - old) > tolerance:
+            findings.append(
+                Finding(
+                    kind,
+                    class_name,
+                    f"{class_name}: {label} moved from {old:.4g} to {new:.4g} (tolerance {tolerance:g})",
+                    {"previous": old, "current": new, "change": new - old, "tolerance": tolerance},
+                )
+            )
+    return findings
+
+
+def _cluster_findings(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
+    similarity = prototype_similarity(_prototypes(before), _prototypes(now))
+    pairs = match_clusters(similarity, thresholds.prototype_similarity)
+    matched_old = {old for old, _, _ in pairs}
+    matched_new = {new for _, new, _ in pairs}
+    findings = []
+    for kind, clusters, matched, axis, verb in (
+        (NEW_CLUSTER, now, matched_new, 0, "appeared"),
+        (RESOLVED_CLUSTER, before, matched_old, 1, "disappeared (resolved)"),
+    ):
+        for position, (_, cluster) in enumerate(clusters.iterrows()):
+            if position in matched or cluster["suspicion"] < thresholds.suspicion:
+                continue
+            best = float(similarity.max(axis=axis, initial=0.0)[position])
+            when = "this audit" if kind == NEW_CLUSTER else "the previous audit"
+            findings.append(
+                Finding(
+                    kind,
+                    class_name,
+                    f"{class_name}: cluster {int(cluster['cluster'])} of {when} ({int(cluster['cluster_size'])} samples, "
+                    f"suspicion {float(cluster['suspicion']):.3g}) {verb}; its best prototype similarity "
+                    f"across the two audits is {best:.2f}",
+                    {
+                        "audit_id": str(cluster["audit_id"]),
+                        "cluster": int(cluster["cluster"]),
+                        "size": int(cluster["cluster_size"]),
+                        "suspicion": float(cluster["suspicion"]),
+                        "best_similarity": best,
+                    },
+                )
+            )
+    return findings
+
+
+def _prototypes(clusters: pd.DataFrame) -> np.ndarray:
+    rows = [np.asarray(p, dtype=float) for p in clusters["prototype"]]
+    if not rows or len({row.size for row in rows}) != 1:
+        return np.zeros((len(rows), 0))
+    return np.stack(rows)
+
+
+__all__ = [
+    "CLUSTER_COUNT_CHANGE",
+    "EIGENGAP_SHIFT",
+    "Finding",
+    "LAMBDA2_SHIFT",
+    "NEW_CLUSTER",
+    "RESOLVED_CLUSTER",
+    "compare_audits",
+    "cosine_similarity",
+    "match_clusters",
+    "prototype_similarity",
+]
