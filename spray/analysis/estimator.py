@@ -1,0 +1,199 @@
+"""The public scikit-learn-style estimator of Spectral Relevance Analysis (Algorithm 3, L2564-L2588)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from spray.analysis import affinity as affinity_module
+from spray.analysis import clustering, embedding, knn, pooling, spectrum
+from spray.analysis.descriptors import describe_clusters
+from spray.analysis.laplacian import LAPLACIAN_DEFAULT
+from spray.analysis.timing import stage
+from spray.analysis.validation import check_k, check_maps, warn_if_degenerate
+from spray.errors import AnalysisInputError
+
+
+class SpectralRelevanceAnalysis(BaseEstimator):
+    """SpRAy for the relevance maps of one class: pooled maps -> kNN graph -> L_sym -> spectrum -> clusters.
+
+    Every default follows SPEC §1 and the thesis line it cites:
+
+    - ``grid=20``: sum pooling to 20 x 20 (L2100); 5, 10, 50 also work; ``None`` = maps are
+      already pooled features (N, D) or (N, G, G).
+    - ``k=None``: k = max(2, ceil(log_base n)) with ``knn_log_base=e`` (L2100, SPEC §1.3).
+    - ``knn_method="auto"``: exact up to 20 000 samples, NN-descent above (see ``knn``).
+    - ``symmetrize="max"`` (L2067), ``edge_weight="binary"`` (Eq. 6.1, L2065-L2067).
+    - ``laplacian="sym"``: L_sym = I - D^-1/2 W D^-1/2 (L2100).
+    - ``n_eigenvalues=32``: >= 20 are reported (L2096).
+    - ``n_clusters=None``: the argmax of the first ``max_clusters=10`` eigengaps (SPEC §1.5);
+      an int overrides it.
+    - ``clusterer="njw"`` with ``n_init=10`` (L2100, SPEC §1.6).
+    - ``embeddings=("tsne", "umap")``: t-SNE perplexity 7, early exaggeration 6 (L2100) on
+      DIST = 1/(W + eps) (L2091), i.e. uniform affinities over the kNN graph
+      (``tsne_input="graph"``), or on the pooled features (``tsne_input="features"``); UMAP on
+      the same kNN graph [X].
+    - ``normalize=None``: no per-map normalisation (SPEC §1.1, from L2590); "maxabs" (L942) or
+      "l2" scale each pooled map. ``smooth_sigma`` (Gaussian low-pass, L2562) and ``fft``
+      (FFT-magnitude features, L2209) are off.
+    - ``random_state=0`` seeds everything (NN-descent, Lanczos start, k-means, embeddings);
+      the same seed gives identical labels and embeddings.
+
+    ``fit(maps)`` clusters all maps as given; use only positive relevance by passing
+    ``np.clip(maps, 0, None)``. After fitting: ``features_``, ``pooled_`` (N, G, G) or None,
+    ``k_``, ``affinity_`` (scipy CSR), ``eigenvalues_`` (ascending), ``eigenvectors_``,
+    ``eigengap_``, ``n_components_``, ``n_clusters_``, ``labels_`` (0 = largest cluster),
+    ``embedding_`` {"tsne": (N, 2), "umap": (N, 2)}, ``clusters_`` (DataFrame of
+    ``descriptors``), ``prototypes_`` (K, G, G), ``params_`` (every resolved value, for
+    provenance) and ``timings_`` (CPU s, wall s, peak RSS per stage).
+    ``stability(maps)`` adds ``stability_``.
+    """
+
+    def __init__(
+        self,
+        grid: int | None = pooling.GRID_DEFAULT,
+        k: int | None = None,
+        knn_log_base: float = knn.KNN_LOG_BASE_DEFAULT,
+        knn_method: knn.KnnMethod = "auto",
+        symmetrize: affinity_module.Symmetrize = affinity_module.SYMMETRIZE_DEFAULT,
+        edge_weight: affinity_module.EdgeWeight = affinity_module.EDGE_WEIGHT_DEFAULT,
+        laplacian: str = LAPLACIAN_DEFAULT,
+        n_eigenvalues: int = spectrum.N_EIGENVALUES_DEFAULT,
+        n_clusters: int | None = None,
+        max_clusters: int = spectrum.MAX_CLUSTERS_DEFAULT,
+        clusterer: clustering.Clusterer = clustering.CLUSTERER_DEFAULT,
+        n_init: int = clustering.N_INIT_DEFAULT,
+        embeddings: tuple[str, ...] = embedding.EMBEDDINGS_DEFAULT,
+        tsne_input: str = "graph",
+        normalize: pooling.Normalization = None,
+        smooth_sigma: float | None = None,
+        fft: bool = False,
+        random_state: int | None = 0,
+        n_jobs: int = 1,
+    ) -> None:
+        self.grid = grid
+        self.k = k
+        self.knn_log_base = knn_log_base
+        self.knn_method = knn_method
+        self.symmetrize = symmetrize
+        self.edge_weight = edge_weight
+        self.laplacian = laplacian
+        self.n_eigenvalues = n_eigenvalues
+        self.n_clusters = n_clusters
+        self.max_clusters = max_clusters
+        self.clusterer = clusterer
+        self.n_init = n_init
+        self.embeddings = embeddings
+        self.tsne_input = tsne_input
+        self.normalize = normalize
+        self.smooth_sigma = smooth_sigma
+        self.fft = fft
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, maps: np.ndarray, y: object = None) -> SpectralRelevanceAnalysis:
+        """Run the whole analysis on (N, H, W) relevance maps of one class (or pooled features, ``grid=None``)."""
+        self.timings_: dict[str, dict[str, float]] = {}
+        maps = check_maps(maps, self.grid)
+        if self.fft and self.grid is None and maps.ndim == 2:
+            raise AnalysisInputError("fft=True needs maps of shape (N, G, G), got flat features; pass the 2-D maps.")
+        unknown = set(self.embeddings) - {"tsne", "umap"}
+        if unknown:
+            raise AnalysisInputError(f"unknown embeddings {sorted(unknown)}; choose from 'tsne' and 'umap'.")
+        n = len(maps)
+        with stage(self.timings_, "pool"):
+            self.features_, self.pooled_ = pooling.preprocess(
+                maps, self.grid, self.smooth_sigma, self.fft, self.normalize
+            )
+        degenerate = warn_if_degenerate(self.features_)
+        self.k_ = check_k(self.k if self.k is not None else knn.default_k(n, self.knn_log_base), n)
+        with stage(self.timings_, "knn"):
+            self.neighbors_ = knn.knn(
+                self.features_, self.k_, self.knn_method, self.random_state, n_jobs=self.n_jobs
+            )
+        with stage(self.timings_, "laplacian"):
+            self.affinity_ = affinity_module.knn_affinity(self.neighbors_, self.symmetrize, self.edge_weight)
+        with stage(self.timings_, "eigen"):
+            solved = spectrum.smallest_eigenpairs(
+                self.affinity_, self.n_eigenvalues, self.laplacian, self.random_state
+            )
+        self.eigenvalues_, self.eigenvectors_ = solved.eigenvalues, solved.eigenvectors
+        self.eigengap_ = solved.eigengap
+        self.n_components_ = solved.n_components
+        self.n_clusters_ = self._resolve_n_clusters(degenerate)
+        with stage(self.timings_, "cluster"):
+            self.labels_ = clustering.cluster_spectral_embedding(
+                self.eigenvectors_, self.n_clusters_, self.clusterer, self.random_state, self.n_init
+            )
+        self.embedding_ = self._embed(degenerate)
+        with stage(self.timings_, "describe"):
+            self.clusters_, self.prototypes_ = describe_clusters(
+                self.pooled_, self.features_, self.labels_, self.affinity_
+            )
+        self.params_ = self._resolved_params(n)
+        return self
+
+    def fit_predict(self, maps: np.ndarray, y: object = None) -> np.ndarray:
+        """``fit(maps)`` and return ``labels_``."""
+        return self.fit(maps).labels_
+
+    def stability(self, maps: np.ndarray) -> pd.DataFrame:
+        """Agreement (ARI) of ``labels_`` with refits at other grid sizes and nearby k (L2100, L2188).
+
+        Sets and returns ``stability_``; needs a previous ``fit`` on the same maps.
+        """
+        from spray.analysis.stability import label_stability
+
+        self.stability_ = label_stability(self, maps)
+        return self.stability_
+
+    def _resolve_n_clusters(self, degenerate: bool) -> int:
+        if degenerate:
+            return 1
+        if self.n_clusters is None:
+            return spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters)
+        if not 1 <= self.n_clusters <= len(self.eigenvalues_):
+            raise AnalysisInputError(
+                f"n_clusters={self.n_clusters} must lie between 1 and the {len(self.eigenvalues_)} computed "
+                "eigenvectors; lower n_clusters or raise n_eigenvalues."
+            )
+        return int(self.n_clusters)
+
+    def _embed(self, degenerate: bool) -> dict[str, np.ndarray]:
+        n = len(self.features_)
+        if degenerate:  # identical samples have no layout; they all sit at the origin
+            return {name: np.zeros((n, 2)) for name in self.embeddings}
+        layout = embedding.spectral_layout(self.eigenvectors_)
+        result = {}
+        if "tsne" in self.embeddings:
+            with stage(self.timings_, "tsne"):
+                result["tsne"] = (
+                    embedding.tsne_on_features(self.features_, self.random_state, n_jobs=self.n_jobs)
+                    if self.tsne_input == "features"
+                    else embedding.tsne_embedding(self.affinity_, layout, self.random_state, n_jobs=self.n_jobs)
+                )
+        if "umap" in self.embeddings:
+            with stage(self.timings_, "umap"):
+                result["umap"] = embedding.umap_embedding(self.features_, self.neighbors_, layout, self.random_state)
+        return result
+
+    def _resolved_params(self, n: int) -> dict[str, object]:
+        params = self.get_params()
+        params.update(
+            n_samples=n,
+            n_features=self.features_.shape[1],
+            k=self.k_,
+            k_rule="given" if self.k is not None else f"max(2, ceil(log_{self.knn_log_base:g}(n)))",
+            knn_method="exact" if self.neighbors_.exact else "approximate",
+            n_eigenvalues=len(self.eigenvalues_),
+            n_clusters=self.n_clusters_,
+            n_clusters_rule="given" if self.n_clusters is not None else f"argmax of the first {self.max_clusters} gaps",
+            n_components=self.n_components_,
+            tsne_perplexity=embedding.TSNE_PERPLEXITY,
+            tsne_early_exaggeration=embedding.TSNE_EARLY_EXAGGERATION,
+            dist_epsilon=embedding.DIST_EPSILON,
+            embeddings=list(self.embeddings),
+        )
+        return params
+
