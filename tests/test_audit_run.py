@@ -1,0 +1,280 @@
+"""``spray audit`` around a stand-in pipeline: exit codes, history, summary, page, lock,
+config errors, missing model files, interruption, the notification hook and ``audit history``.
+
+The stand-in returns hand-made results shaped as ``workflows.pipeline.RunResult``; the real
+pipeline with two demo models is exercised in ``test_audit_demo.py``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from spray.cli import cli
+from workflows.audit import AuditHistory, load_audit_config, run_audit
+from workflows.audit.lock import audit_lock_path
+from workflows.config import ConfigError
+
+GRID = 4
+BODY = np.zeros((GRID, GRID))
+BODY[1:3, 1:3] = 1.0
+CORNER = np.zeros((GRID, GRID))
+CORNER[3, 0] = 1.0  # the watermark's corner
+EVIL = "<script>alert(1)</script>"
+
+# The model "version" is told by the weights file's name: with the watermark cluster or without.
+CLUSTERS = {
+    "marked.pt": [(30, 0.05, BODY), (9, 0.8, CORNER)],
+    "clean.pt": [(39, 0.05, BODY)],
+}
+
+
+def fake_run(config, progress=True):
+    """A stand-in for ``workflows.pipeline.run`` (same signature, same result shape)."""
+    clusters = CLUSTERS[Path(config.weights).name]
+    outcome = SimpleNamespace(
+        class_name=EVIL if "evil" in config.classes else "horse",
+        n_samples=39,
+        n_computed=0,
+        eigenvalues=np.array([0.0, 0.01 * len(clusters), 0.4, 0.5, 0.6, 0.7]),
+        eigengap=None,
+        n_clusters=len(clusters),
+        clusters=pd.DataFrame({"size": [c[0] for c in clusters], "suspicion": [c[1] for c in clusters], "prototype": [c[2] for c in clusters]}),
+        analysis_key="key",
+        report_page=Path(config.reports) / "class-horse.html",
+        reused_analysis=True,
+    )
+    return SimpleNamespace(outcomes=[outcome], index_page=None, timings={}, model_fingerprint="ab" * 32, dataset_fingerprint="cd" * 32)
+
+
+@pytest.fixture(autouse=True)
+def stand_in_pipeline(monkeypatch):
+    module = types.ModuleType("workflows.pipeline")
+    module.run = fake_run
+    monkeypatch.setitem(sys.modules, "workflows.pipeline", module)
+
+
+def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["horse"]') -> Path:
+    for name in CLUSTERS:
+        (folder / name).write_bytes(b"weights")
+    path = folder / "audit.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [run]
+            classes = {classes}
+            weights = "{folder / weights}"
+            store = "{folder / 'store.zarr'}"
+            reports = "{folder / 'reports'}"
+
+            [audit]
+            model_name = "demo"
+            {extra}
+            """
+        )
+    )
+    return path
+
+
+def audit_cli(config: Path, *extra: str):
+    return CliRunner().invoke(cli, ["audit", "--config", str(config), "--no-progress", *extra])
+
+
+def test_exit_codes_follow_the_findings_and_the_history_keeps_every_audit(tmp_path):
+    config = write_config(tmp_path, "marked.pt")
+    first = audit_cli(config)
+    assert first.exit_code == 0, first.output
+    assert "first audit" in first.output
+    again = audit_cli(config)
+    assert again.exit_code == 0 and "0 findings" in again.output
+    config = write_config(tmp_path, "clean.pt")
+    fixed = audit_cli(config)
+    assert fixed.exit_code == 3, fixed.output
+    assert "FINDING horse: cluster 1 of the previous audit (9 samples, suspicion 0.8) disappeared (resolved)" in fixed.output
+    history = AuditHistory(tmp_path / "store.audit-history").read()
+    assert history["audit_id"].nunique() == 3 and len(history) == 2 + 2 + 1
+    summaries = sorted((tmp_path / "reports/audits").glob("*.json"))
+    assert len(summaries) == 3
+    latest = json.loads(max(summaries, key=lambda p: p.stat().st_mtime).read_text())
+    assert latest["exit_code"] == 3 and {f["kind"] for f in latest["findings"]} == {"resolved_cluster", "cluster_count_change"}
+    assert latest["previous_audit_id"] == history["audit_id"].unique()[1]
+
+
+def test_the_audit_page_puts_the_findings_first_and_escapes_user_strings(tmp_path):
+    config = write_config(tmp_path, "marked.pt", classes='["evil"]')
+    assert audit_cli(config).exit_code == 0
+    config = write_config(tmp_path, "clean.pt", classes='["evil"]')
+    result = run_audit(load_audit_config(config), progress=False)
+    page = result.page_path.read_text()
+    assert "https://cdn.bokeh.org" not in page and "Bokeh" in page  # resources inline: opens offline
+    findings, classes = div_html(page)  # what the browser will set as the Divs' innerHTML
+    assert "findings since audit" in findings and "resolved" in findings
+    assert EVIL not in findings + classes and "&lt;script&gt;alert(1)&lt;/script&gt;" in findings
+    assert '<a href="../class-horse.html">&lt;script&gt;' in classes
+    assert page.index(json.dumps("findings")[1:-1]) < page.index("lambda_2 of L_sym per class")
+
+
+def div_html(page: str) -> list[str]:
+    """The HTML texts of the page's Bokeh Div models, in layout order, from the embedded document."""
+    embedded = re.search(r'<script type="application/json"[^>]*>(.*?)</script>', page, re.S).group(1)
+    document = json.loads(html.unescape(embedded))
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") == "Div":
+                found.append(node["attributes"]["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return found
+
+
+def test_an_unknown_key_is_named(tmp_path):
+    config = write_config(tmp_path, "marked.pt", extra="lambda_two = 0.1")
+    result = audit_cli(config)
+    assert result.exit_code == 1
+    assert "unknown key 'lambda_two' in [audit]" in result.output and "lambda2" in result.output
+    config.write_text(config.read_text().replace("[run]", "[run]\nworkerz = 2"))
+    result = audit_cli(config)
+    assert result.exit_code == 1 and "unknown key 'workerz'" in result.output
+    config.write_text("[run\n")
+    result = audit_cli(config)
+    assert result.exit_code == 1 and "not valid TOML" in result.output
+    (tmp_path / "t.toml").write_text('[audit]\nmodel_name = "x"\n[schedule]\nat = "02:00"\n')
+    result = audit_cli(tmp_path / "t.toml")
+    assert result.exit_code == 1 and "'schedule'" in result.output
+
+
+def test_wrongly_typed_thresholds_are_named(tmp_path):
+    config = write_config(tmp_path, "marked.pt", extra='prototype_similarity = "high"')
+    result = audit_cli(config)
+    assert result.exit_code == 1 and "prototype_similarity" in result.output and "number" in result.output
+    config = write_config(tmp_path, "marked.pt", extra="prototype_similarity = 1.5")
+    assert "outside [0, 1]" in audit_cli(config).output
+
+
+def test_a_missing_model_file_is_a_clear_error_before_any_work(tmp_path):
+    config = write_config(tmp_path, "marked.pt")
+    (tmp_path / "marked.pt").unlink()
+    result = audit_cli(config)
+    assert result.exit_code == 1
+    assert f"weights file {tmp_path / 'marked.pt'} does not exist" in result.output
+    assert not (tmp_path / "store.audit-history").exists()
+    (tmp_path / "marked.pt").write_bytes(b"weights")
+    config.write_text(config.read_text().replace("[run]", f'[run]\nmodel = "{tmp_path}/net.py:build"'))
+    assert f"model file {tmp_path}/net.py does not exist" in audit_cli(config).output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert CliRunner().invoke(cli, ["audit"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["audit", "--bogus"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["audit", "history"]).exit_code == 2
+
+
+def test_the_on_findings_hook_gets_the_summary_path(tmp_path):
+    write_config(tmp_path, "marked.pt")
+    assert audit_cli(tmp_path / "audit.toml").exit_code == 0
+    received = tmp_path / "received.txt"
+    config = write_config(tmp_path, "clean.pt", extra=f"on_findings = \"echo never >> {tmp_path / 'unused.txt'}; echo\"")
+    result = audit_cli(config, "--on-findings", f"sh -c 'echo \"$0 $SPRAY_AUDIT_SUMMARY\" > {received}'")
+    assert result.exit_code == 3
+    argument, environment = received.read_text().split()
+    assert argument == environment and json.loads(Path(argument).read_text())["exit_code"] == 3
+    assert not (tmp_path / "unused.txt").exists()  # the flag overrides the config
+
+
+def test_no_hook_runs_without_findings(tmp_path):
+    config = write_config(tmp_path, "marked.pt", extra=f"on_findings = \"touch {tmp_path / 'ran'}\"")
+    assert audit_cli(config).exit_code == 0
+    assert not (tmp_path / "ran").exists()
+
+
+SLOW_AUDIT = """
+import sys, time, types
+sys.path.insert(0, {tests!r})
+import test_audit_run as stand_in
+def slow_run(config, progress=True):
+    open({started!r}, "w").close()
+    time.sleep(120)
+module = types.ModuleType("workflows.pipeline")
+module.run = slow_run
+sys.modules["workflows.pipeline"] = module
+from spray.cli import main
+main(["audit", "--config", {config!r}, "--no-progress"])
+"""
+
+
+def test_overlap_lock_then_a_killed_audit_is_taken_over_without_losing_history(tmp_path):
+    config = write_config(tmp_path, "marked.pt")
+    assert audit_cli(config).exit_code == 0
+    started = tmp_path / "started"
+    script = SLOW_AUDIT.format(tests=str(Path(__file__).parent), started=str(started), config=str(config))
+    slow = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "the background audit did not start"
+        second = audit_cli(config)
+        assert second.exit_code == 1
+        assert f"another audit of store {tmp_path / 'store.zarr'} is running (pid {slow.pid}" in second.output
+    finally:
+        os.kill(slow.pid, signal.SIGKILL)  # interrupted mid-audit: its lock file stays behind
+        slow.wait()
+    assert audit_lock_path(tmp_path / "store.zarr").exists()
+    rerun = audit_cli(config)
+    assert rerun.exit_code == 0, rerun.output  # the dead audit's lock is stale and taken over
+    history = AuditHistory(tmp_path / "store.audit-history").read()
+    assert history["audit_id"].nunique() == 2 and len(history) == 4
+
+
+def test_an_audit_interrupted_inside_the_pipeline_changes_no_history(tmp_path, monkeypatch):
+    config = write_config(tmp_path, "marked.pt")
+    assert audit_cli(config).exit_code == 0
+
+    def interrupted(config, progress=True):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys.modules["workflows.pipeline"], "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(load_audit_config(config), progress=False)
+    assert not audit_lock_path(tmp_path / "store.zarr").exists()  # released on the way out
+    monkeypatch.setattr(sys.modules["workflows.pipeline"], "run", fake_run)
+    assert run_audit(load_audit_config(write_config(tmp_path, "clean.pt")), progress=False).exit_code == 3
+    history = AuditHistory(tmp_path / "store.audit-history").read()
+    assert history["audit_id"].nunique() == 2
+
+
+def test_history_command_prints_one_row_per_audit_and_class(tmp_path):
+    config = write_config(tmp_path, "marked.pt")
+    audit_cli(config)
+    audit_cli(write_config(tmp_path, "clean.pt"))
+    result = CliRunner().invoke(cli, ["audit", "history", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "lambda_2" in lines[0] and "max_suspicion" in lines[0] and len(lines) == 3
+    assert "0.8" in lines[1] and "0.05" in lines[2]  # the watermark cluster's suspicion, then without it
+    per_cluster = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "store.audit-history"), "--clusters"])
+    assert len(per_cluster.output.splitlines()) == 1 + 3
+    empty = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "nothing")])
+    assert empty.exit_code == 0 and "no audits recorded" in empty.output
