@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spray.verification.strategies import BASELINE
+
 #: Bootstrap resamples for the confidence interval of the mean (percentile method).
 N_BOOTSTRAP = 2000
 CONFIDENCE = 0.95
@@ -46,11 +48,14 @@ def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     ``table`` is the per-sample table (columns ``member``, ``orientation``, ``strategy``,
     ``delta``, ``padded_fraction``, ``padded_relevance_share``). The baseline's rows have zero change by
     definition and are kept for its relevance share. ``std`` is the sample standard
-    deviation (ddof=1, pandas' default); the two ``padded_*`` columns are the group's means.
+    deviation (ddof=1, pandas' default); ``score_std`` is the spread of the baseline class score
+    over the group's images, the scale an effect is judged against (:mod:`.verdict`); the
+    two ``padded_*`` columns are the group's means.
     """
     rows = []
     for group in ORIENTATION_GROUPS:
         subset = table[table["orientation"] != "square"] if group == "padded" else table[table["orientation"] == group]
+        spread = subset[subset["strategy"] == BASELINE].groupby("member")["score"].std()
         for (member, strategy), part in subset.groupby(["member", "strategy"], sort=False):
             deltas = part["delta"].to_numpy(dtype=np.float64)
             low, high = bootstrap_mean_ci(deltas, seed=seed)
@@ -64,9 +69,10 @@ def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 "ci_low": low,
                 "ci_high": high,
                 "p_value": wilcoxon_p(deltas),
+                "score_std": float(spread.get(member, np.nan)),
                 "padded_fraction": float(part["padded_fraction"].mean()),
                 "padded_relevance_share": float(part["padded_relevance_share"].mean()),
             })
-    columns = [*SUMMARY_KEYS, "n", "mean", "std", "ci_low", "ci_high", "p_value", "padded_fraction",
+    columns = [*SUMMARY_KEYS, "n", "mean", "std", "ci_low", "ci_high", "p_value", "score_std", "padded_fraction",
                "padded_relevance_share"]
     return pd.DataFrame(rows, columns=columns)

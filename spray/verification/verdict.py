@@ -1,8 +1,10 @@
 """A plain-language verdict on the padding hypothesis, generated from the summary statistics.
 
 The sentences follow the thesis's reading of Figs. 6.8-6.11 (L2158-L2175) but are generic:
-they name the class and the strategies from the data, and state an effect only when its 95%
-confidence interval excludes zero and the Wilcoxon p-value is below :data:`ALPHA`.
+they name the class and the strategies from the data, and count an effect only when its 95%
+confidence interval excludes zero, the Wilcoxon p-value is below :data:`ALPHA`, and the mean
+change is at least :data:`MIN_EFFECT` times the spread of the class score over the images
+(so a tiny, merely significant wobble of the score is not called a shortcut) [X].
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pandas as pd
 from spray.verification.strategies import BASELINE, strategies
 
 ALPHA = 0.05
+#: Smallest mean change, in units of the baseline score's standard deviation over the group's
+#: images, that counts as an effect: Cohen's "small" standardised effect.
+MIN_EFFECT = 0.2
 #: Strategies that fill the padded area with one uniform colour (the suspected shortcut, L2171).
 CONSTANT_COLOUR_STRATEGIES = ("random_colour", "reference_colour")
 
@@ -40,12 +45,13 @@ def _labels() -> dict[str, str]:
 
 
 def _significant(row: pd.Series) -> bool:
-    return bool(row["p_value"] < ALPHA and (row["ci_low"] > 0 or row["ci_high"] < 0))
+    large = not abs(row["mean"]) < MIN_EFFECT * row["score_std"]  # NaN spread (one image): not judged
+    return bool(row["p_value"] < ALPHA and (row["ci_low"] > 0 or row["ci_high"] < 0) and large)
 
 
 def _evidence(row: pd.Series) -> str:
     return (f"95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, "
-            f"n = {int(row['n'])}")
+            f"n = {int(row['n'])}, score spread {row['score_std']:.2f}")
 
 
 def _rows(summary: pd.DataFrame, member: bool, orientation: str) -> pd.DataFrame:
@@ -76,7 +82,7 @@ def padding_verdict(summary: pd.DataFrame, class_name: str) -> Verdict:
         findings.append(
             f"Replacing the copied border with {labels[drop['strategy']]} {verb} the {class_name} score of "
             f"{class_name} images by {drop['mean']:+.2f} on average ({_evidence(drop)})"
-            + ("." if depends else "; this is not a significant change.")
+            + ("." if depends else "; this is not a significant effect.")
         )
     raises = False
     uniform = others[others["strategy"].isin(CONSTANT_COLOUR_STRATEGIES)]
@@ -87,7 +93,7 @@ def padding_verdict(summary: pd.DataFrame, class_name: str) -> Verdict:
         findings.append(
             f"{labels[rise['strategy']].capitalize()} borders {verb} the {class_name} score of images that are "
             f"not {class_name} by {rise['mean']:+.2f} on average ({_evidence(rise)})"
-            + ("." if raises else "; this is not a significant change.")
+            + ("." if raises else "; this is not a significant effect.")
         )
     findings += _orientation_finding(summary, class_name, labels) + _relevance_finding(summary, class_name)
 
