@@ -4,7 +4,8 @@ A standalone Bokeh HTML file (resources inline, so it opens offline from disk). 
 come first, because they are what a person opening the nightly audit wants to know; then
 two timelines across every audit of the model name: lambda_2 of L_sym per class (the
 ranking key of the cross-class comparison, Fig. 6.5, L2124) and the highest cluster
-suspicion per class. Every user string passes through :func:`reports.safe.text`.
+suspicion per class. A new or resolved cluster is shown with its prototype (mean pooled map).
+Every user string passes through :func:`reports.safe.text`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from bokeh.embed import file_html
 from bokeh.layouts import column
@@ -21,7 +23,10 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
+from reports.images import heatmap_rgb, png_data_uri
 from reports.safe import text
+
+PROTOTYPE_PX = 64
 
 
 def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: dict[str, Any]) -> Path:
@@ -36,7 +41,7 @@ def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: d
     path.parent.mkdir(parents=True, exist_ok=True)
     per_audit = _per_class_per_audit(timeline)
     layout = column(
-        Div(text=_findings_html(summary), sizing_mode="stretch_width"),
+        Div(text=_findings_html(summary, _prototype_pictures(timeline)), sizing_mode="stretch_width"),
         Div(text=_classes_html(summary, path.parent), sizing_mode="stretch_width"),
         _timeline(per_audit, "lambda_2", "lambda_2 of L_sym per class across audits (lower: more separated clusters)"),
         _timeline(per_audit, "suspicion", "highest cluster suspicion per class across audits"),
@@ -95,7 +100,30 @@ def _timeline(per_audit: pd.DataFrame, column_name: str, title: str) -> Any:
     return plot
 
 
-def _findings_html(summary: dict[str, Any]) -> str:
+def _prototype_pictures(timeline: pd.DataFrame) -> dict[tuple[str, str, int], str]:
+    """(audit id, class, cluster) -> the cluster prototype as a PNG data URI (diverging map, L936-L942)."""
+    pictures = {}
+    for row in timeline.itertuples(index=False):
+        flat = np.asarray(row.prototype, dtype=float)
+        side = int(round(np.sqrt(flat.size)))
+        if side * side == flat.size and side > 0:
+            pictures[(row.audit_id, row.class_name, int(row.cluster))] = png_data_uri(heatmap_rgb(flat.reshape(side, side)))
+    return pictures
+
+
+def _finding_html(finding: dict[str, Any], pictures: dict[tuple[str, str, int], str]) -> str:
+    details = finding.get("details", {})
+    picture = pictures.get((details.get("audit_id"), finding["class_name"], details.get("cluster")))
+    image = (
+        f'<img src="{picture}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
+        'style="image-rendering: pixelated; vertical-align: middle" alt="cluster prototype (mean map)"> '
+        if picture
+        else ""
+    )
+    return f"<li>{image}<b>{text(finding['kind'].replace('_', ' '))}</b>: {text(finding['message'])}</li>"
+
+
+def _findings_html(summary: dict[str, Any], pictures: dict[tuple[str, str, int], str]) -> str:
     findings = summary.get("findings", [])
     heading = (
         f"<h1>Audit of {text(summary.get('model_name'))} version {text(summary.get('model_version'))}</h1>"
@@ -107,9 +135,7 @@ def _findings_html(summary: dict[str, Any]) -> str:
         return heading + "<h2>No findings: this is the first audit of this model name, the baseline for the next.</h2>"
     if not findings:
         return heading + f"<h2>No findings: nothing changed beyond the thresholds since audit {text(previous)}.</h2>"
-    items = "".join(
-        f"<li><b>{text(finding['kind'].replace('_', ' '))}</b>: {text(finding['message'])}</li>" for finding in findings
-    )
+    items = "".join(_finding_html(finding, pictures) for finding in findings)
     return heading + f"<h2>{len(findings)} findings since audit {text(previous)}</h2><ul>{items}</ul>"
 
 

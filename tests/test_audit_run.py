@@ -124,6 +124,7 @@ def test_the_audit_page_puts_the_findings_first_and_escapes_user_strings(tmp_pat
     assert "https://cdn.bokeh.org" not in page and "Bokeh" in page  # resources inline: opens offline
     findings, classes = div_html(page)  # what the browser will set as the Divs' innerHTML
     assert "findings since audit" in findings and "resolved" in findings
+    assert findings.count('alt="cluster prototype (mean map)"') == 1  # the vanished watermark cluster
     assert EVIL not in findings + classes and "&lt;script&gt;alert(1)&lt;/script&gt;" in findings
     assert '<a href="../class-horse.html">&lt;script&gt;' in classes
     assert page.index(json.dumps("findings")[1:-1]) < page.index("lambda_2 of L_sym per class")

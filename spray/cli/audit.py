@@ -5,11 +5,17 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
+from workflows.audit.settings import Thresholds
 
+_DEFAULTS = Thresholds()
 _CONFIG_HELP = (
     "The audit TOML file: a [run] table with `spray run` settings (model, weights, data, classes, "
-    "store, reports, ...) and an [audit] table (model_name, version, history, on_findings, "
-    "prototype_similarity, suspicion, lambda2, eigengap)."
+    "store, reports, ...) and an [audit] table: model_name (default: the [run] model, or 'demo'), "
+    "version (default: the model fingerprint's start), history (default: <store>.audit-history), "
+    "on_findings, and the finding thresholds, product defaults not from the thesis: "
+    f"prototype_similarity {_DEFAULTS.prototype_similarity} (cosine; same cluster above it), "
+    f"suspicion {_DEFAULTS.suspicion} (clusters at or above it are reported when new or gone), "
+    f"lambda2 {_DEFAULTS.lambda2} and eigengap {_DEFAULTS.eigengap} (absolute change reported)."
 )
 
 
