@@ -17,7 +17,7 @@ from reports.safe import class_page_filename, text
 from reports.summary import class_summary
 
 #: Medoid samples shown per cluster, and the size of their pictures in CSS pixels.
-MEDOIDS_SHOWN, MEDOID_PX, PROTOTYPE_PX = 6, 64, 128
+MEDOIDS_SHOWN, MEDOID_PX, PROTOTYPE_PX = 5, 64, 128
 _COLOUR_KEY = (
     '<p class="note">Relevance maps: <span class="legend-bar"></span> blue negative, white 0, red positive; '
     "each map scaled by its own max|R| (thesis L936-L942).</p>"
@@ -70,7 +70,7 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
         f"{tp_share:.0%} true positives)</h3>"
         f'<p class="note">{_descriptor_line(cluster)}</p>'
         '<div class="strip">'
-        f'<figure><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
+        f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
         'alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
         f"{medoids}</div></div>"
     )

@@ -99,14 +99,15 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
     bars = plot.vbar(x="i", top="value", width=0.8, color="colour", source=source)
     plot.add_tools(HoverTool(renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]))
     plot.xaxis.ticker = list(index)
-    plot.y_range.start = 0
+    top = float(values.max()) if values.max() > 0 else 1.0
+    plot.y_range.start, plot.y_range.end = 0, 1.18 * top  # headroom for the gap label above the bars
     if k < len(values):
         plot.add_layout(Span(location=k + 0.5, dimension="height", line_color="crimson", line_dash="dashed", line_width=2))
         plot.segment(x0=k + 0.5, y0=values[k - 1], x1=k + 0.5, y1=values[k], line_color="crimson", line_width=4)
         plot.add_layout(
             Label(
                 x=k + 0.7,
-                y=values[k - 1],
+                y=1.06 * top,
                 text=f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}",
                 text_color="crimson",
                 text_font_size="11pt",
@@ -182,10 +183,12 @@ def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource,
     hover = _hover(data)
     hover.renderers = [points]
     plot.add_tools(hover)
-    labels = np.asarray(source.data["cluster"])
+    # each legend entry copies the glyph of one member: prefer a true positive (a circle)
+    labels, circles = np.asarray(source.data["cluster"]), np.asarray(source.data["marker"]) == "circle"
     items = [
-        LegendItem(label=f"cluster {c}", renderers=[points], index=int(np.flatnonzero(labels == c)[0]))
+        LegendItem(label=f"cluster {c}", renderers=[points], index=int(np.lexsort((~circles, labels != c))[0]))
         for c in sorted(colours)
+        if (labels == c).any()
     ]
     plot.add_layout(Legend(items=items, title="cluster", label_text_font_size="9pt"), "right")
     plot.xaxis.visible = plot.yaxis.visible = False
@@ -206,7 +209,7 @@ def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
         "tp_share": np.array([tp[labels == c].mean() if (labels == c).any() else np.nan for c in table["cluster"]]),
     }
     shown = [
-        TableColumn(field="cluster", title="cluster", width=60),
+        TableColumn(field="cluster", title="cluster", width=70),
         TableColumn(field="size", title="size", width=60),
         TableColumn(field="share", title="of class", formatter=NumberFormatter(format="0%")),
         TableColumn(field="tp_share", title="true positives", formatter=NumberFormatter(format="0%")),

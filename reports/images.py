@@ -2,7 +2,7 @@
 
 Heatmaps follow the thesis: each map is scaled by its max|R| into [-1, 1] (Eq. 2.62, L942)
 and drawn with a diverging colour map symmetric around 0, warm for positive and cold for
-negative relevance (matplotlib's ``seismic``, Fig. 2.5a, L936). The same 256-entry table
+negative relevance (matplotlib's ``seismic``, Fig. 2.5a, L936; made exactly symmetric). The same 256-entry table
 colours the static pictures here and the hover maps drawn in the browser.
 """
 
@@ -17,15 +17,17 @@ from PIL import Image
 #: Quantised code of R = 0; codes 1..255 cover R/max|R| in [-1, 1] with 127 steps per side.
 ZERO_CODE = 128
 
-# matplotlib's "seismic" anchors at t = 0, 0.25, 0.5, 0.75, 1 (dark blue .. white .. dark red).
-_SEISMIC_T = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
-_SEISMIC_RGB = np.array([(0.0, 0.0, 0.3), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0)])
+# The warm half of matplotlib's "seismic" (white -> red -> dark red at |t| = 0, 0.5, 1); the
+# cold half mirrors it (red and blue swapped), so +R and -R get equally strong colours.
+_WARM_T = np.array([0.0, 0.5, 1.0])
+_WARM_RGB = np.array([(1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0)])
 
 
 def diverging_lut() -> np.ndarray:
-    """(256, 3) uint8 colours for the quantised codes: code 128 is white (R = 0), 255 dark red."""
-    t = np.clip((np.arange(256) - ZERO_CODE) / 127.0, -1.0, 1.0) * 0.5 + 0.5
-    rgb = np.stack([np.interp(t, _SEISMIC_T, _SEISMIC_RGB[:, c]) for c in range(3)], axis=1)
+    """(256, 3) uint8 colours for the quantised codes: code 128 is white (R = 0), 255 dark red, 1 dark blue."""
+    t = np.clip((np.arange(256) - ZERO_CODE) / 127.0, -1.0, 1.0)
+    warm = np.stack([np.interp(np.abs(t), _WARM_T, _WARM_RGB[:, c]) for c in range(3)], axis=1)
+    rgb = np.where((t < 0)[:, None], warm[:, ::-1], warm)
     return np.round(rgb * 255).astype(np.uint8)
 
 

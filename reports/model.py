@@ -89,7 +89,7 @@ class ClassReportData:
         missing = [c for c in REQUIRED_CLUSTER_COLUMNS if c not in self.clusters.columns]
         if missing:
             raise ReportDataError(f"the cluster table lacks column(s) {missing}; add them from the analysis descriptors.")
-        unknown = sorted(set(np.unique(self.labels)) - set(self.clusters["cluster"]))
+        unknown = sorted(set(np.unique(self.labels).tolist()) - set(self.clusters["cluster"].tolist()))
         if unknown:
             raise ReportDataError(f"cluster label(s) {unknown} have no row in the cluster table; pass one row per cluster.")
         for medoids in self.clusters["medoids"]:

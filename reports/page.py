@@ -41,13 +41,14 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report table.plain { border-collapse: collapse; font-size: 0.9em; }
 .spray-report table.plain th, .spray-report table.plain td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: left; vertical-align: top; word-break: break-word; }
 .spray-report .cards { display: flex; flex-wrap: wrap; gap: 14px; }
-.spray-report .card { border: 1px solid #ddd; border-radius: 6px; padding: 10px; width: 600px; box-sizing: border-box; }
+.spray-report .card { border: 1px solid #ddd; border-radius: 6px; padding: 10px; flex: 1 1 560px; max-width: 620px; box-sizing: border-box; }
 .spray-report .card .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; }
 .spray-report .strip { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 6px; }
-.spray-report figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; max-width: 104px; word-break: break-all; }
+.spray-report figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; width: 72px; word-break: break-all; }
+.spray-report figure.prototype { width: 136px; word-break: normal; }
 .spray-report img.pixelated { image-rendering: pixelated; }
 .spray-report .legend-bar { display: inline-block; width: 160px; height: 10px; vertical-align: middle;
-  background: linear-gradient(to right, #00004c, #0000ff, #ffffff, #ff0000, #800000); border: 1px solid #ccc; }
+  background: linear-gradient(to right, #000080, #0000ff, #ffffff, #ff0000, #800000); border: 1px solid #ccc; }
 """
 
 

@@ -16,6 +16,8 @@ from reports.model import ClassReportData
 AUTO_GAP_WINDOW = 10
 #: Share of the border's positive relevance that the named sides must hold together.
 SIDES_SHARE = 0.75
+#: Border share from which the summary names the sides holding it; below, it says "image border".
+NOTABLE_BORDER_SHARE = 0.3
 #: Mean ARI at or above which clusters count as stable, and below which they are a warning.
 STABLE_ARI, UNSTABLE_ARI = 0.8, 0.5
 
@@ -59,7 +61,7 @@ def _images(count: int) -> str:
 
 
 def _where(row: pd.Series) -> str:
-    sides = border_sides(row["prototype"])
+    sides = border_sides(row["prototype"]) if row["border_share"] >= NOTABLE_BORDER_SHARE else ""
     return f"the {sides} border" if sides else "the image border"
 
 
