@@ -1,0 +1,23 @@
+"""Shared pytest fixtures. Each section belongs to one part of spray; append yours below."""
+
+from __future__ import annotations
+
+import pytest
+
+# ---- relevance store and compute workflow (issue 4) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def compute_images(tmp_path_factory):
+    """A small image folder: 3 classes x 12 test images, plus one corrupt 'cat' image."""
+    from compute_fixtures import write_image_folder
+
+    return write_image_folder(tmp_path_factory.mktemp("compute") / "images", per_class=12, corrupt="cat")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_spec():
+    """``load_model(**spec)`` of the tiny test CNN with 32-px inputs (fast in-process LRP)."""
+    from compute_fixtures import FACTORY, SMALL_PREPROCESSING
+
+    return {"model": FACTORY, "preprocessing": SMALL_PREPROCESSING}

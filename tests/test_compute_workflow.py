@@ -1,0 +1,148 @@
+"""The compute workflow in-process: maps equal a direct LRP call, resume, force, errors, selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from relevance_store import StoreError, check_store, open_store
+from spray.analysis.pooling import sum_pool
+from spray.data import open_source
+from spray.errors import UnknownClassError
+from spray.lrp import attribute
+from spray.models import load_model
+from workflows import cluster
+from workflows.compute import compute_classes
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    return tmp_path / "s.zarr"
+
+
+@pytest.fixture
+def run(store_path, compute_images, tiny_model_spec):
+    """compute_classes on the test images into ``store_path``, in-process, 5 samples per chunk."""
+
+    def run_compute(classes="dog", **options):
+        options = {"model_spec": tiny_model_spec, "source_spec": str(compute_images), "chunk_size": 5,
+                   "workers": 1, "progress": False, **options}
+        return compute_classes(store_path, classes, **options)
+
+    return run_compute
+
+
+def stored_arrays(group) -> dict[str, np.ndarray]:
+    return {name: np.asarray(array[...]) for name, array in group.data_arrays().items()}
+
+
+def assert_same_arrays(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_stored_maps_equal_a_direct_lrp_call(run, store_path, compute_images, tiny_model_spec):
+    (result,) = run("dog", grids=(20, 4))
+    group = open_store(store_path).class_group(result.key)
+    model = load_model(classes=["cat", "dog", "fox"], **tiny_model_spec)
+    source = open_source(str(compute_images))
+    assert group.sample_ids == source.ids("test", "dog") and group.complete and result.n_computed == 12
+    for row in (0, 7):
+        sample_id = group.sample_ids[row]
+        image = source.load(sample_id).image
+        x = torch.from_numpy(model.preprocessing(image, sample_id))[None]
+        relevance, logits = attribute(model.module, x, 1)
+        expected = relevance.sum(dim=1)[0].numpy()  # summed over colour channels (L938)
+        np.testing.assert_allclose(group.full[row], expected, rtol=2.0**-12, atol=0)
+        assert group.scores[row] == pytest.approx(float(logits[0, 1]), rel=1e-6)
+        for grid in (20, 4):
+            np.testing.assert_allclose(group.pooled(grid)[row], sum_pool(expected[None], grid)[0], rtol=1e-4, atol=1e-7)
+        seen = Image.fromarray(model.preprocessing.to_uint8(image, sample_id)).resize((48, 48), Image.Resampling.BILINEAR)
+        assert np.abs(group.thumbnails[row].astype(int) - np.asarray(seen, int)).max() <= 1
+    provenance = group.provenance
+    assert provenance["model"]["fingerprint"] == model.fingerprint == result.key.model_id
+    assert provenance["dataset"]["fingerprint"] == source.fingerprint() == result.key.dataset_id
+    assert provenance["lrp"]["composite"] == "thesis" and "AlphaBeta" in provenance["lrp"]["rules"]
+    assert provenance["preprocessing"] == model.preprocessing.to_dict()
+    assert provenance["completed_at"] >= provenance["started_at"] >= provenance["created_at"]
+    assert provenance["spray_version"] and group.labels.tolist() == [1] * 12
+
+
+def test_rerun_skips_done_chunks_and_recomputes_only_missing_ones(run, store_path):
+    (first,) = run("dog")
+    group = open_store(store_path, "r+").class_group(first.key)
+    before = stored_arrays(group)
+    (again,) = run("dog")
+    assert (again.n_computed, again.chunks_skipped) == (0, 3)
+    group.group["done"][1] = False
+    group.group["score"][5:10] = 0.0
+    (resumed,) = run("dog")
+    assert (resumed.n_computed, resumed.chunks_skipped) == (5, 2)
+    assert_same_arrays(stored_arrays(group), before)
+    (forced,) = run("dog", force=True)
+    assert forced.n_computed == 12
+    assert_same_arrays(stored_arrays(group), before)  # the same inputs give the same store bits
+
+
+def test_corrupt_image_is_skipped_recorded_and_the_run_completes(run, store_path):
+    (result,) = run("cat")
+    group = open_store(store_path).class_group(result.key)
+    assert result.n_samples == 13 and result.n_errors == 1 and group.complete
+    (broken,) = [i for i, sid in enumerate(group.sample_ids) if "broken" in sid]
+    assert "cannot read image" in group.errors[group.sample_ids[broken]]
+    assert not group.valid[broken] and group.valid.sum() == 12
+    assert np.isnan(group.scores[broken]) and np.isfinite(np.delete(group.scores, broken)).all()
+    assert check_store(open_store(store_path)) == []
+
+
+def test_other_settings_need_force_and_no_full_maps_is_honoured(run, store_path):
+    run("dog")
+    with pytest.raises(StoreError, match="--force"):
+        run("dog", grids=(10,))
+    (result,) = run("dog", grids=(10,), full_maps=False, force=True)
+    group = open_store(store_path).class_group(result.key)
+    assert group.grids == [10] and group.full is None and group.complete
+
+
+def test_predicted_selection_takes_what_the_model_predicts(run, store_path, compute_images, tiny_model_spec):
+    model = load_model(classes=["cat", "dog", "fox"], **tiny_model_spec)
+    source = open_source(str(compute_images))
+    predicted = {}
+    for sample_id in source.ids("test"):
+        try:
+            x = torch.from_numpy(model.preprocessing(source.load(sample_id).image, sample_id))[None]
+        except Exception:
+            continue
+        with torch.no_grad():
+            predicted[sample_id] = int(model.module(x).argmax())
+    target = max(range(3), key=lambda c: sum(p == c for p in predicted.values()))
+    name = model.class_names[target]
+    (result,) = run(name, selection="predicted")
+    group = open_store(store_path).class_group(result.key)
+    assert group.sample_ids == [sid for sid in source.ids("test") if predicted.get(sid) == target]
+    assert group.labels.tolist() == [int(name in source.labels(sid)) for sid in group.sample_ids]
+
+
+def test_all_classes_run_in_one_call(run, store_path):
+    results = run("all")
+    assert [r.key.class_name for r in results] == ["cat", "dog", "fox"]
+    assert [k.class_name for k in open_store(store_path).class_keys()] == ["cat", "dog", "fox"]
+
+
+def test_unknown_class_and_bad_scheduler_are_clear_errors(run):
+    with pytest.raises(UnknownClassError, match="'zebra'.*cat, dog, fox"):
+        run("zebra")
+    with pytest.raises(cluster.ClusterError, match="tcp://HOST:PORT"):
+        run("dog", scheduler="localhost:8786")
+    with pytest.raises(cluster.ClusterError, match="cannot reach the Dask scheduler"):
+        with cluster.remote_client("tcp://127.0.0.1:9", timeout_s=1):
+            pass
+
+
+def test_small_jobs_run_in_process_unless_workers_are_asked_for():
+    assert not cluster.use_local_cluster(None, cluster.LOCAL_CLUSTER_MIN_MAPS - 1) or cluster.default_workers() == 1
+    assert cluster.use_local_cluster(2, 1) and not cluster.use_local_cluster(1, 10**6)
+    assert cluster.local_threads(1) == cluster.default_workers()

@@ -1,0 +1,92 @@
+"""Where the compute tasks run: a local Dask cluster, an existing one, or this process.
+
+A ``LocalCluster(processes=True, threads_per_worker=1)`` takes ~9 s to start here
+(ARCHITECTURE.md, Dask facts) plus a model load per worker, so small jobs run in the client
+process instead (see :data:`LOCAL_CLUSTER_MIN_MAPS`). Torch threads per worker are set so
+that workers x threads = cores.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+from spray.errors import SprayError
+from workflows import relevance_task
+
+LOCAL_CLUSTER_MIN_MAPS = 400
+"""Fewer maps than this to compute run in-process: the cluster's start-up (~9 s + a model
+load per worker) is not repaid by a second worker below it (benchmarks/compute_throughput.py)."""
+
+
+class ClusterError(SprayError):
+    """A Dask scheduler that cannot be reached, or workers that cannot reach the store."""
+
+
+def default_workers() -> int:
+    """One local worker process per core."""
+    return os.cpu_count() or 1
+
+
+def local_threads(n_workers: int) -> int:
+    """Torch threads per local worker so that workers x threads = cores."""
+    return max(1, default_workers() // n_workers)
+
+
+def use_local_cluster(workers: int | None, n_maps: int) -> bool:
+    """Whether to start a LocalCluster (else run in the client process).
+
+    An explicit worker count is obeyed; by default a cluster is started only when it pays
+    for its start-up.
+    """
+    if workers is not None:
+        return workers > 1
+    return default_workers() > 1 and n_maps >= LOCAL_CLUSTER_MIN_MAPS
+
+
+@contextlib.contextmanager
+def local_client(n_workers: int) -> Iterator:
+    """A client of a fresh LocalCluster with ``n_workers`` single-threaded worker processes."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def remote_client(address: str, timeout_s: float = 10.0) -> Iterator:
+    """A client of the existing scheduler at ``address`` (``tcp://HOST:PORT``)."""
+    from distributed import Client
+
+    if urlparse(address).scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
+        raise ClusterError(f"--scheduler {address!r} is not a Dask scheduler address; use tcp://HOST:PORT")
+    try:
+        client = Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error}); "
+                           "start it with `dask scheduler` or fix --scheduler") from None
+    with client:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=timeout_s)
+        yield client
+
+
+def remote_threads(client) -> int:
+    """Torch threads per worker of a remote cluster: the fewest cores per worker on any host."""
+    cores = client.run(relevance_task.cpu_count)
+    per_host = collections.Counter(urlparse(address).hostname for address in cores)
+    return max(1, min(cores[address] // per_host[urlparse(address).hostname] for address in cores))
+
+
+def require_store_visible(client, location: str) -> None:
+    """Fail with a clear error unless every worker can open the store at ``location``."""
+    visible = client.run(relevance_task.store_visible, location)
+    blind = sorted(worker for worker, ok in visible.items() if not ok)
+    if blind:
+        raise ClusterError(f"the store {location} is not reachable from Dask workers {', '.join(blind)}; "
+                           "put it on a file system every worker mounts (same path) or an fsspec URL they can open")
