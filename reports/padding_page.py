@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Whisker
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Whisker
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
@@ -126,7 +126,9 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
         "p": rows["p_text"],
     })
     factors = [(labels[s], g) for s in order for g in groups]
-    chart = figure(x_range=FactorRange(*factors), height=340, sizing_mode="stretch_width", toolbar_location=None,
+    low, high = min(0.0, rows["ci_low"].min(), rows["mean"].min()), max(0.0, rows["ci_high"].max(), rows["mean"].max())
+    margin = 0.08 * (high - low) or 1.0  # whiskers are annotations: the auto range would clip them
+    chart = figure(x_range=FactorRange(*factors), y_range=Range1d(low - margin, high + margin), height=340, sizing_mode="stretch_width", toolbar_location=None,
                    y_axis_label=f"mean change of the {class_name} score vs copy border", tools="")
     chart.vbar(x="x", top="mean", width=0.85, source=source, line_color="white",
                fill_color=factor_cmap("x", palette=list(GROUP_COLOURS[: len(groups)]), factors=groups, start=1, end=2),
@@ -135,10 +137,12 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
     chart.add_tools(HoverTool(tooltips=[("strategy", "@strategy"), ("group", "@group"), ("mean", "@mean{+0.000}"),
                                         ("95% CI", "@low{+0.000} to @high{+0.000}"), ("std", "@std{0.000}"),
                                         ("n", "@n"), ("Wilcoxon p", "@p")]))
-    chart.xaxis.major_label_orientation = 0.9
+    chart.xaxis.major_label_text_font_size = "0px"  # the legend names the bars of a strategy
+    chart.xaxis.group_text_font_size = "12px"
     chart.x_range.range_padding = 0.05
     chart.xgrid.grid_line_color = None
-    chart.legend.location = "bottom_left"
+    chart.legend.orientation = "horizontal"
+    chart.add_layout(chart.legend[0], "above")
     return chart
 
 

@@ -142,7 +142,7 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
             "params": params, "reference_colour_source": colour_source, "class_name": name,
             "model": {"fingerprint": model.fingerprint, "spec": model.spec},
             "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
-            "strategies": {s.name: s.label for s in strategies(settings.mirror_mode)},
+            "strategies": [[s.name, s.label] for s in strategies(settings.mirror_mode)],  # ordered pairs
             "started_at": time.time(), "spray_version": __version__,
         }))
         ids = members + others
