@@ -52,7 +52,6 @@ from spray.verification import (
     strategy_rows,
     summarise,
 )
-from workflows import cluster
 from workflows.compute import ComputeError, _runner
 from workflows.config import RunConfig
 from workflows.relevance_task import cached_model, cached_source, set_torch_threads
@@ -148,7 +147,7 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         ids = members + others
         flags = [True] * len(members) + [False] * len(others)
         pending = np.flatnonzero(~np.asarray(node["done"][:], dtype=bool)).tolist()
-        runner, threads = _runner(stack, config.scheduler, config.workers or cluster.default_workers(), location,
+        runner, threads = _runner(stack, config.scheduler, config.workers, location,
                                   estimate=len(preprocessings) * CHUNK_SIZE * len(pending))
         tasks = [PaddingChunkTask(location, node.path, chunk, tuple(ids[rows]), tuple(flags[rows]),
                                   model.class_names.index(name), model.spec, source.spec(),
