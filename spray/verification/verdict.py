@@ -78,10 +78,10 @@ def padding_verdict(summary: pd.DataFrame, class_name: str) -> Verdict:
     if not members.empty:
         drop = members.loc[members["mean"].idxmin()]
         depends = drop["mean"] < 0 and _significant(drop)
-        verb = "lowers" if drop["mean"] < 0 else "changes"
+        change = f"lowers the {class_name} score of {class_name} images by {-drop['mean']:.2f}" if drop["mean"] < 0 \
+            else f"changes the {class_name} score of {class_name} images by {drop['mean']:+.2f}"
         findings.append(
-            f"Replacing the copied border with {labels[drop['strategy']]} {verb} the {class_name} score of "
-            f"{class_name} images by {drop['mean']:+.2f} on average ({_evidence(drop)})"
+            f"Replacing the copied border with {labels[drop['strategy']]} {change} on average ({_evidence(drop)})"
             + ("." if depends else "; this is not a significant effect.")
         )
     raises = False
