@@ -39,8 +39,8 @@ def _descriptor_line(cluster: pd.Series) -> str:
     parts = []
     for name in DESCRIPTOR_COLUMNS:
         if name in cluster.index and pd.notna(cluster[name]):
-            value = f"{100 * cluster[name]:.0f}%" if name == "border_share" else f"{cluster[name]:.2f}"
-            parts.append(f"{name.replace('_', ' ')} {value}")
+            value = f"{100 * cluster[name]:.0f}%" if name.endswith("_share") else f"{cluster[name]:.2f}"
+            parts.append(f"{name.replace('_share', '').replace('_', '/')}{' share' if name.endswith('_share') else ''} {value}")
     return " &middot; ".join(parts)
 
 
@@ -97,7 +97,9 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
     blocks = [
         Block(html=_header(data)),
         Block(html="<h2>Spectrum and clusters</h2><p class=\"note\">Select rows of the table to highlight "
-              "those clusters in the embeddings (shift/ctrl-click for several).</p>"),
+              "those clusters in the embeddings (shift/ctrl-click for several). <i>border</i> and "
+              "<i>top+bottom</i>: share of the cluster's positive relevance on the outer ring, and on the top and "
+              "bottom rows, of the pooled grid.</p>"),
         Block(root="overview"),
     ]
     if data.embeddings:

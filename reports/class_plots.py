@@ -33,6 +33,7 @@ THUMBNAIL_PX = 48
 #: Displayed size of hover pictures, in CSS pixels.
 HOVER_PX = 72
 EMBEDDING_TITLES = {"tsne": "t-SNE", "umap": "UMAP"}
+COLUMN_TITLES = {"border_share": "border", "top_bottom_share": "top+bottom"}
 ACCENT, MUTED = "#3b6fb6", "#b8c2cc"
 
 # Draws sample ``value``'s relevance map from the flat uint8 codes with the colour table,
@@ -89,7 +90,7 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
     )
     plot = figure(
         title="Smallest eigenvalues of L_sym",
-        width=560,
+        width=520,
         height=320,
         x_axis_label="i",
         y_axis_label="\u03bb_i",
@@ -217,14 +218,15 @@ def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
     for name in DESCRIPTOR_COLUMNS:
         if name in table.columns:
             columns[name] = table[name].to_numpy(dtype=float)
-            number = "0%" if name == "border_share" else "0.00"
-            shown.append(TableColumn(field=name, title=name.replace("_", " "), formatter=NumberFormatter(format=number)))
+            number = "0%" if name.endswith("_share") else "0.00"
+            title = COLUMN_TITLES.get(name, name)
+            shown.append(TableColumn(field=name, title=title, formatter=NumberFormatter(format=number)))
     source = ColumnDataSource(columns, name="clusters")
     source.selected.js_on_change("indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS))
     return DataTable(
         source=source,
         columns=shown,
-        width=640,
+        width=700,
         height=min(320, 30 * (len(table) + 1) + 8),
         index_position=None,
         selectable=True,

@@ -21,7 +21,7 @@ from spray.errors import ReportDataError
 #: Columns every cluster table must have; the others are optional descriptors.
 REQUIRED_CLUSTER_COLUMNS = ("cluster", "size", "medoids", "prototype")
 #: Optional numeric descriptors, in the order the page shows them (see issue 5).
-DESCRIPTOR_COLUMNS = ("border_share", "suspicion", "conductance", "concentration", "stability")
+DESCRIPTOR_COLUMNS = ("border_share", "top_bottom_share", "suspicion", "conductance", "concentration", "stability")
 
 
 def check_relative_href(href: str, what: str) -> str:

@@ -1,0 +1,170 @@
+"""Report data read from the store: a class group and one of its stored analyses.
+
+Reports are regenerated from the store alone (ARCHITECTURE.md): nothing here runs the
+analysis. The analysis entry (``group.write_analysis``) is read by these names
+(docs/interfaces.md, ``reports``):
+
+    arrays  eigenvalues (m,) ascending; labels (n,) int; rows (n,) int, the class-group rows
+            analysed (default: every valid row); eigengap (m-1,), tsne / umap (n, 2),
+            prototypes (K, G, G) in cluster-table order, predicted (n,) bool (the model
+            predicted the class) -- all optional
+    tables  clusters (SpectralRelevanceAnalysis.clusters_; medoids index the analysed rows),
+            stability (label_stability: parameter, value, ari) -- optional
+    params  the analysis parameters (``grid`` picks the pooled maps shown on hover)
+    attrs   n_clusters (default: the number of cluster rows)
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relevance_store import AnalysisResult, ClassGroup
+from reports.class_page import render_class_page
+from reports.index_page import INDEX_FILENAME, render_index_page
+from reports.model import ClassReportData, ClassSummary, IndexReportData
+from reports.safe import class_page_filename
+from spray.errors import ReportDataError
+
+#: Pooled grid shown on hover when the analysis names none (L2100).
+DEFAULT_GRID = 20
+
+
+def _rows(group: ClassGroup, analysis: AnalysisResult) -> np.ndarray:
+    rows = analysis.arrays.get("rows")
+    rows = np.flatnonzero(group.valid) if rows is None else np.asarray(rows, dtype=np.int64)
+    if len(rows) != len(analysis.arrays["labels"]):
+        raise ReportDataError(
+            f"analysis {analysis.params_hash} of class {group.key.class_name!r} has {len(analysis.arrays['labels'])} "
+            f"labels for {len(rows)} analysed rows; store its 'rows' array or re-run `spray analyze`."
+        )
+    return rows
+
+
+def _grid(group: ClassGroup, analysis: AnalysisResult) -> int:
+    grid = analysis.params.get("grid") or DEFAULT_GRID
+    return int(grid) if int(grid) in group.grids else int(group.grids[0])
+
+
+def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray) -> pd.DataFrame:
+    if "clusters" not in analysis.tables:
+        raise ReportDataError(f"analysis {analysis.params_hash} has no 'clusters' table; re-run `spray analyze`.")
+    table = analysis.tables["clusters"].copy()
+    table["medoids"] = [list(np.asarray(m, dtype=int)) for m in table["medoids"]]
+    prototypes = analysis.arrays.get("prototypes")
+    if prototypes is None or len(prototypes) != len(table):  # the mean map per cluster, as the analysis defines it
+        prototypes = [maps[labels == c].mean(axis=0) for c in table["cluster"]]
+    table["prototype"] = list(prototypes)
+    return table
+
+
+def _stability(analysis: AnalysisResult) -> dict[str, float]:
+    table = analysis.tables.get("stability")
+    if table is None:
+        return {}
+    return {f"{row.parameter}={row.value}": float(row.ari) for row in table.itertuples()}
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _model_name(provenance: Mapping) -> str:
+    spec = provenance.get("model", {}).get("spec") or {}
+    return str(spec.get("model") or "built-in demo model")
+
+
+def _provenance(group: ClassGroup, analysis: AnalysisResult) -> dict[str, object]:
+    stored = group.provenance
+    config = stored.get("config", {})
+    return {
+        "model fingerprint": group.key.model_id,
+        "dataset fingerprint": group.key.dataset_id,
+        "dataset": stored.get("dataset", {}).get("spec"),
+        "split": config.get("split"),
+        "sample selection": config.get("selection"),
+        "LRP composite": config.get("lrp_composite"),
+        "analysis": analysis.params_hash,
+        "analysed at": _when(analysis.written_at),
+        "spray version": stored.get("spray_version"),
+    }
+
+
+def class_report_data(
+    group: ClassGroup, analysis: AnalysisResult | None = None, *, links: Mapping[str, str] | None = None
+) -> ClassReportData:
+    """The class page's data from ``group`` and its ``analysis`` (default: the latest stored)."""
+    analysis = analysis or group.read_analysis()
+    rows = _rows(group, analysis)
+    labels = np.asarray(analysis.arrays["labels"]).astype(int)
+    maps = np.asarray(group.pooled(_grid(group, analysis))[rows], dtype=np.float64)
+    true_member = np.asarray(group.labels)[rows] == 1
+    predicted = analysis.arrays.get("predicted")
+    thumbnails = group.thumbnails
+    clusters = _clusters(analysis, labels, maps)
+    return ClassReportData(
+        class_name=group.key.class_name,
+        model_name=_model_name(group.provenance),
+        dataset_name=str(group.provenance.get("dataset", {}).get("name", group.key.dataset_id)),
+        sample_ids=[group.sample_ids[i] for i in rows],
+        scores=np.asarray(group.scores)[rows],
+        is_true_positive=true_member if predicted is None else true_member & np.asarray(predicted, dtype=bool),
+        labels=labels,
+        eigenvalues=np.asarray(analysis.arrays["eigenvalues"], dtype=float),
+        eigengap=analysis.arrays.get("eigengap"),
+        n_clusters=int(analysis.attrs.get("n_clusters") or len(clusters)),
+        embeddings={m: analysis.arrays[m] for m in ("tsne", "umap") if m in analysis.arrays},
+        image_thumbnails=None if thumbnails is None else np.asarray(thumbnails[:])[rows],
+        relevance_thumbnails=maps,
+        clusters=clusters,
+        stability=_stability(analysis),
+        params=dict(analysis.params),
+        provenance=_provenance(group, analysis),
+        links=dict(links or {}),
+    )
+
+
+def index_entry(data: ClassReportData) -> ClassSummary:
+    """The index line of a class page's data (its page file from ``class_page_filename``)."""
+    gaps = data.gaps[:10]
+    suspicion = data.clusters["suspicion"].max() if "suspicion" in data.clusters.columns else None
+    return ClassSummary(
+        class_name=data.class_name,
+        page_href=class_page_filename(data.class_name),
+        eigenvalues=np.asarray(data.eigenvalues)[:5],
+        largest_gap=float(gaps.max()) if len(gaps) else 0.0,
+        n_clusters=data.n_clusters,
+        n_samples=len(data.sample_ids),
+        top_suspicion=None if suspicion is None or pd.isna(suspicion) else float(suspicion),
+    )
+
+
+def write_reports(
+    groups: Sequence[ClassGroup],
+    out_dir: str | Path,
+    *,
+    params: Mapping[str, object] | None = None,
+    provenance: Mapping[str, object] | None = None,
+    links: Mapping[str, Mapping[str, str]] | None = None,
+    index: bool = True,
+) -> list[Path]:
+    """Write a class page per group (its latest analysis) and, if ``index``, the index page.
+
+    ``links`` maps a class name to extra links of its page (e.g. its padding verification);
+    with the index, every class page also links back to it. Returns the written paths, the
+    index last.
+    """
+    summaries, paths = [], []
+    back = {"all classes": INDEX_FILENAME} if index else {}
+    for group in groups:
+        data = class_report_data(group, links={**back, **(links or {}).get(group.key.class_name, {})})
+        paths.append(render_class_page(data, out_dir))
+        summaries.append(index_entry(data))
+    if index and summaries:
+        index_data = IndexReportData(classes=summaries, params=dict(params or {}), provenance=dict(provenance or {}))
+        paths.append(render_index_page(index_data, out_dir))
+    return paths
