@@ -1,0 +1,46 @@
+"""``spray run``: the everyday command (compute, analyse, report; then print the report's path)."""
+
+from __future__ import annotations
+
+import click
+
+from spray.cli.errors import one_line_errors
+from spray.cli.options import (ANALYSIS_OPTIONS, CLASS_OPTION, COMPUTE_OPTIONS, MODEL_OPTIONS, REPORT_OPTIONS,
+                               STORE_OPTIONS, apply, config_from_flags)
+
+
+@click.command()
+@CLASS_OPTION
+@apply(MODEL_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + COMPUTE_OPTIONS + ANALYSIS_OPTIONS)
+@one_line_errors
+def run(config_file, classes, **flags) -> None:
+    """Find the prediction strategies of a class: LRP maps, spectral clusters, HTML report.
+
+    With no other option it runs on the built-in demo (a small model and image set with
+    planted Clever Hans shortcuts), keeps the relevance maps in ./spray-store.zarr and writes
+    the reports to ./spray-reports/. Every step resumes: a second run computes nothing new.
+
+    \b
+    Examples:
+      spray run --class aeroplane
+      spray run --class all
+      spray run --class horse --model mynet.py:build --weights mynet.pt --data /data/VOC2007
+    """
+    from workflows.pipeline import run as run_pipeline
+
+    config = config_from_flags(config_file, classes=classes, **flags)
+    if not config.classes:
+        raise click.UsageError("name the class to analyse with --class NAME (or --class all)")
+    result = run_pipeline(config)
+    for outcome in result.outcomes:
+        computed = f"{outcome.n_computed} maps computed" if outcome.n_computed else "maps reused"
+        analysis = "analysis reused" if outcome.reused_analysis else "analysed"
+        click.echo(f"{outcome.class_name}: {outcome.n_samples} samples ({computed}, {analysis}), "
+                   f"{outcome.n_clusters} cluster(s)")
+    split = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.timings.items())
+    click.echo(f"time: {split}")
+    pages = [o.report_page for o in result.outcomes]
+    if result.index_page is not None:
+        click.echo(f"index: {result.index_page.resolve()}")
+    for page in pages:
+        click.echo(f"report: {page.resolve()}")

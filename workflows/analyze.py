@@ -1,0 +1,97 @@
+"""Analyse the stored relevance maps of a class and keep the result in the store.
+
+The analysis entry's key covers every parameter *and* the rows analysed (so new or
+recomputed maps give a new entry, never a stale one, unlike CoRelAy's cache,
+ARCHITECTURE.md). A rerun with the same inputs reuses the stored entry and computes nothing.
+The arrays and tables are stored under the names the reports read (``reports.from_store``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from relevance_store import AnalysisResult, ClassGroup, params_hash
+from spray.analysis import SpectralRelevanceAnalysis
+from spray.errors import AnalysisInputError
+from workflows.config import RunConfig
+
+FULL_MAPS_BUDGET = 50_000_000
+"""Largest number of full-resolution relevance values loaded for one class (200 MB of float32).
+
+Up to it the analysis pools the full maps itself, so the stability check can re-pool them at
+the other grid sizes (5 to 50, L2100); above it the stored pooled maps are used and stability
+varies k only. A measured bound of this machine's memory, not a thesis value."""
+
+MIN_SAMPLES = 3
+"""Fewest maps a kNN graph and its Laplacian can be built on."""
+
+
+@dataclass(frozen=True)
+class ClassAnalysis:
+    """The stored analysis of a class, and whether it was reused rather than computed."""
+
+    result: AnalysisResult
+    reused: bool
+
+
+def estimator_for(config: RunConfig) -> SpectralRelevanceAnalysis:
+    """The analysis a run configuration asks for (every other setting: the SPEC §1 defaults)."""
+    return SpectralRelevanceAnalysis(
+        grid=config.grid, k=config.k, n_clusters=config.n_clusters,
+        embeddings=tuple(config.embeddings), random_state=config.seed,
+    )
+
+
+def _rows_digest(group: ClassGroup, rows: np.ndarray) -> str:
+    """Which rows were analysed, and which maps they held (their scores change when recomputed)."""
+    digest = hashlib.sha256(rows.astype(np.int64).tobytes())
+    digest.update(np.asarray(group.scores)[rows].astype(np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _maps(group: ClassGroup, rows: np.ndarray, grid: int) -> tuple[np.ndarray, bool]:
+    """The maps to analyse and whether they are full-resolution (True) or pooled at ``grid``."""
+    full = group.full
+    if full is not None and len(rows) * int(np.prod(full.shape[1:])) <= FULL_MAPS_BUDGET:
+        return np.asarray(full[:])[rows].astype(np.float64), True
+    return group.pooled(grid)[rows].astype(np.float64), False
+
+
+def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = True) -> ClassAnalysis:
+    """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis)."""
+    rows = np.flatnonzero(group.valid)
+    if len(rows) < MIN_SAMPLES:
+        raise AnalysisInputError(
+            f"class {group.key.class_name!r} has {len(rows)} usable relevance maps; the kNN graph needs at "
+            f"least {MIN_SAMPLES}: add images of this class or run `spray compute` to finish it"
+        )
+    estimator = estimator_for(config)
+    params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
+    digest = params_hash(params)
+    if not config.force and digest in group.analysis_hashes():
+        return ClassAnalysis(group.read_analysis(digest), reused=True)
+
+    maps, full_resolution = _maps(group, rows, config.grid)
+    if not full_resolution:
+        estimator.set_params(grid=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)  # third-party deprecation noise
+        estimator.fit(maps)
+        table = estimator.stability(maps) if stability else None
+    arrays = {
+        "eigenvalues": estimator.eigenvalues_,
+        "eigengap": estimator.eigengap_,
+        "labels": estimator.labels_,
+        "rows": rows,
+        "prototypes": estimator.prototypes_,
+        **estimator.embedding_,
+    }
+    tables = {"clusters": estimator.clusters_} | ({"stability": table} if table is not None else {})
+    attrs = {"n_clusters": estimator.n_clusters_, "resolved": estimator.params_,
+             "input": "full maps pooled here" if full_resolution else f"stored {config.grid}x{config.grid} pooled maps"}
+    group.write_analysis(params, arrays, tables, attrs)
+    return ClassAnalysis(group.read_analysis(digest), reused=False)

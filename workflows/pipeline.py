@@ -1,0 +1,136 @@
+"""What ``spray run`` does: compute (resuming) + analyse + report, for one class or all.
+
+Data flows one way (ARCHITECTURE.md): relevance maps go into the store, the analysis reads
+them from the store and writes its result back, and the reports are rendered from the store
+alone. Every stage skips what the store already holds, so a second run computes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from relevance_store import AnalysisResult, ClassGroup, open_store
+from reports.from_store import write_reports
+from reports.padding_page import padding_page_filename
+from reports.safe import class_page_filename
+from spray import __version__
+from spray.errors import SprayError
+from workflows.analyze import analyze_group
+from workflows.compute import compute_classes
+from workflows.config import RunConfig
+
+
+@dataclass(frozen=True)
+class ClassOutcome:
+    """What a run found for one class (the audit records these)."""
+
+    class_name: str
+    n_samples: int
+    n_computed: int
+    eigenvalues: np.ndarray
+    eigengap: np.ndarray
+    n_clusters: int
+    clusters: pd.DataFrame
+    analysis_key: str
+    report_page: Path | None
+    reused_analysis: bool
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """All classes of a run, the index page, and the seconds spent per stage."""
+
+    outcomes: list[ClassOutcome]
+    index_page: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+    model_fingerprint: str = ""
+    dataset_fingerprint: str = ""
+
+
+def model_spec(config: RunConfig) -> dict:
+    """The ``spray.models.load_model`` arguments of a run (empty: the built-in demo model)."""
+    given = {"model": config.model, "weights": config.weights, "classes": config.class_names}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _class_links(reports: Path, group: ClassGroup) -> dict[str, str]:
+    """Links of a class page: its padding verification page when one was written."""
+    padding = padding_page_filename(group.key.class_name)
+    return {"padding verification": padding} if (reports / padding).is_file() else {}
+
+
+def _report_groups(store_location: str, model_id: str, dataset_id: str) -> list[ClassGroup]:
+    """Every analysed class of this model and data set (the index ranks them all, Fig. 6.5)."""
+    store = open_store(store_location, "r")
+    groups = [store.class_group(key) for key in store.class_keys()
+              if key.model_id == model_id and key.dataset_id == dataset_id]
+    return sorted((g for g in groups if g.analysis_hashes()), key=lambda g: g.key.class_name)
+
+
+def run(config: RunConfig, progress: bool = True) -> RunResult:
+    """Compute, analyse and report ``config.classes`` (``("all",)`` = every class)."""
+    if not config.classes:
+        raise SprayError("no class given; name one with --class NAME (or --class all for every class)")
+    timings: dict[str, float] = {}
+    with _timed(timings, "compute"):
+        computed = compute_classes(
+            config.store, list(config.classes), model_spec=model_spec(config), source_spec=config.data, split=config.split,
+            grids=(config.grid,), full_maps=config.full_maps, scheduler=config.scheduler,
+            workers=config.workers, force=config.force, progress=progress,
+        )
+    store = open_store(config.store, "r+")
+    analysed = []
+    with _timed(timings, "analyse"):
+        for result in computed:
+            group = store.class_group(result.key)
+            analysed.append((result, group, analyze_group(group, config)))
+    reports = Path(config.reports)
+    first = computed[0].key
+    with _timed(timings, "report"):
+        groups = _report_groups(config.store, first.model_id, first.dataset_id)
+        write_reports(
+            groups, reports, params=config.to_dict(),
+            provenance={"spray version": __version__, "model fingerprint": first.model_id,
+                        "dataset fingerprint": first.dataset_id, "store": str(config.store)},
+            links={g.key.class_name: _class_links(reports, g) for g in groups},
+        )
+    outcomes = [
+        ClassOutcome(
+            class_name=result.key.class_name,
+            n_samples=result.n_samples,
+            n_computed=result.n_computed,
+            eigenvalues=np.asarray(analysis.result.arrays["eigenvalues"]),
+            eigengap=np.asarray(analysis.result.arrays["eigengap"]),
+            n_clusters=int(analysis.result.attrs["n_clusters"]),
+            clusters=_with_prototypes(analysis.result),
+            analysis_key=analysis.result.params_hash,
+            report_page=reports / class_page_filename(result.key.class_name),
+            reused_analysis=analysis.reused,
+        )
+        for result, _group, analysis in analysed
+    ]
+    index = reports / "index.html"
+    return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id)
+
+
+def _with_prototypes(result: AnalysisResult) -> pd.DataFrame:
+    """The cluster table with each cluster's prototype (mean pooled map) as a column."""
+    table = result.tables["clusters"].copy()
+    table["prototype"] = list(result.arrays["prototypes"])
+    return table
