@@ -80,9 +80,12 @@ def _cluster_cards(data: ClassReportData, colours: dict[int, str]) -> str:
     table = data.clusters
     if "suspicion" in table.columns:
         table = table.sort_values("suspicion", ascending=False, kind="stable")
-    cards = "".join(_cluster_card(data, cluster, colours.get(int(cluster["cluster"]), "#999")) for _, cluster in table.iterrows())
+    cards = "".join(_cluster_card(data, row, colours[int(row["cluster"])]) for _, row in table.iterrows())
     order = "most suspicious first" if "suspicion" in data.clusters.columns else "by label"
-    return f"<h2>Clusters ({order})</h2>{_COLOUR_KEY}<p class=\"note\">Each card shows the cluster's prototype and its medoid samples (image and relevance map).</p><div class=\"cards\">{cards}</div>"
+    return (
+        f"<h2>Clusters ({order})</h2>{_COLOUR_KEY}<p class=\"note\">Each card shows the cluster's prototype and "
+        f'its medoid samples (image and relevance map).</p><div class="cards">{cards}</div>'
+    )
 
 
 def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
