@@ -24,7 +24,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from reports.images import diverging_lut, quantise_maps, shrink, webp_data_uri
-from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
+from reports.model import DESCRIPTOR_COLUMNS, NOISE_LABEL, ClassReportData
 
 #: First eigenvalues shown per class (Fig. 6.3, L2096).
 N_EIGENVALUES_SHOWN = 20
@@ -187,7 +187,11 @@ def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource,
     # each legend entry copies the glyph of one member: prefer a true positive (a circle)
     labels, circles = np.asarray(source.data["cluster"]), np.asarray(source.data["marker"]) == "circle"
     items = [
-        LegendItem(label=f"cluster {c}", renderers=[points], index=int(np.lexsort((~circles, labels != c))[0]))
+        LegendItem(
+            label="noise" if c == NOISE_LABEL else f"cluster {c}",
+            renderers=[points],
+            index=int(np.lexsort((~circles, labels != c))[0]),
+        )
         for c in sorted(colours)
         if (labels == c).any()
     ]

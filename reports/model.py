@@ -20,6 +20,8 @@ from spray.errors import ReportDataError
 
 #: Columns every cluster table must have; the others are optional descriptors.
 REQUIRED_CLUSTER_COLUMNS = ("cluster", "size", "medoids", "prototype")
+#: Label of samples in no cluster (density-based clusterers); they need no row in the cluster table.
+NOISE_LABEL = -1
 #: Optional numeric descriptors, in the order the page shows them (see issue 5).
 DESCRIPTOR_COLUMNS = ("border_share", "top_bottom_share", "suspicion", "conductance", "concentration", "stability")
 
@@ -89,7 +91,7 @@ class ClassReportData:
         missing = [c for c in REQUIRED_CLUSTER_COLUMNS if c not in self.clusters.columns]
         if missing:
             raise ReportDataError(f"the cluster table lacks column(s) {missing}; add them from the analysis descriptors.")
-        unknown = sorted(set(np.unique(self.labels).tolist()) - set(self.clusters["cluster"].tolist()))
+        unknown = sorted(set(np.unique(self.labels).tolist()) - set(self.clusters["cluster"].tolist()) - {NOISE_LABEL})
         if unknown:
             raise ReportDataError(f"cluster label(s) {unknown} have no row in the cluster table; pass one row per cluster.")
         for medoids in self.clusters["medoids"]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from bokeh.palettes import Category10_10, Category20_20, Turbo256
 
+from reports.model import NOISE_LABEL
+
 #: Colour of points without a cluster (label -1, e.g. DBSCAN noise).
 NOISE_COLOUR = "#9e9e9e"
 
@@ -22,8 +24,8 @@ def categorical(count: int) -> list[str]:
 def cluster_colours(clusters: Iterable[int]) -> dict[int, str]:
     """A colour per cluster label, assigned in ascending label order; label -1 is grey."""
     labels = sorted({int(c) for c in clusters})
-    real = [c for c in labels if c >= 0]
+    real = [c for c in labels if c != NOISE_LABEL]
     colours = dict(zip(real, categorical(len(real))))
-    if -1 in labels:
-        colours[-1] = NOISE_COLOUR
+    if NOISE_LABEL in labels:
+        colours[NOISE_LABEL] = NOISE_COLOUR
     return colours

@@ -122,6 +122,15 @@ def test_page_without_images_or_embeddings_still_renders(tmp_path):
     assert "Class aeroplane" in page
 
 
+def test_single_cluster_and_noise_points_render(tmp_path):
+    single = synthetic_class_data(40, 1)
+    assert "1 prediction strategy" in render_class_page(single, tmp_path / "one").read_text(encoding="utf-8")
+    data = synthetic_class_data(60, 3)
+    noisy = dataclasses.replace(data, labels=np.where(np.arange(60) % 10 == 9, -1, data.labels))
+    page = render_class_page(noisy, tmp_path / "noise").read_text(encoding="utf-8")
+    assert '"noise"' in page  # its legend entry
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
