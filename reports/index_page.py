@@ -21,8 +21,15 @@ INDEX_FILENAME = "index.html"
 
 
 def rank_by_lambda_2(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
-    """Classes by lambda_2 ascending, the most clustered (most suspicious) first (L2124); ties by name."""
-    return sorted(classes, key=lambda c: (c.lambda_2, c.class_name))
+    """Classes by lambda_2 ascending, the most clustered (most suspicious) first (L2124).
+
+    Ties (several disconnected graphs have lambda_2 = 0) are broken by lambda_3, lambda_4, ...,
+    then by name.
+    """
+    def key(summary: ClassSummary) -> tuple:
+        return (summary.lambda_2, *map(float, summary.eigenvalues[2:N_EIGENVALUES_COMPARED]), summary.class_name)
+
+    return sorted(classes, key=key)
 
 
 def rank_by_suspicion(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
@@ -48,8 +55,7 @@ def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
     source = ColumnDataSource(rows, name="spectra")
     plot = figure(
         x_range=FactorRange(*rows["x"], group_padding=0.8),
-        title=f"The {N_EIGENVALUES_COMPARED} smallest eigenvalues of L_sym per class, ordered by \u03bb2 "
-        "(click a bar to open the class)",
+        title=f"{N_EIGENVALUES_COMPARED} smallest eigenvalues of L_sym per class, by \u03bb2",
         width=min(1230, max(560, 34 * len(ranked) + 120)),
         height=360,
         tools="tap,save,reset",
@@ -102,7 +108,8 @@ def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
         Block(html=_header(data)),
         Block(html="<h2>Classes ranked by \u03bb2</h2><p class=\"note\">A small \u03bb2 means the class's relevance "
               "maps fall into well-separated groups: the first classes deserve a look first (thesis L2117-L2124). "
-              "Bar colours follow the alphabetical order of the class names." + text(chart_note) + "</p>"),
+              "Bar colours follow the alphabetical order of the class names; click a bar to open its class."
+              + text(chart_note) + "</p>"),
         Block(root="spectra_chart"),
         Block(html=_ranking_table(rank_by_lambda_2(data.classes))),
         Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">The suspicion score of each class's "

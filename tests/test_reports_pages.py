@@ -164,6 +164,18 @@ def test_index_ranks_by_lambda_2_ascending(tmp_path):
     assert positions == sorted(positions)
 
 
+def test_lambda_2_ties_are_broken_by_the_next_eigenvalues():
+    from reports.index_page import rank_by_lambda_2
+
+    def summary(name, *values):
+        return ClassSummary(class_name=name, page_href=class_page_filename(name), eigenvalues=np.array([0, *values]),
+                            largest_gap=0.1, n_clusters=2, n_samples=9)
+
+    ranked = rank_by_lambda_2([summary("a", 0.0, 0.3, 0.4, 0.5), summary("b", 0.0, 0.0, 0.4, 0.5),
+                               summary("c", 0.1, 0.2, 0.3, 0.4)])
+    assert [c.class_name for c in ranked] == ["b", "a", "c"]
+
+
 def test_rendering_writes_into_the_given_folder_only(tmp_path: Path):
     out = tmp_path / "reports"
     render_class_page(synthetic_class_data(40, 2, class_name="../escape"), out)
