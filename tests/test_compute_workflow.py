@@ -146,3 +146,15 @@ def test_small_jobs_run_in_process_unless_workers_are_asked_for():
     assert not cluster.use_local_cluster(None, cluster.LOCAL_CLUSTER_MIN_MAPS - 1) or cluster.default_workers() == 1
     assert cluster.use_local_cluster(2, 1) and not cluster.use_local_cluster(1, 10**6)
     assert cluster.local_threads(1) == cluster.default_workers()
+
+
+def test_a_complete_class_starts_no_cluster(run, monkeypatch):
+    """Resuming a finished class must not pay a cluster's start-up (`spray run` twice in a row)."""
+    run("dog")
+
+    def no_cluster(n_workers):
+        raise AssertionError("a LocalCluster was started with nothing to compute")
+
+    monkeypatch.setattr(cluster, "local_client", no_cluster)
+    (again,) = run("dog", workers=2)
+    assert again.n_computed == 0

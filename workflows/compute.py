@@ -45,12 +45,6 @@ class ComputeResult:
     chunks_skipped: int
 
 
-@dataclass
-class _ClassPlan:
-    group: ClassGroup
-    tasks: list[ChunkTask]
-
-
 def compute_class(store: str | os.PathLike, class_name: str, **options: Any) -> ComputeResult:
     """Compute one class; see :func:`compute_classes` for the options."""
     return compute_classes(store, [class_name], **options)[0]
@@ -99,16 +93,20 @@ def compute_classes(
     with contextlib.ExitStack() as stack:
         for name in names:  # hold every class's writer lock for the whole run
             stack.enter_context(relevance_store.writer_lock(_key(model, source, name), wait=wait))
-        runner, threads = _runner(stack, scheduler, workers, location,
-                                  estimate=sum(len(source.ids(split, n)) for n in names))
-        settings = dict(location=location, model=model, source=source, split=split, grids=tuple(sorted(set(grids))),
-                        full_maps=full_maps, thumbnail_size=thumbnail_size, composite=composite,
-                        chunk_size=chunk_size, batch_size=batch_size, threads=threads, force=force)
-        selected = _select(runner, model, source, names, split, selection, threads, batch_size, chunk_size)
-        plans = {name: _plan(relevance_store, name, ids, labels, selection, **settings)
-                 for name, (ids, labels) in selected.items()}
-        computed = _run(runner, [task for plan in plans.values() for task in plan.tasks], progress)
-        return [_finish(plan, computed.get(plan.group.key, 0)) for plan in plans.values()]
+        executor = _Executor(stack, scheduler, workers, location)
+        selected = _select(executor, model, source, names, split, selection, batch_size, chunk_size)
+        groups = [_prepare_group(relevance_store, name, ids, labels, selection, model=model, source=source,
+                                 split=split, grids=tuple(sorted(set(grids))), full_maps=full_maps,
+                                 thumbnail_size=thumbnail_size, composite=composite, chunk_size=chunk_size,
+                                 force=force)
+                  for name, (ids, labels) in selected.items()]
+        pending = {group.key: group.pending_chunks() for group in groups}
+        runner, threads = executor.choose(sum(_rows(group, pending[group.key]) for group in groups))
+        tasks = [task for group in groups for task in _chunk_tasks(
+            group, pending[group.key], location=location, model=model, source=source, composite=composite,
+            threads=threads, batch_size=batch_size)]
+        computed = _run(runner, tasks, progress)
+        return [_finish(group, computed.get(group.key, 0), len(pending[group.key])) for group in groups]
 
 
 def _class_names(classes: Sequence[str] | str, model: Any, source: Any) -> list[str]:
@@ -130,17 +128,29 @@ def _key(model: Any, source: Any, class_name: str) -> ClassKey:
 Runner = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]
 
 
-def _runner(stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
-            estimate: int) -> tuple[Runner, int]:
-    """A function mapping tasks to results (as they complete), and torch threads per worker."""
-    if scheduler is not None:
-        client = stack.enter_context(cluster.remote_client(scheduler))
-        cluster.require_store_visible(client, location)
-        return _dask_runner(client), cluster.remote_threads(client)
-    if cluster.use_local_cluster(workers, estimate):
-        n_workers = workers or cluster.default_workers()
-        return _dask_runner(stack.enter_context(cluster.local_client(n_workers))), cluster.local_threads(n_workers)
-    return (lambda func, items: map(func, items)), cluster.local_threads(1)
+class _Executor:
+    """Chooses where tasks run, once, when the first batch of work is known (see ``compute_classes``)."""
+
+    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str) -> None:
+        self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
+        self.chosen: tuple[Runner, int] | None = None
+
+    def choose(self, n_maps: int) -> tuple[Runner, int]:
+        """A function mapping tasks to results (as they complete), and torch threads per worker."""
+        if self.chosen is None:
+            self.chosen = self._start(n_maps)
+        return self.chosen
+
+    def _start(self, n_maps: int) -> tuple[Runner, int]:
+        if self.scheduler is not None:
+            client = self.stack.enter_context(cluster.remote_client(self.scheduler))
+            cluster.require_store_visible(client, self.location)
+            return _dask_runner(client), cluster.remote_threads(client)
+        if n_maps and cluster.use_local_cluster(self.workers, n_maps):
+            n_workers = self.workers or cluster.default_workers()
+            client = self.stack.enter_context(cluster.local_client(n_workers))
+            return _dask_runner(client), cluster.local_threads(n_workers)
+        return (lambda func, items: map(func, items)), cluster.local_threads(1)
 
 
 def _dask_runner(client: Any) -> Runner:
@@ -158,12 +168,13 @@ def _dask_runner(client: Any) -> Runner:
 
 
 # ---- planning -----------------------------------------------------------------------------
-def _select(runner: Runner, model: Any, source: Any, names: list[str], split: str | None, selection: str,
-            threads: int, batch_size: int, chunk_size: int) -> dict[str, tuple[list[str], list[int]]]:
+def _select(executor: _Executor, model: Any, source: Any, names: list[str], split: str | None, selection: str,
+            batch_size: int, chunk_size: int) -> dict[str, tuple[list[str], list[int]]]:
     """Sample ids and true-membership labels (1/0) per class."""
     if selection == "true":
         return {name: (ids := source.ids(split, name), [1] * len(ids)) for name in names}
     everything = source.ids(split)
+    runner, threads = executor.choose(len(everything))
     parts = [tuple(everything[i:i + chunk_size]) for i in range(0, len(everything), chunk_size)]
     predicted = [index for part in runner(_Predict(model.spec, source.spec(), threads, batch_size), parts)
                  for index in part] if parts else []
@@ -188,11 +199,10 @@ class _Predict:
         return predict_classes(self.model_spec, self.source_spec, ids, self.threads, self.batch_size)
 
 
-def _plan(store: RelevanceStore, name: str, ids: list[str], labels: list[int], selection: str, *,
-          location: str, model: Any, source: Any, split: str | None, grids: tuple[int, ...], full_maps: bool,
-          thumbnail_size: int | None, composite: str, chunk_size: int, batch_size: int, threads: int,
-          force: bool) -> _ClassPlan:
-    """Create (or reopen for resuming) the class group and list the tasks of its pending chunks."""
+def _prepare_group(store: RelevanceStore, name: str, ids: list[str], labels: list[int], selection: str, *,
+                   model: Any, source: Any, split: str | None, grids: tuple[int, ...], full_maps: bool,
+                   thumbnail_size: int | None, composite: str, chunk_size: int, force: bool) -> ClassGroup:
+    """Create the class group, or reopen it for resuming when it was made with the same settings."""
     from spray.lrp.composites import resolve
 
     if not ids:
@@ -221,11 +231,22 @@ def _plan(store: RelevanceStore, name: str, ids: list[str], labels: list[int], s
                                                    "name": source.name, "split": split},
                                    })
     group.update_attrs(started_at=time.time(), spray_version=__version__)
+    return group
+
+
+def _rows(group: ClassGroup, chunks: list[int]) -> int:
+    return sum(group.chunk_rows(chunk).stop - group.chunk_rows(chunk).start for chunk in chunks)
+
+
+def _chunk_tasks(group: ClassGroup, chunks: list[int], *, location: str, model: Any, source: Any, composite: str,
+                 threads: int, batch_size: int) -> list[ChunkTask]:
+    """One task per pending chunk, carrying specs (small), never the model."""
+    config = group.provenance["config"]
     stored_ids = group.sample_ids
-    tasks = [ChunkTask(location, key, chunk, tuple(stored_ids[group.chunk_rows(chunk)]), target, grids,
-                       full_maps, thumbnail_size, model.spec, source.spec(), composite, threads, batch_size)
-             for chunk in group.pending_chunks()]
-    return _ClassPlan(group, tasks)
+    return [ChunkTask(location, group.key, chunk, tuple(stored_ids[group.chunk_rows(chunk)]), config["target"],
+                      tuple(config["grids"]), config["full_maps"], config["thumbnail_size"], model.spec,
+                      source.spec(), composite, threads, batch_size)
+            for chunk in chunks]
 
 
 # ---- running ------------------------------------------------------------------------------
@@ -246,9 +267,8 @@ def _run(runner: Runner, tasks: list[ChunkTask], progress: bool) -> dict[ClassKe
     return computed
 
 
-def _finish(plan: _ClassPlan, n_computed: int) -> ComputeResult:
-    group = plan.group
+def _finish(group: ClassGroup, n_computed: int, n_tasks: int) -> ComputeResult:
     errors = len(group.errors)
     if group.complete:
         group.update_attrs(completed_at=time.time(), n_errors=errors)
-    return ComputeResult(group.key, group.n_samples, n_computed, errors, group.n_chunks - len(plan.tasks))
+    return ComputeResult(group.key, group.n_samples, n_computed, errors, group.n_chunks - n_tasks)
