@@ -158,3 +158,21 @@ def test_a_complete_class_starts_no_cluster(run, monkeypatch):
     monkeypatch.setattr(cluster, "local_client", no_cluster)
     (again,) = run("dog", workers=2)
     assert again.n_computed == 0
+
+
+def test_non_finite_relevance_is_recorded_as_a_sample_error(run, store_path, monkeypatch):
+    from workflows import relevance_task
+
+    real_explain = relevance_task.explain
+
+    def first_map_overflows(*args, **kwargs):
+        maps, scores = real_explain(*args, **kwargs)
+        maps[0, 3, 3] = np.inf
+        return maps, scores
+
+    monkeypatch.setattr(relevance_task, "explain", first_map_overflows)
+    (result,) = run("dog")
+    group = open_store(store_path).class_group(result.key)
+    failed = {group.sample_ids[row]: relevance_task.NON_FINITE for row in range(0, 12, 5)}  # first of each chunk
+    assert group.errors == failed and result.n_errors == 3
+    assert np.isnan(group.pooled(20)[0]).all() and check_store(open_store(store_path)) == []

@@ -129,30 +129,32 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
-    """Compute every map of one chunk, write the whole chunk, then mark it done."""
+    """Compute every map of one chunk, write the whole chunk, then mark it done.
+
+    Failed samples (unreadable image, non-finite relevance) keep NaN maps and score and a
+    recorded reason; the chunk still completes.
+    """
     set_torch_threads(task.torch_threads)
     model = cached_model(task.model_spec)
-    source = cached_source(task.source_spec)
-    inputs, reasons = load_inputs(source, model.preprocessing, task.sample_ids)
+    inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids)
     good = [i for i, x in enumerate(inputs) if x is not None]
-    crop = model.preprocessing.crop_size
-    n = len(task.sample_ids)
+    n, crop = len(task.sample_ids), model.preprocessing.crop_size
     full = np.full((n, crop, crop), np.nan, np.float32)
     scores = np.full(n, np.nan, np.float32)
-    thumbs = np.zeros((n, task.thumbnail_size or 1, task.thumbnail_size or 1, 3), np.uint8)
+    thumbnails = np.zeros((n, task.thumbnail_size, task.thumbnail_size, 3), np.uint8) if task.thumbnail_size else None
     if good:
         stacked = np.stack([inputs[i] for i in good])
         full[good], scores[good] = explain(model.module, stacked, task.target, task.composite, task.batch_size)
-        if task.thumbnail_size:
-            thumbs[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
+        if thumbnails is not None:
+            thumbnails[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
     for i in good:
         if not (np.isfinite(full[i]).all() and np.isfinite(scores[i])):
             reasons[i], full[i], scores[i] = NON_FINITE, np.nan, np.nan
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in task.grids}
     group = open_store(task.store, "r+").class_group(task.key)
     group.write_chunk(task.chunk, scores=scores, pooled=pooled, full=full if task.full_maps else None,
-                      thumbnails=thumbs if task.thumbnail_size else None, errors=reasons)
-    return ChunkResult(task.key, task.chunk, n, sum(1 for r in reasons if r))
+                      thumbnails=thumbnails, errors=reasons)
+    return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 
 
 def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, ...], torch_threads: int,
