@@ -25,6 +25,32 @@ class _ScaleGradient(torch.autograd.Function):
         return grad * scale, None
 
 
+class _DivideGradient(torch.autograd.Function):
+    """Identity forward; backward divides the incoming gradient by the stabilised value.
+
+    The divisor is computed in the backward from the saved value, so that a rule costs no
+    extra forward passes over the layer output (issue 2, "Speed").
+    """
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, epsilon: float, factor: float) -> torch.Tensor:
+        ctx.save_for_backward(value)
+        ctx.epsilon, ctx.factor = epsilon, factor
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (value,) = ctx.saved_tensors
+        if ctx.epsilon > 0:
+            # value + eps sign(value) with sign(0) = 1. copysign gives -eps for -0.0, which is
+            # harmless: a sum is -0.0 only when all its contributions z_ij are zero.
+            divisor = torch.copysign(value.new_tensor(ctx.epsilon), value).add_(value)
+        else:
+            divisor = nonzero(value)
+        result = grad / divisor
+        return (result if ctx.factor == 1 else result.mul_(ctx.factor)), None, None
+
+
 class _PassThrough(torch.autograd.Function):
     """Forward ``function(value)``; backward hands the gradient on unchanged (Eq. 2.37, L756)."""
 
@@ -40,6 +66,15 @@ class _PassThrough(torch.autograd.Function):
 def scale_gradient(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Return ``value`` unchanged; on the way back, multiply the relevance by ``scale``."""
     return _ScaleGradient.apply(value, scale.detach())
+
+
+def divide_gradient(value: torch.Tensor, epsilon: float = 0.0, factor: float = 1.0) -> torch.Tensor:
+    """Return ``value`` unchanged; on the way back, map relevance R to factor * R / z.
+
+    z is ``value + epsilon * sign(value)`` (sign(0) = 1, Eq. 2.22) or, for epsilon = 0,
+    ``value`` with exact zeros read as one (0/0 := 0).
+    """
+    return _DivideGradient.apply(value, float(epsilon), float(factor))
 
 
 def pass_through(value: torch.Tensor, function) -> torch.Tensor:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from spray.errors import SprayError
-from spray.lrp.gradient import nonzero, scale_gradient
+from spray.lrp.gradient import divide_gradient, nonzero, scale_gradient
 from spray.lrp.layers import LinearLayer
 
 
@@ -44,10 +44,7 @@ class Epsilon(Rule):
             raise SprayError(f"Epsilon(epsilon={self.epsilon}) is negative; pass epsilon >= 0.")
 
     def apply(self, x: torch.Tensor, layer: LinearLayer) -> torch.Tensor:
-        z = layer.output(_input_weighted(x))
-        zd = z.detach()
-        stabilised = torch.where(zd >= 0, zd + self.epsilon, zd - self.epsilon)
-        return scale_gradient(z, 1.0 / nonzero(stabilised))
+        return divide_gradient(layer.output(_input_weighted(x)), self.epsilon)
 
 
 @dataclass(frozen=True)
@@ -97,9 +94,9 @@ class AlphaBeta(Rule):
             if not self.beta:
                 x_pos, x_neg = x_pos.detach(), x_neg.detach()
             negative = layer.forward(x_pos, w_neg, b_neg) + layer.forward(x_neg, w_pos, None)
-        out = scale_gradient(positive, self.alpha / nonzero(positive.detach()))
+        out = divide_gradient(positive, factor=self.alpha)
         if self.beta:
-            return out + scale_gradient(negative, self.beta / nonzero(negative.detach()))
+            return out + divide_gradient(negative, factor=self.beta)
         return out + negative
 
 
@@ -157,5 +154,4 @@ def proportional(function, *inputs):
         _input_weighted(t) if isinstance(t, torch.Tensor) and t.requires_grad else t
         for t in inputs
     ]
-    z = function(*weighted)
-    return scale_gradient(z, 1.0 / nonzero(z.detach()))
+    return divide_gradient(function(*weighted))
