@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from bokeh.layouts import row
 
-from reports.class_plots import cluster_table, eigenvalue_plot, embedding_plot, scatter_source
+from reports.class_plots import cluster_table, eigenvalue_plot, embedding_plot, scatter_source, true_positive_share
 from reports.images import heatmap_rgb, png_data_uri, shrink, webp_data_uri
 from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
 from reports.page import Block, definition_table, write_page
@@ -58,16 +58,16 @@ def _medoid_figure(data: ClassReportData, index: int) -> str:
 
 
 def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str:
-    members = np.asarray(data.labels) == cluster["cluster"]
-    tp_share = np.asarray(data.is_true_positive, dtype=bool)[members].mean() if members.any() else float("nan")
+    size = int(cluster["size"])
+    details = f"{size / len(data.sample_ids):.0%} of the class"
+    if data.is_true_positive is not None:
+        details += f", {true_positive_share(data, int(cluster['cluster'])):.0%} true positives"
     prototype = png_data_uri(heatmap_rgb(np.asarray(cluster["prototype"], dtype=float)))
     medoids = "".join(_medoid_figure(data, int(i)) for i in list(cluster["medoids"])[:MEDOIDS_SHOWN])
-    size = int(cluster["size"])
     return (
         '<div class="card">'
         f'<h3><span class="swatch" style="background:{colour}"></span>Cluster {int(cluster["cluster"])}: '
-        f"{size} image{'s' if size != 1 else ''} ({size / len(data.sample_ids):.0%} of the class, "
-        f"{tp_share:.0%} true positives)</h3>"
+        f"{size} image{'s' if size != 1 else ''} ({details})</h3>"
         f'<p class="note">{_descriptor_line(cluster)}</p>'
         '<div class="strip">'
         f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
@@ -109,8 +109,11 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
         plots = [embedding_plot(data, method, samples, colours) for method in data.embeddings]
         roots.append(row(*plots, name="embeddings"))
         blocks += [
-            Block(html="<h2>Embeddings</h2><p class=\"note\">Hover a point for its image, relevance map, id, "
-                  "score and whether it is a true positive (circles: true positives; triangles: the rest).</p>"),
+            Block(html="<h2>Embeddings</h2><p class=\"note\">Hover a point for its image, relevance map, id "
+                  "and score" + (" and whether it is a true positive (circles: true positives; triangles: the rest)."
+                                 if data.is_true_positive is not None
+                                 else ". The model's predictions were not stored, so true positives are not marked.")
+                  + "</p>"),
             Block(root="embeddings"),
         ]
     blocks += [

@@ -120,15 +120,17 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
 def scatter_source(data: ClassReportData, colours: dict[int, str]) -> ColumnDataSource:
     """One row per sample: coordinates of every embedding, hover fields, cluster and colour."""
     labels = np.asarray(data.labels).astype(int)
+    tp = None if data.is_true_positive is None else np.asarray(data.is_true_positive, dtype=bool)
     columns: dict[str, object] = {
         "row": np.arange(len(labels)),
         "sample_id": [str(s) for s in data.sample_ids],
         "score": np.asarray(data.scores, dtype=float),
-        "tp": np.where(np.asarray(data.is_true_positive, dtype=bool), "yes", "no"),
-        "marker": np.where(np.asarray(data.is_true_positive, dtype=bool), "circle", "triangle"),
+        "marker": np.full(len(labels), "circle") if tp is None else np.where(tp, "circle", "triangle"),
         "cluster": labels,
         "colour": [colours[c] for c in labels],
     }
+    if tp is not None:
+        columns["tp"] = np.where(tp, "yes", "no")
     for method, coords in data.embeddings.items():
         coords = np.asarray(coords, dtype=float)
         columns[f"x_{method}"], columns[f"y_{method}"] = coords[:, 0], coords[:, 1]
@@ -152,7 +154,7 @@ def _hover(data: ClassReportData) -> HoverTool:
         f'<img src="@row{{map}}" {size} style="{frame};image-rendering:pixelated"></div>'
         '<div style="max-width:160px;word-break:break-all"><b>@sample_id</b></div>'
         "<div>cluster @cluster &middot; score @score{0.000}</div>"
-        "<div>true positive: @tp</div>"
+        + ("<div>true positive: @tp</div>" if data.is_true_positive is not None else "")
     )
     return HoverTool(tooltips=template, formatters={"@row": draw_map})
 
@@ -201,24 +203,29 @@ def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource,
     return plot
 
 
+def true_positive_share(data: ClassReportData, cluster: int) -> float:
+    """Share of true positives among a cluster's samples (NaN for an empty cluster)."""
+    members = np.asarray(data.labels) == cluster
+    return float(np.asarray(data.is_true_positive, dtype=bool)[members].mean()) if members.any() else float("nan")
+
+
 def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
     """The cluster descriptors as a table; selecting rows highlights those clusters' points."""
     table = data.clusters
     n = len(data.sample_ids)
-    tp = np.asarray(data.is_true_positive, dtype=bool)
-    labels = np.asarray(data.labels).astype(int)
     columns = {
         "cluster": table["cluster"].astype(int).to_numpy(),
         "size": table["size"].astype(int).to_numpy(),
         "share": table["size"].to_numpy(dtype=float) / n,
-        "tp_share": np.array([tp[labels == c].mean() if (labels == c).any() else np.nan for c in table["cluster"]]),
     }
     shown = [
         TableColumn(field="cluster", title="cluster", width=70),
         TableColumn(field="size", title="size", width=60),
         TableColumn(field="share", title="of class", formatter=NumberFormatter(format="0%")),
-        TableColumn(field="tp_share", title="true positives", formatter=NumberFormatter(format="0%")),
     ]
+    if data.is_true_positive is not None:
+        columns["tp_share"] = np.array([true_positive_share(data, c) for c in table["cluster"]])
+        shown.append(TableColumn(field="tp_share", title="true positives", formatter=NumberFormatter(format="0%")))
     for name in DESCRIPTOR_COLUMNS:
         if name in table.columns:
             columns[name] = table[name].to_numpy(dtype=float)

@@ -7,7 +7,8 @@ analysis. The analysis entry (``group.write_analysis``) is read by these names
     arrays  eigenvalues (m,) ascending; labels (n,) int; rows (n,) int, the class-group rows
             analysed (default: every valid row); eigengap (m-1,), tsne / umap (n, 2),
             prototypes (K, G, G) in cluster-table order, predicted (n,) bool (the model
-            predicted the class) -- all optional
+            predicted the class; needed to mark true positives unless the samples were
+            selected by prediction) -- all optional
     tables  clusters (SpectralRelevanceAnalysis.clusters_; medoids index the analysed rows),
             stability (label_stability: parameter, value, ari) -- optional
     params  the analysis parameters (``grid`` picks the pooled maps shown on hover)
@@ -62,6 +63,21 @@ def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray) ->
     return table
 
 
+def _true_positives(group: ClassGroup, analysis: AnalysisResult, rows: np.ndarray) -> np.ndarray | None:
+    """True member and predicted as the class; None when the predictions are unknown.
+
+    Samples chosen by prediction (``--select predicted``) are all predicted as the class, so
+    their true label decides; samples chosen by true label alone need a stored ``predicted``.
+    """
+    true_member = np.asarray(group.labels)[rows] == 1
+    predicted = analysis.arrays.get("predicted")
+    if predicted is not None:
+        return true_member & np.asarray(predicted, dtype=bool)
+    if group.provenance.get("config", {}).get("selection") == "predicted":
+        return true_member
+    return None
+
+
 def _stability(analysis: AnalysisResult) -> dict[str, float]:
     table = analysis.tables.get("stability")
     if table is None:
@@ -102,8 +118,6 @@ def class_report_data(
     rows = _rows(group, analysis)
     labels = np.asarray(analysis.arrays["labels"]).astype(int)
     maps = np.asarray(group.pooled(_grid(group, analysis))[rows], dtype=np.float64)
-    true_member = np.asarray(group.labels)[rows] == 1
-    predicted = analysis.arrays.get("predicted")
     thumbnails = group.thumbnails
     clusters = _clusters(analysis, labels, maps)
     return ClassReportData(
@@ -112,7 +126,7 @@ def class_report_data(
         dataset_name=str(group.provenance.get("dataset", {}).get("name", group.key.dataset_id)),
         sample_ids=[group.sample_ids[i] for i in rows],
         scores=np.asarray(group.scores)[rows],
-        is_true_positive=true_member if predicted is None else true_member & np.asarray(predicted, dtype=bool),
+        is_true_positive=_true_positives(group, analysis, rows),
         labels=labels,
         eigenvalues=np.asarray(analysis.arrays["eigenvalues"], dtype=float),
         eigengap=analysis.arrays.get("eigengap"),
@@ -150,9 +164,13 @@ def write_reports(
     params: Mapping[str, object] | None = None,
     provenance: Mapping[str, object] | None = None,
     links: Mapping[str, Mapping[str, str]] | None = None,
+    analyses: Mapping[str, AnalysisResult] | None = None,
     index: bool = True,
 ) -> list[Path]:
-    """Write a class page per group (its latest analysis) and, if ``index``, the index page.
+    """Write a class page per group and, if ``index``, the index page.
+
+    Each page shows ``analyses[class name]`` when given (e.g. the entry a run just reused),
+    else the group's latest stored analysis.
 
     ``links`` maps a class name to extra links of its page (e.g. its padding verification);
     with the index, every class page also links back to it. Returns the written paths, the
@@ -161,7 +179,8 @@ def write_reports(
     summaries, paths = [], []
     back = {"all classes": INDEX_FILENAME} if index else {}
     for group in groups:
-        data = class_report_data(group, links={**back, **(links or {}).get(group.key.class_name, {})})
+        name = group.key.class_name
+        data = class_report_data(group, (analyses or {}).get(name), links={**back, **(links or {}).get(name, {})})
         paths.append(render_class_page(data, out_dir))
         summaries.append(index_entry(data))
     if index and summaries:

@@ -49,7 +49,9 @@ class ClassReportData:
 
     Arrays are indexed by sample in one order; ``clusters`` holds one row per cluster with
     the columns in ``REQUIRED_CLUSTER_COLUMNS`` (``medoids``: sample indices, ``prototype``:
-    the mean pooled map, (G, G)) and any of ``DESCRIPTOR_COLUMNS``.
+    the mean pooled map, (G, G)) and any of ``DESCRIPTOR_COLUMNS``. ``is_true_positive`` is
+    None when the model's predictions are unknown (samples chosen by their true label only);
+    the page then says nothing about true positives rather than guess.
     """
 
     class_name: str
@@ -57,7 +59,6 @@ class ClassReportData:
     dataset_name: str
     sample_ids: Sequence[str]
     scores: np.ndarray
-    is_true_positive: np.ndarray
     labels: np.ndarray
     eigenvalues: np.ndarray
     n_clusters: int
@@ -65,6 +66,7 @@ class ClassReportData:
     relevance_thumbnails: np.ndarray
     clusters: pd.DataFrame
     image_thumbnails: np.ndarray | None = None
+    is_true_positive: np.ndarray | None = None
     eigengap: np.ndarray | None = None
     stability: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -75,8 +77,10 @@ class ClassReportData:
         n = len(self.sample_ids)
         if n == 0:
             raise ReportDataError(f"class {self.class_name!r} has no samples; analyse it before writing its report.")
-        for name in ("scores", "is_true_positive", "labels", "relevance_thumbnails"):
+        for name in ("scores", "labels", "relevance_thumbnails"):
             _check_length(name, getattr(self, name), n)
+        if self.is_true_positive is not None:
+            _check_length("is_true_positive", self.is_true_positive, n)
         if self.image_thumbnails is not None:
             _check_length("image_thumbnails", self.image_thumbnails, n)
             if self.image_thumbnails.ndim != 4 or self.image_thumbnails.shape[-1] != 3:

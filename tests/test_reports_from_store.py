@@ -87,6 +87,31 @@ def test_write_reports_links_index_and_class_pages(stored, tmp_path):
     assert 'href="class-horse.html"' in index_page.read_text(encoding="utf-8")
 
 
+def test_write_reports_shows_the_analysis_it_is_given(stored, tmp_path):
+    group, _, _, _ = stored
+    first = group.read_analysis()
+    later = group.write_analysis({**first.params, "k": 9}, first.arrays, first.tables, first.attrs)
+    assert group.read_analysis().params_hash == later
+    (page, _) = write_reports([group], tmp_path, analyses={"horse": first})
+    assert first.params_hash in page.read_text(encoding="utf-8") and later not in page.read_text(encoding="utf-8")
+
+
+def test_true_positives_need_known_predictions(stored):
+    """Chosen by true label only and no stored predictions: unknown, not guessed."""
+    group, _, _, _ = stored
+    analysis = group.read_analysis()
+    by_true_label = type(group)(group.group, group.key)
+    by_true_label.group.attrs.update(config={"selection": "true", "split": "test"})
+    try:
+        assert class_report_data(by_true_label, analysis).is_true_positive is None
+        predicted = np.arange(len(analysis.arrays["rows"])) % 2 == 0
+        analysis.arrays = {**analysis.arrays, "predicted": predicted}
+        true_member = np.asarray(group.labels)[analysis.arrays["rows"]] == 1
+        np.testing.assert_array_equal(class_report_data(by_true_label, analysis).is_true_positive, true_member & predicted)
+    finally:
+        by_true_label.group.attrs.update(config={"selection": "predicted", "split": "test"})
+
+
 def test_an_analysis_of_other_rows_is_refused(stored):
     group, _, _, _ = stored
     analysis = group.read_analysis()

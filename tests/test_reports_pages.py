@@ -122,6 +122,16 @@ def test_page_without_images_or_embeddings_still_renders(tmp_path):
     assert "Class aeroplane" in page
 
 
+def test_unknown_true_positives_are_not_claimed(tmp_path):
+    data = dataclasses.replace(synthetic_class_data(50, 2), is_true_positive=None)
+    page = render_class_page(data, tmp_path).read_text(encoding="utf-8")
+    static_html = page.split('<main class="spray-report">', 1)[1].split("</main>", 1)[0]
+    document = page.split('type="application/json"', 1)[1]
+    assert "true positives are not marked" in static_html
+    assert "true positive" not in static_html.replace("true positives are not marked", "")
+    assert "true positive" not in document and '"triangle"' not in document  # no tooltip line, no marker
+
+
 def test_single_cluster_and_noise_points_render(tmp_path):
     single = synthetic_class_data(40, 1)
     assert "1 prediction strategy" in render_class_page(single, tmp_path / "one").read_text(encoding="utf-8")
