@@ -19,7 +19,7 @@ array and nobody else touches it (the safe unit of concurrent Zarr writes, unsha
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import zarr
@@ -58,17 +58,14 @@ def create_class_arrays(
     c = int(chunk_size)
 
     def make(name: str, shape: tuple, dtype, fill, **extra) -> zarr.Array:
-        return group.create_array(
-            name, shape=shape, chunks=(c, *shape[1:]), dtype=dtype, fill_value=fill,
-            compressors=compressors(), overwrite=True, **extra,
-        )
+        return _create_rows_array(group, name, shape, c, dtype, fill, **extra)
 
     _writable(make("sample_id", (n,), str, ""))[:] = np.asarray(sample_ids, dtype=str)
     _writable(make("label", (n,), "int8", 0))[:] = np.asarray(labels, dtype="int8")
     make("score", (n,), "float32", np.nan)
     make("error", (n,), str, "")
     for grid in grids:
-        make(f"pooled/{int(grid)}", (n, int(grid), int(grid)), "float32", np.nan)
+        _create_pooled(group, grid, n, c)
     if map_shape is not None:
         make("full", (n, *map_shape), "float32", np.nan, filters=full_map_filters())
     if thumbnail_size:
@@ -77,6 +74,16 @@ def create_class_arrays(
     group.create_array(
         "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, overwrite=True
     )
+
+
+def _create_rows_array(group: zarr.Group, name: str, shape: tuple, chunk_size: int, dtype, fill, **extra) -> zarr.Array:
+    """An array chunked by ``chunk_size`` samples along axis 0 (whole rows per chunk)."""
+    return group.create_array(name, shape=shape, chunks=(chunk_size, *shape[1:]), dtype=dtype, fill_value=fill,
+                              compressors=compressors(), overwrite=True, **extra)
+
+
+def _create_pooled(group: zarr.Group, grid: int, n: int, chunk_size: int) -> zarr.Array:
+    return _create_rows_array(group, f"pooled/{int(grid)}", (n, int(grid), int(grid)), chunk_size, "float32", np.nan)
 
 
 class ClassGroup:
@@ -205,6 +212,22 @@ class ClassGroup:
         for name, value in values.items():
             _writable(self.group[name])[rows] = value
         _writable(self.group["done"])[index] = True
+
+    def add_grid(self, grid: int, pool: Callable[[np.ndarray, int], np.ndarray]) -> None:
+        """Add ``pooled/<grid>`` computed with ``pool(full_rows, grid)`` from the stored full maps.
+
+        Only the done chunks are filled (chunk by chunk, whole chunks); the pending ones are
+        left to the tasks, which must then be given the new grid too. Needs full maps; as
+        those keep 12 mantissa bits, the result is within ~1e-4 of the map's scale of pooling
+        the exact maps.
+        """
+        if self.full is None:
+            raise StoreError(f"{self.key} keeps no full maps to pool at {grid}x{grid}; "
+                             "recompute it with --force (and keep the full maps)")
+        pooled = _writable(_create_pooled(self.group, grid, self.n_samples, self.chunk_size))
+        for index in np.flatnonzero(self.done):
+            rows = self.chunk_rows(int(index))
+            pooled[rows] = np.asarray(pool(np.asarray(self.full[rows]), grid), dtype=np.float32)
 
     def data_arrays(self) -> dict[str, zarr.Array]:
         """Every per-sample array written by chunk tasks, by name."""

@@ -98,13 +98,28 @@ def test_corrupt_image_is_skipped_recorded_and_the_run_completes(run, store_path
     assert check_store(open_store(store_path)) == []
 
 
+def test_another_grid_is_pooled_from_stored_full_maps_without_lrp(run, store_path):
+    (first,) = run("dog")
+    group = open_store(store_path, "r+").class_group(first.key)
+    group.group["done"][1] = False  # one chunk still pending: its task must write the new grid too
+    (again,) = run("dog", grids=(4,))
+    assert again.n_computed == 5 and group.grids == [4, 20] and group.complete
+    from_full = sum_pool(group.full[:], 4)
+    done_rows = np.r_[0:5, 10:12]  # pooled from the stored maps; rows 5-9 by their task from exact maps
+    np.testing.assert_allclose(group.pooled(4)[done_rows], from_full[done_rows], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(group.pooled(4)[5:10], from_full[5:10], atol=1e-4 * np.abs(from_full).max())
+    assert open_store(store_path).class_group(first.key).provenance["config"]["grids"] == [4, 20]
+
+
 def test_other_settings_need_force_and_no_full_maps_is_honoured(run, store_path):
     run("dog")
     with pytest.raises(StoreError, match="--force"):
-        run("dog", grids=(10,))
+        run("dog", thumbnail_size=None)
     (result,) = run("dog", grids=(10,), full_maps=False, force=True)
     group = open_store(store_path).class_group(result.key)
     assert group.grids == [10] and group.full is None and group.complete
+    with pytest.raises(StoreError, match="no full maps to pool"):
+        run("dog", grids=(5,), full_maps=False)
 
 
 def test_predicted_selection_takes_what_the_model_predicts(run, store_path, compute_images, tiny_model_spec):

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from relevance_store import ClassGroup, ClassKey, RelevanceStore, open_store
 from relevance_store.store import is_local, local_path
+from spray.analysis.pooling import sum_pool
 from spray import __version__
 from spray.errors import SprayError, StoreError, UnknownClassError
 from workflows import cluster
@@ -214,9 +215,16 @@ def _prepare_group(store: RelevanceStore, name: str, ids: list[str], labels: lis
               "thumbnail_size": thumbnail_size, "lrp_composite": composite,
               "preprocessing": model.preprocessing.to_dict()}
     group = store.class_group(key) if store.has_class(key) and "config" in store.root[key.path].attrs else None
-    if group is not None and not force and (group.provenance["config"] != config or group.sample_ids != list(ids)):
-        raise StoreError(f"the store already holds class {name!r} computed with other samples or settings; "
-                         "pass --force to recompute it, or use another --store")
+    if group is not None and not force:
+        stored = group.provenance["config"]
+        if {**stored, "grids": None} != {**config, "grids": None} or group.sample_ids != list(ids):
+            raise StoreError(f"the store already holds class {name!r} computed with other samples or settings; "
+                             "pass --force to recompute it, or use another --store")
+        missing = sorted(set(grids) - set(stored["grids"]))
+        for grid in missing:  # another grid: pooled from the stored full maps, no LRP rerun
+            group.add_grid(grid, sum_pool)
+        if missing:
+            group.update_attrs(config={**stored, "grids": sorted(set(stored["grids"]) | set(grids))})
     if group is None or force:
         crop = model.preprocessing.crop_size
         group = store.create_class(key, ids, labels, grids=grids, map_shape=(crop, crop) if full_maps else None,
