@@ -31,7 +31,8 @@ def info(store: str) -> None:
     rows = summarise(opened)
     click.echo(f"{store}: {len(rows)} class group(s), {_size(opened.size_on_disk())} on disk")
     for (model_id, dataset_id), group_rows in _by_model_and_data(rows).items():
-        click.echo(f"model {model_id[:16]}  dataset {dataset_id[:16]}")
+        click.echo(f"model {model_id[:16]} ({group_rows[0].model_name})  "
+                   f"dataset {dataset_id[:16]} ({group_rows[0].dataset_name})")
         for row in group_rows:
             state = "complete" if row.chunks_done == row.n_chunks else f"{row.chunks_done}/{row.n_chunks} chunks done"
             extras = f"grids {','.join(map(str, row.grids))}" + (", full maps" if row.full_maps else "")
