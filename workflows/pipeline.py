@@ -109,6 +109,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
             provenance={"spray version": __version__, "model fingerprint": first.model_id,
                         "dataset fingerprint": first.dataset_id, "store": str(config.store)},
             links={g.key.class_name: _class_links(reports, g) for g in groups},
+            analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
         )
     outcomes = [
         ClassOutcome(
