@@ -69,7 +69,7 @@ def stand_in_pipeline(monkeypatch):
     monkeypatch.setitem(sys.modules, "workflows.pipeline", module)
 
 
-def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["horse"]') -> Path:
+def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["horse"]', model_name: str = "demo") -> Path:
     for name in CLUSTERS:
         (folder / name).write_bytes(b"weights")
     path = folder / "audit.toml"
@@ -83,7 +83,7 @@ def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["
             reports = "{folder / 'reports'}"
 
             [audit]
-            model_name = "demo"
+            model_name = '{model_name}'
             {extra}
             """
         )
@@ -279,3 +279,39 @@ def test_history_command_prints_one_row_per_audit_and_class(tmp_path):
     assert len(per_cluster.output.splitlines()) == 1 + 3
     empty = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "nothing")])
     assert empty.exit_code == 0 and "no audits recorded" in empty.output
+
+
+HOSTILE_MODEL = '<img src=x onerror="alert(2)">'
+
+
+@pytest.mark.browser
+def test_the_audit_page_renders_offline_in_chromium(tmp_path):
+    """The page in real headless Chromium from disk, network cut off: plots drawn, no errors,
+    hostile class and model names stay text; a screenshot goes to test-artifacts/."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test extra")
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail("headless Chromium is missing; run `bash scripts/install-system-packages.sh` (CI does)")
+    for weights, expected_exit in (("marked.pt", 0), ("clean.pt", 3), ("clean.pt", 0)):  # three timeline points
+        config = write_config(tmp_path, weights, classes='["evil"]', model_name=HOSTILE_MODEL)
+        result = run_audit(load_audit_config(config), progress=False)
+        assert result.exit_code == expected_exit
+    errors, dialogs, network = [], [], []
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:")) else (network.append(route.request.url), route.abort()))
+        page.goto(result.page_path.resolve().as_uri())
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle")
+        page.wait_for_timeout(500)
+        canvases = [box for box in (c.bounding_box() for c in page.locator("canvas").all()) if box and box["width"] > 100]
+        shown = " ".join(page.locator("h1, a").all_inner_texts())  # CSS locators pierce Bokeh's shadow DOM
+        (Path(__file__).resolve().parents[1] / "test-artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=str(Path(__file__).resolve().parents[1] / "test-artifacts/audit-page.png"), full_page=True)
+        browser.close()
+    assert errors == [] and dialogs == [] and network == []
+    assert len(canvases) >= 2  # the lambda_2 and suspicion timelines
+    assert EVIL in shown and HOSTILE_MODEL in shown  # shown as text, not run
