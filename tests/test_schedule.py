@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import subprocess
 import sys
@@ -155,3 +156,26 @@ def test_the_daily_trigger_fires_next_at_the_given_local_time():
     trigger = scheduling.daily_trigger("02:00")
     fire = trigger.get_next_fire_time(None, __import__("datetime").datetime.now().astimezone())
     assert (fire.hour, fire.minute, fire.second) == (2, 0, 0)
+
+
+def test_schedule_run_starts_a_blocking_scheduler_with_the_daily_trigger(config, monkeypatch):
+    """`spray schedule --run` (start() stubbed: it would block forever) schedules the audit
+    command at the given time and logs to audit.log in the reports folder."""
+    seen = {}
+
+    def start(self):
+        (job,) = self.get_jobs()
+        seen["trigger"] = {f.name: str(f) for f in job.trigger.fields}
+        seen["args"] = job.args
+        logging.getLogger("apscheduler.scheduler").info("scheduler started (stub)")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BlockingScheduler, "start", start)
+    result = CliRunner().invoke(cli, ["schedule", "--run", "--at", "04:30", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert seen["trigger"]["hour"] == "4" and seen["trigger"]["minute"] == "30"
+    command, cwd, log = seen["args"]
+    assert command == scheduling.audit_command(config) and Path(cwd) == config.parent
+    assert Path(log) == config.parent / "nightly/reports/audit.log"
+    assert "scheduler started (stub)" in Path(log).read_text()
+    assert "scheduler stopped" in result.output

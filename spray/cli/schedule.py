@@ -30,8 +30,6 @@ def schedule(at: str, config_path: str, on_findings: str | None, install: bool, 
     config file's folder (relative paths in it are taken from there) and appends its output
     to audit.log in the reports folder.
     """
-    import logging
-
     from workflows.audit import load_audit_config
     from workflows.audit import schedule as scheduling
 
@@ -48,14 +46,12 @@ def schedule(at: str, config_path: str, on_findings: str | None, install: bool, 
         click.echo("enable with: systemctl --user daemon-reload && systemctl --user enable --now spray-audit.timer")
         return
     if run_now:
-        logging.basicConfig(
-            filename=log_path, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-        )
         command = scheduling.audit_command(config_path, on_findings)
         scheduler = scheduling.build_scheduler(scheduling.daily_trigger(at), command, folder, log_path)
         click.echo(f"running the audit daily at {at} (local time); log: {log_path}; stop with Ctrl-C")
         try:
-            scheduler.start()
+            with scheduling.logging_to(log_path):
+                scheduler.start()
         except (KeyboardInterrupt, SystemExit):
             click.echo("scheduler stopped")
         return

@@ -9,6 +9,7 @@ output to ``audit.log`` in the reports folder, and use the machine's local time 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -16,6 +17,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,23 @@ def daily_trigger(at: str) -> CronTrigger:
     return CronTrigger(hour=hour, minute=minute)
 
 
+@contextlib.contextmanager
+def logging_to(log_path: str | os.PathLike) -> Iterator[None]:
+    """Within the block, send this module's and APScheduler's log records to ``log_path``."""
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in (log.name, "apscheduler")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+
+
 def run_logged(command: list[str], cwd: str | os.PathLike, log_path: str | os.PathLike) -> int:
     """Run ``command`` in ``cwd``, appending its output and a start/end line to ``log_path``."""
     log_path = Path(log_path)
@@ -195,6 +214,7 @@ __all__ = [
     "crontab_entry",
     "daily_trigger",
     "install_crontab",
+    "logging_to",
     "parse_time",
     "run_logged",
     "systemd_units",
