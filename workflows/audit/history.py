@@ -63,10 +63,14 @@ class AuditHistory:
 
     def latest(self, model_name: str) -> pd.DataFrame | None:
         """The rows of the most recent audit of ``model_name``, or None before the first one."""
-        frame = self.read(model_name)
-        if frame.empty:
-            return None
-        return frame[frame["audit_id"] == frame["audit_id"].iloc[-1]].reset_index(drop=True)
+        return last_audit(self.read(model_name))
+
+
+def last_audit(history: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of the most recent audit in ``history`` (as :meth:`AuditHistory.read` orders it)."""
+    if history.empty:
+        return None
+    return history[history["audit_id"] == history["audit_id"].iloc[-1]].reset_index(drop=True)
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -78,4 +82,4 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-__all__ = ["AuditHistory"]
+__all__ = ["AuditHistory", "last_audit"]

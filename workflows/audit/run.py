@@ -24,7 +24,7 @@ import pandas as pd
 
 from spray.errors import ModelError
 from workflows.audit.comparison import Finding, compare_audits
-from workflows.audit.history import AuditHistory
+from workflows.audit.history import AuditHistory, last_audit
 from workflows.audit.lock import audit_lock
 from workflows.audit.record import audit_frame
 from workflows.audit.settings import AuditConfig
@@ -76,7 +76,8 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
             model_version=config.version or run_result.model_fingerprint[:12],
         )
         history = AuditHistory(config.history_path)
-        previous = history.latest(config.model_name)
+        earlier = history.read(config.model_name)
+        previous = last_audit(earlier)
         findings = compare_audits(previous, frame, config.thresholds)
         previous_id = None if previous is None else str(previous["audit_id"].iloc[0])
         folder = config.reports_path / "audits"
@@ -86,7 +87,6 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
         _write_atomically(summary_path, json.dumps(summary, indent=2, default=str))
         from reports.audit_page import write_audit_page
 
-        earlier = history.read(config.model_name)
         timeline = frame if earlier.empty else pd.concat([earlier, frame], ignore_index=True)
         write_audit_page(page_path, timeline, summary)
         history_file = history.append(frame)
