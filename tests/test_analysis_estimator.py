@@ -50,11 +50,12 @@ def test_fit_sets_the_documented_attributes_with_defaults_from_spec():
 
 
 def test_njw_labels_agree_with_sklearn_spectral_clustering_on_the_same_graph():
-    x, planted = blobs(separation=3.0)
+    x, planted = blobs(separation=1.5)  # close enough that the kNN graph is one connected component
     ours = SpectralRelevanceAnalysis(grid=None, n_clusters=3, embeddings=()).fit(x)
+    assert ours.n_components_ == 1
     theirs = SpectralClustering(n_clusters=3, affinity="precomputed", random_state=0).fit(ours.affinity_)
     assert adjusted_rand_score(ours.labels_, theirs.labels_) >= 0.99
-    assert adjusted_rand_score(ours.labels_, planted) >= 0.99
+    assert adjusted_rand_score(ours.labels_, planted) >= 0.95
 
 
 def test_n_clusters_override_and_labels_ordered_by_size():
