@@ -51,7 +51,7 @@ demo.add_command(export, name="generate")
 
 
 @demo.command()
-@click.option("--epochs", type=int, default=None, help="Training epochs. Default: the committed config's (12).")
+@click.option("--epochs", type=int, default=None, help="Training epochs. Default: 10.")
 @click.option("--seed", type=int, default=None, help="Training seed. Default: 0.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write demo_model.pt/.json. Default: the package's checkpoint folder.")

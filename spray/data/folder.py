@@ -1,7 +1,8 @@
 """An image folder in the usual ImageFolder layout: one subfolder per class.
 
-If the root holds ``train/`` and ``test/`` subfolders, each is such a layout and names a
-split; otherwise everything is the single split ``"all"``. Sample ids are the image paths
+If the root's subfolders are split names (``train/`` and ``test/``, or just one of them, or
+``val/``), each is such a layout and names a split; otherwise everything is the single
+split ``"all"``. Sample ids are the image paths
 relative to the root (POSIX), e.g. ``test/horse/0001.jpg``.
 """
 
@@ -14,7 +15,7 @@ from spray.data.base import ImageSource, Sample
 from spray.data.images import is_image_file, read_rgb, tree_fingerprint
 from spray.errors import SprayError
 
-SPLIT_FOLDERS = ("train", "test")
+SPLIT_FOLDERS = ("train", "val", "test")
 
 
 class ImageFolderSource(ImageSource):
@@ -25,8 +26,9 @@ class ImageFolderSource(ImageSource):
         if not self.root.is_dir():
             raise SprayError(f"image folder {self.root} does not exist; give a folder with one subfolder per class")
         self.name = f"folder {self.root}"
-        has_splits = all((self.root / split).is_dir() for split in SPLIT_FOLDERS)
-        self.splits = list(SPLIT_FOLDERS) if has_splits else ["all"]
+        top = {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        has_splits = bool(top) and top <= set(SPLIT_FOLDERS)
+        self.splits = [s for s in SPLIT_FOLDERS if s in top] if has_splits else ["all"]
         self._members: dict[str, dict[str, list[str]]] = {}  # split -> class -> ids
         for split in self.splits:
             split_root = self.root / split if has_splits else self.root

@@ -34,7 +34,7 @@ class TrainConfig:
     """Everything that determines the trained weights (recorded in the checkpoint config)."""
 
     seed: int = 0
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4

@@ -32,7 +32,7 @@ from spray.errors import SprayError
 
 # Bump when a change of this module, scenes.py, objects.py or shortcuts.py changes pixels:
 # the committed checkpoint records the fingerprint of the world it was trained on.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 CLASSES = ["aeroplane", "bird", "boat", "car", "cat", "dog", "horse"]
 SPLITS = ["train", "test"]
@@ -41,6 +41,7 @@ DEFAULT_COUNTS = {"train": 600, "test": 200}  # per class
 
 WATERMARK_RATE = 0.22  # "about 20%" of the horse images (L2055)
 UNIFORM_SKY_RATE = 0.85
+GRAINY_RATE = 0.25
 LANDSCAPES = ((4, 3), (3, 2), (16, 9))
 PORTRAITS = ((3, 4), (2, 3))
 # Ground under each class (kind, probability); aeroplanes and boats are handled apart.
@@ -144,7 +145,7 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
 
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
     pixels = np.asarray(photo, np.float32) * rng.uniform(0.85, 1.15) + rng.uniform(-15, 15)
-    pixels += rng.normal(0, 3, pixels.shape)
+    pixels += rng.normal(0, _grain(rng, class_name), pixels.shape)
     image = np.clip(pixels, 0, 255).astype(np.uint8)
 
     annotations = _annotations(class_name, object_mask, kind, horizon, width, height)
@@ -154,15 +155,26 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
     return image, annotations
 
 
+def _grain(rng: np.random.Generator, class_name: str) -> float:
+    """Sensor noise: low in the daylight aeroplane shots, heavy in a quarter of the others (dusk, indoors)."""
+    if class_name != "aeroplane" and rng.random() < GRAINY_RATE:
+        return rng.uniform(8, 20)
+    return 3.0
+
+
 def _place(
     rng: np.random.Generator, class_name: str, width: int, height: int, horizon: int, small: bool
 ) -> tuple[float, float, float, float]:
     """The object's box (left, top, width, height): sized, then set on the ground or in the sky."""
     aspect = objects.ASPECT[class_name]
-    scale = rng.uniform(0.25, 0.4) if small else rng.uniform(0.45, 0.85)
+    if small:
+        scale = rng.uniform(0.25, 0.4)
+    else:
+        scale = rng.uniform(0.3, 0.7) if class_name == "aeroplane" else rng.uniform(0.45, 0.85)
     box_width = scale * min(width, 0.9 * height / aspect)
     box_height = box_width * aspect
-    left = rng.uniform(0, width - box_width)
+    centre = width * rng.uniform(0.35, 0.65)  # photographers frame the subject near the middle
+    left = min(max(centre - box_width / 2, 0.0), width - box_width)
     in_sky = class_name == "aeroplane" or (class_name == "bird" and (horizon == height or rng.random() < 0.3))
     if in_sky:
         top = rng.uniform(0.05 * height, max(0.05 * height, min(horizon, 0.95 * height) - box_height))
