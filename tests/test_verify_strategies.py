@@ -125,13 +125,17 @@ def test_parse_colour_accepts_r_g_b_and_rejects_the_rest():
         strategies("wrap")
 
 
-def test_reference_colour_is_the_median_of_the_top_rows_of_landscape_images():
-    sky = np.zeros((40, 100, 3), np.uint8)
-    sky[:2] = (100, 150, 250)  # the top 5% rows: 2 of 40
-    other_sky = np.zeros((40, 100, 3), np.uint8)
-    other_sky[:2] = (110, 160, 240)
+def test_reference_colour_is_the_sky_of_the_most_typical_landscape_image():
+    def sky(colour, height=40, width=100):
+        image = np.zeros((height, width, 3), np.uint8)
+        image[:2] = colour  # the top 5% rows: 2 of 40
+        image[2, :10] = (255, 255, 255)  # below the top rows: ignored
+        return image
+
     tall = np.full((100, 40, 3), 255, np.uint8)  # portrait: not used
-    third = np.zeros((40, 100, 3), np.uint8)
-    third[:2] = (104, 155, 245)
-    assert reference_colour_from_images([sky, tall, other_sky, third]) == ((104, 155, 245), 3)
+    assert reference_colour_from_images([sky((100, 150, 250)), tall, sky((110, 160, 240)), sky((104, 155, 245))]) \
+        == ((104, 155, 245), 3)
+    # the per-channel median (0, 0, 125) is a colour no image has; the medoid is one of theirs
+    skies = [sky((255, 0, 0)), sky((0, 255, 0)), sky((0, 0, 255)), sky((0, 0, 250))]
+    assert reference_colour_from_images(skies) == ((0, 0, 250), 4)
     assert reference_colour_from_images([tall]) == (SKY_BLUE, 0)

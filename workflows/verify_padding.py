@@ -202,7 +202,7 @@ def _reference_colour(given: Any, source: Any, members: list[str]) -> tuple[tupl
     colour, used = reference_colour_from_images(images)
     if not used:
         return colour, "built-in sky blue (no landscape image of the class to sample from)"
-    return colour, f"median colour of the top rows of {used} landscape images of the class"
+    return colour, f"sky (top rows) of the most typical of {used} landscape images of the class (medoid)"
 
 
 def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_samples: int, force: bool) -> zarr.Group:

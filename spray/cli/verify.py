@@ -26,8 +26,8 @@ def verify() -> None:
 @click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N",
               help="Use at most N images of the class and N images not of it (seeded subsample). [default: all]")
 @click.option("--reference-colour", default=None, metavar="R,G,B",
-              help="Fill of the reference-colour strategy. [default: the median colour of the top rows of the "
-                   "class's landscape images, a sky blue for aeroplanes (thesis L2162); recorded in the report]")
+              help="Fill of the reference-colour strategy. [default: the sky (top rows) of the most typical "
+                   "landscape image of the class, sampled from an image as the thesis did (L2162); recorded]")
 @click.option("--mirror-mode", type=click.Choice(["reflect", "symmetric"]), default="reflect", show_default=True,
               help="Mirror without (reflect) or with (symmetric) the border pixel; the thesis does not say [A].")
 @click.option("--examples", "n_examples", type=click.IntRange(min=0), default=4, show_default=True,

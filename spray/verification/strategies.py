@@ -113,19 +113,25 @@ TOP_ROWS_FRACTION = 0.05
 
 
 def reference_colour_from_images(images: Iterable[np.ndarray]) -> tuple[tuple[int, int, int], int]:
-    """The median colour of the top rows of the landscape images, and how many were used.
+    """The sky colour of the most typical landscape image, and how many images were looked at.
 
     For a landscape image the padding goes above and below, so its top rows are what the
-    copied border repeats there: for aeroplanes, sky (L2162). Returns
-    (:data:`spray.preprocess.SKY_BLUE`, 0) when no image is landscape.
+    copied border repeats there: for aeroplanes, sky. Each image's colour is the median of
+    its top :data:`TOP_ROWS_FRACTION` rows; the result is the medoid of those colours (the one
+    closest to all others), a colour that one of the images really has, as the thesis sampled
+    its sky blue from a test image (L2162); a per-channel median of several skies could be a
+    colour none of them has. Returns (:data:`spray.preprocess.SKY_BLUE`, 0) when no image is
+    landscape.
     """
-    rows = []
+    colours = []
     for image in images:
         height, width = image.shape[:2]
         if orientation(height, width) == "landscape":
             top = max(1, round(height * TOP_ROWS_FRACTION))
-            rows.append(np.asarray(image[:top]).reshape(-1, 3))
-    if not rows:
+            colours.append(np.median(np.asarray(image[:top]).reshape(-1, 3), axis=0))
+    if not colours:
         return SKY_BLUE, 0
-    median = np.median(np.concatenate(rows), axis=0)
-    return tuple(int(round(c)) for c in median), len(rows)  # type: ignore[return-value]
+    points = np.asarray(colours, dtype=np.float64)
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1).sum(axis=1)
+    medoid = points[int(np.argmin(distances))]
+    return tuple(int(round(c)) for c in medoid), len(colours)  # type: ignore[return-value]
