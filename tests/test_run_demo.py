@@ -1,0 +1,99 @@
+"""`spray run` on the built-in demo: the product's core promise (issue 6).
+
+SpRAy must find the planted shortcuts of the demo world without being told where they are:
+the watermarked horses form the most suspicious horse cluster, and the most suspicious
+aeroplane cluster looks at the top and bottom border that edge padding creates (L2139-L2145).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from relevance_store import open_store
+from reports.from_store import class_report_data
+from spray.cli import cli
+from spray.data import open_source
+from workflows.config import RunConfig
+from workflows.pipeline import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo-run")
+    config = RunConfig(classes=("horse", "aeroplane"), store=str(folder / "store.zarr"), reports=str(folder / "reports"))
+    return config, run(config, progress=False)
+
+
+def _most_suspicious_members(config: RunConfig, class_name: str) -> tuple[list[str], list[str], dict]:
+    group = open_store(config.store).find_class(class_name)
+    analysis = group.read_analysis()
+    clusters = analysis.tables["clusters"]
+    top = clusters.sort_values("suspicion", ascending=False).iloc[0]
+    rows = np.asarray(analysis.arrays["rows"])
+    labels = np.asarray(analysis.arrays["labels"])
+    ids = [group.sample_ids[i] for i in rows]
+    members = [sid for sid, label in zip(ids, labels) if label == top["cluster"]]
+    return members, ids, top.to_dict()
+
+
+def test_horse_watermark_cluster_is_found(demo):
+    config, result = demo
+    horse = next(o for o in result.outcomes if o.class_name == "horse")
+    assert horse.n_clusters >= 2
+    members, ids, _ = _most_suspicious_members(config, "horse")
+    source = open_source("demo")
+    watermarked = {sid for sid in ids if source.load(sid).annotations["shortcut"]}
+    true_positives = len(watermarked & set(members))
+    precision, recall = true_positives / len(members), true_positives / len(watermarked)
+    assert precision >= 0.8, f"precision {precision:.2f} of the top cluster for the watermark"
+    assert recall >= 0.6, f"recall {recall:.2f} of the top cluster for the watermark"
+
+
+def test_aeroplane_border_cluster_ranks_first(demo):
+    config, _ = demo
+    _, _, top = _most_suspicious_members(config, "aeroplane")
+    clusters = open_store(config.store).find_class("aeroplane").read_analysis().tables["clusters"]
+    assert top["top_bottom_share"] == clusters["top_bottom_share"].max()
+    # 2 of 20 grid rows hold 10% of the area; the border cluster puts far more relevance there.
+    assert top["top_bottom_share"] >= 0.25
+
+
+def test_reports_are_written_and_named(demo):
+    config, result = demo
+    assert result.index_page is not None and result.index_page.is_file()
+    for outcome in result.outcomes:
+        assert outcome.report_page.is_file()
+    assert set(result.timings) == {"compute", "analyse", "report"}
+
+
+def test_second_run_computes_nothing_and_reports_the_same_data(demo):
+    config, first = demo
+    before = {c: class_report_data(open_store(config.store).find_class(c)) for c in ("horse", "aeroplane")}
+    second = run(config, progress=False)
+    assert all(o.n_computed == 0 and o.reused_analysis for o in second.outcomes)
+    for name, data in before.items():
+        again = class_report_data(open_store(config.store).find_class(name))
+        np.testing.assert_array_equal(again.labels, data.labels)
+        np.testing.assert_array_equal(again.eigenvalues, data.eigenvalues)
+        for method, layout in data.embeddings.items():
+            np.testing.assert_array_equal(again.embeddings[method], layout)
+
+
+def test_cli_run_prints_report_paths_and_rejects_unknown_class(demo):
+    config, _ = demo
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", "--class", "horse", "--store", config.store, "--reports", config.reports])
+    assert result.exit_code == 0, result.output
+    assert "report:" in result.output and "maps reused" in result.output
+    result = runner.invoke(cli, ["run", "--class", "zebra", "--store", config.store, "--reports", config.reports])
+    assert result.exit_code == 1
+    assert "unknown class 'zebra'" in result.output and "aeroplane" in result.output
+
+
+def test_cli_run_without_class_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code == 2 and "--class" in result.output
