@@ -88,11 +88,28 @@ def residual_concat_net(seed: int = 0) -> ResidualConcatNet:
     return _randomise(ResidualConcatNet(), seed)
 
 
-def relu_mlp(seed: int = 0, bias: bool = True) -> nn.Sequential:
+def relu_mlp(seed: int = 0, bias: bool = True, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """A dense net on 3x2x2 inputs."""
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Flatten(), nn.Linear(12, 16, bias=bias), nn.ReLU(), nn.Linear(16, 16, bias=bias),
-        nn.ReLU(), nn.Linear(16, 3, bias=bias),
+        nn.Flatten(), nn.Linear(12, 16, bias=bias), activation(), nn.Linear(16, 16, bias=bias),
+        activation(), nn.Linear(16, 3, bias=bias),
+    )
+    return _randomise(model, seed)
+
+
+def odd_layers_net(seed: int = 0) -> nn.Sequential:
+    """Reflect padding, a BatchNorm after a ReLU (not foldable) and adaptive pooling; 3x8x8 in."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, padding_mode="reflect"),
+        nn.ReLU(),
+        nn.BatchNorm2d(6),
+        nn.Conv2d(6, 6, 3, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(24, 4),
     )
     return _randomise(model, seed)
 

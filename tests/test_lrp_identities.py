@@ -6,7 +6,15 @@ import copy
 
 import pytest
 import torch
-from lrp_models import conv_bn_net, conv_net, inputs, relative_error, relu_mlp, residual_concat_net
+from lrp_models import (
+    conv_bn_net,
+    conv_net,
+    inputs,
+    odd_layers_net,
+    relative_error,
+    relu_mlp,
+    residual_concat_net,
+)
 from torch import nn
 
 from spray.lrp import EPSILON, THESIS, AlphaBeta, Basic, Composite, Epsilon, Flat, WSquare, ZPlus, attribute
@@ -16,6 +24,7 @@ MODELS = {
     "conv": (conv_net, (3, 3, 16, 16)),
     "conv_bn": (conv_bn_net, (3, 3, 8, 8)),
     "residual_concat": (residual_concat_net, (3, 3, 8, 8)),
+    "odd_layers": (odd_layers_net, (3, 3, 8, 8)),
 }
 
 
@@ -54,6 +63,16 @@ def test_relevance_is_conserved_without_biases(name, rule):
     relevance, logits = attribute(model, x, 0, Composite.uniform(rule))
     totals = relevance.flatten(1).sum(1)
     assert torch.all((totals - logits[:, 0]).abs() <= 1e-8 * logits[:, 0].abs())
+
+
+@pytest.mark.parametrize("activation", [nn.Tanh, nn.LeakyReLU, nn.GELU])
+def test_element_wise_activations_pass_relevance_unchanged(activation):
+    # Eq. 2.37 (L756): whatever the activation, a bias-free net still conserves relevance
+    # (a gradient through the activation's derivative would not).
+    model, x = relu_mlp(seed=9, bias=False, activation=activation), inputs((4, 3, 2, 2), seed=10)
+    relevance, logits = attribute(model, x, 2, Composite.uniform(Epsilon(1e-12)))
+    totals = relevance.flatten(1).sum(1)
+    assert torch.all((totals - logits[:, 2]).abs() <= 1e-8 * logits[:, 2].abs())
 
 
 def _shifted_pair(seed: int = 6):

@@ -11,7 +11,7 @@ from torch import nn
 
 import spray
 from spray.errors import SprayError, UnsupportedLayerError
-from spray.lrp import THESIS, AlphaBeta, Basic, Composite, attribute
+from spray.lrp import AlphaBeta, Basic, Composite, attribute
 
 
 def _hooks(model: nn.Module) -> int:

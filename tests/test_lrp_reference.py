@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from lrp_models import conv_bn_net, conv_net, inputs, relative_error
 from lrp_reference import reference_lrp
 
