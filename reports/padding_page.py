@@ -24,7 +24,7 @@ from reports.safe import class_page_filename, text
 
 BASELINE = "copy_border"
 EXAMPLE_SIDE = 128
-"""Pixels per example picture on the page (model inputs are shrunk to at most this)."""
+"""Side of each example picture on the page: larger model inputs are shrunk, smaller ones enlarged."""
 GROUP_COLOURS = ("#3b6fb6", "#d9822b")
 
 
@@ -172,6 +172,7 @@ def _examples_html(page: PaddingPage) -> str:
     if not examples or len(examples.get("sample_id", [])) == 0:
         return '<p class="note">No example: no sampled image needs padding.</p>'
     strategies = [str(s) for s in examples["strategy"]]
+    size = f'class="pixelated" width="{EXAMPLE_SIDE}" height="{EXAMPLE_SIDE}"'  # small inputs drawn enlarged
     head = "<tr><th>image</th>" + "".join(f"<th>{text(page.strategy_labels.get(s, s))}</th>" for s in strategies)
     rows = []
     for e, sample_id in enumerate(examples["sample_id"]):
@@ -180,7 +181,7 @@ def _examples_html(page: PaddingPage) -> str:
         for s in range(len(strategies)):
             picture = png_data_uri(shrink(examples["pixels"][e, s], EXAMPLE_SIDE))
             heatmap = png_data_uri(shrink(heatmap_rgb(examples["relevance"][e, s]), EXAMPLE_SIDE))
-            cells.append(f'<td><img src="{picture}" alt="input"><br><img src="{heatmap}" alt="relevance"><br>'
+            cells.append(f'<td><img src="{picture}" alt="input" {size}><br><img src="{heatmap}" alt="relevance" {size}><br>'
                          f'score {examples["score"][e, s]:+.2f}</td>')
         rows.append(f"<tr><th>{text(sample_id)}<br><span class=\"note\">{who}</span></th>{''.join(cells)}</tr>")
     return (f'<table class="plain">{head}</tr>{"".join(rows)}</table>'
