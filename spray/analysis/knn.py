@@ -20,9 +20,10 @@ KNN_LOG_BASE_DEFAULT = math.e
 EXACT_MAX_N = 20_000
 """Largest n searched exactly: ~2 CPU-s at 10k and d=400, and no numba JIT (2-3 min cold) on small classes."""
 
-BUILD_NEIGHBORS_FACTOR = 3
-"""NN-descent builds this many times k+1 neighbours and keeps the k nearest: with 2x, recall on a
-6000 x 400 Gaussian mixture was 0.91; with 3x (and ``BUILD_MAX_CANDIDATES``) it was >= 0.98."""
+BUILD_NEIGHBORS_FACTOR = 4
+"""NN-descent builds this many times k+1 neighbours and keeps the k nearest. Recall on the d=400
+Gaussian mixture of benchmarks/analysis_scale.py (a hard case: intrinsic dimension 400): at 6000
+rows 0.91 with 2x, 0.98 with 3x; at 50 000 rows 0.88 with 3x, 0.93 with 4x (+20 % CPU)."""
 
 BUILD_MAX_CANDIDATES = 60
 """NN-descent candidates per iteration (pynndescent's default is min(60, n_neighbors)): 30 neighbours
@@ -52,8 +53,8 @@ def default_k(n: int, log_base: float = KNN_LOG_BASE_DEFAULT) -> int:
 def exact_knn(features: np.ndarray, k: int, rows: np.ndarray | None = None, block_rows: int = 1024) -> NeighborGraph:
     """Exact Euclidean kNN of ``rows`` (default all) among all rows, by blocks of ``block_rows`` queries.
 
-    Squared distances come from |x|^2 + |y|^2 - 2 x.y in the features' float dtype; the
-    returned distances are recomputed from the chosen pairs in float64.
+    Candidates are ranked by |y|^2 - 2 x.y in the features' float dtype; the returned
+    distances are recomputed from the chosen pairs in float64.
     """
     x = np.ascontiguousarray(features)
     rows = np.arange(len(x)) if rows is None else np.asarray(rows)
@@ -61,10 +62,13 @@ def exact_knn(features: np.ndarray, k: int, rows: np.ndarray | None = None, bloc
     indices = np.empty((len(rows), k), dtype=np.int64)
     for start in range(0, len(rows), block_rows):
         query = rows[start : start + block_rows]
-        d2 = squared_norms[query, None] + squared_norms[None, :] - 2.0 * (x[query] @ x.T)
-        d2[np.arange(len(query)), query] = np.inf  # exclude self (Eq. 6.1)
-        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(d2, nearest, axis=1), axis=1, kind="stable")
+        # |y|^2 - 2 x.y ranks the rows like |x - y|^2 (|x|^2 is constant per query); in place
+        scores = x[query] @ x.T
+        scores *= -2.0
+        scores += squared_norms[None, :]
+        scores[np.arange(len(query)), query] = np.inf  # exclude self (Eq. 6.1)
+        nearest = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(scores, nearest, axis=1), axis=1, kind="stable")
         indices[start : start + len(query)] = np.take_along_axis(nearest, order, axis=1)
     return NeighborGraph(indices, _pair_distances(x, indices, rows), exact=True)
 
