@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import pickle
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,9 +140,10 @@ def _load_weights(module: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
+        reason = re.search(r"WeightsUnpickler error: ([^\n]{1,120}?)(?: was not an allowed|\n|$)", str(error))
         raise ModelError(
-            f"weights file {path} holds more than tensors, so it was not loaded (weights_only refused it: {first}); "
+            f"weights file {path} holds more than tensors, so it was not loaded "
+            f"(weights_only refused it: {reason.group(1) if reason else 'unsafe pickle'}); "
             "re-save it with torch.save(model.state_dict(), path)"
         ) from None
     except Exception as error:

@@ -12,7 +12,7 @@ import numpy as np
 
 SKY_BLUES = ((110, 160, 215), (135, 185, 235), (90, 140, 200), (160, 195, 230))
 # Uniform skies of the aeroplane photos: clear blues, overcast greys/whites, a dusk orange.
-UNIFORM_SKIES = SKY_BLUES + ((200, 205, 210), (225, 228, 232), (170, 175, 185), (235, 190, 150))
+UNIFORM_SKIES = SKY_BLUES + ((200, 205, 210), (225, 228, 232), (235, 190, 150))
 GROUNDS = {
     "grass": ((70, 130, 50), (95, 150, 60), (60, 110, 45)),
     "field": ((190, 170, 90), (170, 150, 80), (205, 185, 120)),
@@ -43,9 +43,12 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -
 
 
 def uniform_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A flat sky of one colour (telephoto aeroplane photos; the padding shortcut, L2139)."""
+    """A clear sky, uniform along every row (the padding shortcut, L2139): edge padding extends
+    its top and bottom rows into uniform borders. A faint vertical gradient (haze towards the
+    horizon) makes the seam between the padded border and the photo a horizontal line."""
     colour = jitter(rng, UNIFORM_SKIES[rng.integers(len(UNIFORM_SKIES))], 8)
-    return np.broadcast_to(colour, (height, width, 3)).astype(np.float32)
+    haze = np.linspace(0, rng.uniform(0, 35), height, dtype=np.float32)[:, None, None]
+    return np.broadcast_to(colour + haze, (height, width, 3)).astype(np.float32)
 
 
 def gradient_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -72,7 +75,7 @@ def ground(rng: np.random.Generator, kind: str, height: int, width: int) -> np.n
         patch += waves[:, :, None] * rng.uniform(12, 22)
         patch += np.linspace(25, 0, height, dtype=np.float32)[:, None, None]
     elif kind == "road":  # asphalt grain and a dashed lane marking
-        patch += rng.normal(0, 6, (height, width, 1)).astype(np.float32)
+        patch += rng.normal(0, 12, (height, width, 1)).astype(np.float32)
         lane = int(height * rng.uniform(0.4, 0.7))
         dash = (np.arange(width) // max(4, width // 12)) % 2 == 0
         patch[lane : lane + max(1, height // 25), dash] = (225, 220, 190)
@@ -81,7 +84,7 @@ def ground(rng: np.random.Generator, kind: str, height: int, width: int) -> np.n
         patch += (boards * rng.uniform(8, 18))[:, None, None]
     else:  # vegetation or sand: blotches and fine grain
         patch += smooth_noise(rng, height, width, 6)[:, :, None] * 18
-        patch += rng.normal(0, 8, (height, width, 1)).astype(np.float32)
+        patch += rng.normal(0, 14, (height, width, 1)).astype(np.float32)
     return patch
 
 

@@ -16,12 +16,12 @@ WATERMARK_TEXT = "© PHOTO"
 def stamp_watermark(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Draw the copyright notice at the bottom-left corner; returns (new image, (H, W) bool mask).
 
-    The text is white with a dark outline, its height about 14% of the image height, inset
+    The text is white with a dark outline, its height about 18% of the image height, inset
     by 8% of the width from the left and 6% of the height from the bottom (so that the
     centre crop of the preprocessing keeps it). The mask is the text's bounding box.
     """
     height, width = image.shape[:2]
-    size = max(8, round(0.14 * height))
+    size = max(8, round(0.18 * height))
     font = ImageFont.load_default(size=size)
     stroke = max(1, size // 10)
     left, top, right, bottom = font.getbbox(WATERMARK_TEXT, stroke_width=stroke)

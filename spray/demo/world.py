@@ -32,7 +32,7 @@ from spray.errors import SprayError
 
 # Bump when a change of this module, scenes.py, objects.py or shortcuts.py changes pixels:
 # the committed checkpoint records the fingerprint of the world it was trained on.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 
 CLASSES = ["aeroplane", "bird", "boat", "car", "cat", "dog", "horse"]
 SPLITS = ["train", "test"]
@@ -41,7 +41,7 @@ DEFAULT_COUNTS = {"train": 600, "test": 200}  # per class
 
 WATERMARK_RATE = 0.22  # "about 20%" of the horse images (L2055)
 UNIFORM_SKY_RATE = 0.85
-GRAINY_RATE = 0.25
+GRAINY_RATE = 0.3
 LANDSCAPES = ((4, 3), (3, 2), (16, 9))
 PORTRAITS = ((3, 4), (2, 3))
 # Ground under each class (kind, probability); aeroplanes and boats are handled apart.
@@ -115,7 +115,7 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
         aspect = _choice(rng, ((LANDSCAPES, 0.9), (PORTRAITS, 0.05), (((1, 1),), 0.05)))
         aspect = aspect[rng.integers(len(aspect))]
     else:
-        aspect = _choice(rng, ((LANDSCAPES, 0.55), (PORTRAITS, 0.35), (((1, 1),), 0.1)))
+        aspect = _choice(rng, ((LANDSCAPES, 0.4), (PORTRAITS, 0.45), (((1, 1),), 0.15)))
         aspect = aspect[rng.integers(len(aspect))]
     long_side = int(rng.integers(100, 201))
     width, height = (long_side, round(long_side * aspect[1] / aspect[0]))
@@ -156,9 +156,9 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
 
 
 def _grain(rng: np.random.Generator, class_name: str) -> float:
-    """Sensor noise: low in the daylight aeroplane shots, heavy in a quarter of the others (dusk, indoors)."""
+    """Sensor noise: low in the daylight aeroplane shots, heavy in 30% of the others (dusk, indoors)."""
     if class_name != "aeroplane" and rng.random() < GRAINY_RATE:
-        return rng.uniform(8, 20)
+        return rng.uniform(10, 60)
     return 3.0
 
 
@@ -168,9 +168,9 @@ def _place(
     """The object's box (left, top, width, height): sized, then set on the ground or in the sky."""
     aspect = objects.ASPECT[class_name]
     if small:
-        scale = rng.uniform(0.25, 0.4)
+        scale = rng.uniform(0.2, 0.35)
     else:
-        scale = rng.uniform(0.3, 0.7) if class_name == "aeroplane" else rng.uniform(0.45, 0.85)
+        scale = rng.uniform(0.25, 0.6) if class_name == "aeroplane" else rng.uniform(0.45, 0.85)
     box_width = scale * min(width, 0.9 * height / aspect)
     box_height = box_width * aspect
     centre = width * rng.uniform(0.35, 0.65)  # photographers frame the subject near the middle
