@@ -52,6 +52,31 @@ def border_sides(prototype: np.ndarray) -> str:
     return " and ".join(sorted(chosen, key=order.index))
 
 
+REGION_NAMES = (
+    ("top-left corner", "top edge", "top-right corner"),
+    ("left edge", "centre", "right edge"),
+    ("bottom-left corner", "bottom edge", "bottom-right corner"),
+)
+
+
+def region_shares(prototype: np.ndarray) -> np.ndarray:
+    """(3, 3) shares of a map's positive relevance in the thirds of its rows and columns."""
+    positive = np.clip(np.asarray(prototype, dtype=float), 0, None)
+    rows = np.linspace(0, positive.shape[0], 4).round().astype(int)
+    cols = np.linspace(0, positive.shape[1], 4).round().astype(int)
+    sums = np.array([[positive[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].sum() for j in range(3)] for i in range(3)])
+    total = sums.sum()
+    return sums / total if total > 0 else sums
+
+
+def hotspot(prototype: np.ndarray, reference: np.ndarray) -> tuple[str, float, float]:
+    """The region (of a 3 x 3 partition) where ``prototype`` has the most positive relevance in
+    excess of ``reference``: its name, the prototype's share there, and the reference's share."""
+    shares, reference_shares = region_shares(prototype), region_shares(reference)
+    i, j = np.unravel_index(np.argmax(shares - reference_shares), shares.shape)
+    return REGION_NAMES[i][j], float(shares[i, j]), float(reference_shares[i, j])
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:.0f}%"
 
@@ -87,13 +112,17 @@ def _suspicion_sentence(data: ClassReportData) -> str:
     sentence = f"Most suspicious: cluster {suspect['cluster']} ({_images(int(suspect['size']))})"
     if "border_share" not in table.columns:
         return sentence + f" has suspicion score {suspect['suspicion']:.2f}."
-    sentence += f" puts {_percent(suspect['border_share'])} of its positive relevance on {_where(suspect)}"
-    if main["cluster"] != suspect["cluster"]:
-        sentence += (
-            f", where the main cluster {main['cluster']} ({_images(int(main['size']))}) "
-            f"puts {_percent(main['border_share'])}"
-        )
-    return sentence + "."
+    main_name = f"the main cluster {main['cluster']} ({_images(int(main['size']))})"
+    if suspect["border_share"] >= NOTABLE_BORDER_SHARE or main["cluster"] == suspect["cluster"]:
+        sentence += f" puts {_percent(suspect['border_share'])} of its positive relevance on {_where(suspect)}"
+        if main["cluster"] != suspect["cluster"]:
+            sentence += f", where {main_name} puts {_percent(main['border_share'])}"
+        return sentence + "."
+    region, share, main_share = hotspot(suspect["prototype"], main["prototype"])
+    return sentence + (
+        f" puts {_percent(share)} of its positive relevance in the {region} of the image, "
+        f"where {main_name} puts {_percent(main_share)}."
+    )
 
 
 def _stability_sentence(data: ClassReportData) -> str:

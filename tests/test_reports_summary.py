@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reports.summary import border_sides, class_summary
+from reports.summary import border_sides, class_summary, hotspot
 from reports.synthetic import synthetic_class_data
 
 
@@ -60,9 +60,23 @@ def test_summary_follows_the_descriptors_not_the_demo():
     clusters = data.clusters.copy()
     clusters["suspicion"] = [0.0, 0.9, 0.1]
     sentence = class_summary(dataclasses.replace(data, clusters=clusters))[1]
-    share = f"{100 * clusters['border_share'][1]:.0f}%"
-    assert sentence.startswith(f"Most suspicious: cluster 1 ({clusters['size'][1]} images) puts {share} of its")
-    assert "on the image border" in sentence  # a small border share names no sides
+    assert sentence.startswith(f"Most suspicious: cluster 1 ({clusters['size'][1]} images) puts ")
+    region, share, _ = hotspot(clusters["prototype"][1], clusters["prototype"][0])
+    assert f"{100 * share:.0f}% of its positive relevance in the {region} of the image" in sentence
+
+
+def test_summary_names_the_region_where_a_cluster_looks_and_the_main_one_does_not():
+    data = synthetic_class_data(300, 3)
+    clusters = data.clusters.copy()
+    centre, corner = np.zeros((20, 20)), np.zeros((20, 20))
+    centre[7:13, 7:13] = 1.0
+    corner[15:19, 1:6] = 1.0  # a watermark-like blob, off the outer border ring
+    clusters["prototype"] = [centre, centre, centre + 3 * corner]
+    clusters["border_share"] = [0.0, 0.0, 0.05]
+    clusters["suspicion"] = [0.0, 0.1, 0.9]
+    sentence = class_summary(dataclasses.replace(data, clusters=clusters))[1]
+    assert "in the bottom-left corner of the image, where the main cluster 0" in sentence
+    assert hotspot(centre + 3 * corner, centre)[0] == "bottom-left corner"
 
 
 def test_summary_names_the_sides_from_the_prototype():
