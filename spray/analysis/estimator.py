@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 from spray.analysis import affinity as affinity_module
 from spray.analysis import clustering, embedding, knn, pooling, spectrum
 from spray.analysis.descriptors import describe_clusters
-from spray.analysis.laplacian import LAPLACIAN_DEFAULT
+from spray.analysis.laplacian import LAPLACIAN_DEFAULT, LaplacianKind
 from spray.analysis.timing import stage
 from spray.analysis.validation import check_k, check_maps, warn_if_degenerate
 from spray.errors import AnalysisInputError
@@ -58,7 +58,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         knn_method: knn.KnnMethod = "auto",
         symmetrize: affinity_module.Symmetrize = affinity_module.SYMMETRIZE_DEFAULT,
         edge_weight: affinity_module.EdgeWeight = affinity_module.EDGE_WEIGHT_DEFAULT,
-        laplacian: str = LAPLACIAN_DEFAULT,
+        laplacian: LaplacianKind = LAPLACIAN_DEFAULT,
         n_eigenvalues: int = spectrum.N_EIGENVALUES_DEFAULT,
         n_clusters: int | None = None,
         max_clusters: int = spectrum.MAX_CLUSTERS_DEFAULT,
