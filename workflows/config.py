@@ -48,15 +48,12 @@ class RunConfig:
     """kNN neighbours; None = max(2, ceil(ln n)) (L2100, SPEC §1.3)."""
     n_clusters: int | None = None
     """None = the largest eigengap among the first 10 eigenvalues (SPEC §1.5)."""
-    normalize: str | None = "maxabs"
-    """Scale each map by its max |R| before clustering (Eq. 2.62, L942); "none" or "l2" also work.
-
-    The thesis leaves this open (SPEC §1.1). spray normalises because a map's total relevance
-    is the class logit (conservation, Eq. 2.5), so raw maps differ first by confidence, and the
-    graph then sorts samples "almost one-dimensional via the average relevance score" (the
-    failure the thesis names at L2590) rather than by *where* relevance sits. Measured on the
-    demo horse class: raw maps gave one cluster (largest gap after lambda_1); max-abs maps gave
-    the watermark cluster at precision 0.96."""
+    normalize: str | None = None
+    """Per-map scaling before clustering: None (SPEC §1.1: the thesis kept raw magnitudes, L2590),
+    "maxabs" (Eq. 2.62, L942) or "l2". A map's total relevance is the class logit (Eq. 2.5), so
+    raw maps also differ by confidence; scaling makes the clusters only about *where* relevance
+    sits. Measured on the demo (horse watermark cluster, aeroplane border cluster), raw maps
+    found both shortcuts at every k from 4 to 10, so the thesis's choice stays the default."""
     embeddings: tuple[str, ...] = ("tsne", "umap")
     """2-D embeddings drawn in the report: t-SNE (L2091) and UMAP."""
     seed: int = 0

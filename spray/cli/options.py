@@ -73,8 +73,9 @@ ANALYSIS_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--n-clusters", "n_clusters", default=None, type=click.IntRange(min=1),
                  help="Number of clusters. [default: the largest eigengap among the first 10 eigenvalues]"),
     click.option("--normalize", default=None, type=click.Choice(["maxabs", "l2", "none"]),
-                 help="Per-map scaling before clustering: max|R| (Eq. 2.62, L942) makes the clusters about "
-                      "where relevance sits, not how confident the model is. [default: maxabs]"),
+                 help="Per-map scaling before clustering: max|R| (Eq. 2.62, L942) or L2 make the clusters "
+                      "about where relevance sits, not how confident the model is. [default: none, as the "
+                      "thesis (L2590)]"),
     click.option("--embedding", "embeddings", default=None, callback=_csv, metavar="tsne,umap",
                  help="2-D embeddings to draw: t-SNE (perplexity 7, exaggeration 6, L2100) and/or UMAP. "
                       "[default: tsne,umap]"),
