@@ -28,7 +28,6 @@ from click.testing import CliRunner
 from spray.cli import cli
 from workflows.audit import AuditHistory, load_audit_config, run_audit
 from workflows.audit.lock import audit_lock_path
-from workflows.config import ConfigError
 
 GRID = 4
 BODY = np.zeros((GRID, GRID))
@@ -212,8 +211,6 @@ def test_no_hook_runs_without_findings(tmp_path):
 
 SLOW_AUDIT = """
 import sys, time, types
-sys.path.insert(0, {tests!r})
-import test_audit_run as stand_in
 def slow_run(config, progress=True):
     open({started!r}, "w").close()
     time.sleep(120)
@@ -229,7 +226,7 @@ def test_overlap_lock_then_a_killed_audit_is_taken_over_without_losing_history(t
     config = write_config(tmp_path, "marked.pt")
     assert audit_cli(config).exit_code == 0
     started = tmp_path / "started"
-    script = SLOW_AUDIT.format(tests=str(Path(__file__).parent), started=str(started), config=str(config))
+    script = SLOW_AUDIT.format(started=str(started), config=str(config))
     slow = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         deadline = time.monotonic() + 60
