@@ -18,9 +18,11 @@ from urllib.parse import urlparse
 from spray.errors import SprayError
 from workflows import relevance_task
 
-LOCAL_CLUSTER_MIN_MAPS = 400
-"""Fewer maps than this to compute run in-process: the cluster's start-up (~9 s + a model
-load per worker) is not repaid by a second worker below it (benchmarks/compute_throughput.py)."""
+LOCAL_CLUSTER_MIN_MAPS = 5000
+"""Fewer maps than this to compute run in-process (when ``--workers`` is not given). Measured
+with benchmarks/compute_throughput.py on the demo (2 shared cores): in-process 130 maps/s,
+2 warm LocalCluster workers 59 maps/s, plus ~10-16 s of cluster start-up; so on this machine
+a cluster never paid for the demo, and only much larger jobs (or heavier models) may gain."""
 
 
 class ClusterError(SprayError):
