@@ -38,7 +38,7 @@ _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 def _writable(array: zarr.Array) -> zarr.Array:
     return array.with_config(_ARRAY_CONFIG)
-PER_SAMPLE_ARRAYS = ("sample_id", "label", "score", "error")
+PER_SAMPLE_ARRAYS = ("sample_id", "label", "score", "predicted", "error")
 
 
 def create_class_arrays(
@@ -63,6 +63,7 @@ def create_class_arrays(
     _writable(make("sample_id", (n,), str, ""))[:] = np.asarray(sample_ids, dtype=str)
     _writable(make("label", (n,), "int8", 0))[:] = np.asarray(labels, dtype="int8")
     make("score", (n,), "float32", np.nan)
+    make("predicted", (n,), "int32", -1)
     make("error", (n,), str, "")
     for grid in grids:
         _create_pooled(group, grid, n, c)
@@ -133,6 +134,11 @@ class ClassGroup:
         return np.asarray(self.group["score"][:], dtype=np.float32)
 
     @property
+    def predicted(self) -> np.ndarray:
+        """(N,) index of the model's top output per sample (-1: not computed or failed)."""
+        return np.asarray(self.group["predicted"][:], dtype=np.int32)
+
+    @property
     def error_reasons(self) -> np.ndarray:
         """(N,) numpy StringDType: "" for a good sample, else why it failed."""
         return self.group["error"][:]
@@ -190,6 +196,7 @@ class ClassGroup:
         *,
         scores: np.ndarray,
         pooled: Mapping[int, np.ndarray],
+        predicted: np.ndarray | None = None,
         full: np.ndarray | None = None,
         thumbnails: np.ndarray | None = None,
         errors: Sequence[str] | None = None,
@@ -202,6 +209,7 @@ class ClassGroup:
         if set(pooled) != set(self.grids):
             raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {self.grids}, got {sorted(pooled)}")
         values = {"score": np.asarray(scores, dtype=np.float32),
+                  "predicted": np.asarray(predicted if predicted is not None else np.full(n, -1), dtype=np.int32),
                   "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
         values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
         for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8)):

@@ -26,7 +26,7 @@ from spray import __version__
 from spray.errors import StoreError
 
 FORMAT = "spray-store"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODES = ("r", "r+", "a")
 
 

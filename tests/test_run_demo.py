@@ -97,3 +97,14 @@ def test_cli_run_prints_report_paths_and_rejects_unknown_class(demo):
 def test_cli_run_without_class_is_a_usage_error():
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == 2 and "--class" in result.output
+
+
+def test_true_positives_are_marked_from_the_stored_predictions(demo):
+    config, _ = demo
+    group = open_store(config.store).find_class("horse")
+    data = class_report_data(group)
+    horse = group.provenance["model"]["class_names"].index("horse")
+    rows = np.asarray(group.read_analysis().arrays["rows"])
+    assert data.is_true_positive is not None
+    np.testing.assert_array_equal(data.is_true_positive, group.predicted[rows] == horse)
+    assert 0 < data.is_true_positive.sum() < len(rows)  # the demo model misses some horses

@@ -17,7 +17,7 @@ def test_new_store_has_format_marker_and_schema_version(tmp_path):
     open_store(tmp_path / "s.zarr", "a")
     root = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
     assert root["attributes"]["format"] == "spray-store"
-    assert root["attributes"]["schema_version"] == 1
+    assert root["attributes"]["schema_version"] == 2  # 2: per-sample "predicted" array
 
 
 def test_other_schema_version_is_refused(tmp_path):

@@ -62,6 +62,14 @@ def _maps(group: ClassGroup, rows: np.ndarray, grid: int) -> tuple[np.ndarray, b
     return group.pooled(grid)[rows].astype(np.float64), False
 
 
+def _predicted_as_class(group: ClassGroup, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"predicted": (n,) bool}``: the model's top output is this class (marks true positives, L2128)."""
+    names = list(group.provenance.get("model", {}).get("class_names", []))
+    if group.key.class_name not in names:
+        return {}
+    return {"predicted": group.predicted[rows] == names.index(group.key.class_name)}
+
+
 def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = True) -> ClassAnalysis:
     """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis)."""
     rows = np.flatnonzero(group.valid)
@@ -90,6 +98,7 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
         "rows": rows,
         "prototypes": estimator.prototypes_,
         **estimator.embedding_,
+        **_predicted_as_class(group, rows),
     }
     tables = {"clusters": estimator.clusters_} | ({"stability": table} if table is not None else {})
     attrs = {"n_clusters": estimator.n_clusters_, "resolved": estimator.params_,

@@ -113,19 +113,21 @@ def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...]) ->
     return inputs, reasons
 
 
-def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Channel-summed relevance (B, H, W) and the target logit (B,) for a stack of inputs."""
+def explain(module: Any, inputs: np.ndarray, target: int, composite: str,
+            batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channel-summed relevance (B, H, W), the target logit (B,) and the top output (B,) of a stack of inputs."""
     import torch
 
     from spray.lrp import attribute
 
-    maps, scores = [], []
+    maps, scores, predicted = [], [], []
     for start in range(0, len(inputs), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))
         relevance, logits = attribute(module, batch, target, composite=composite)
         maps.append(relevance.sum(dim=1).numpy().astype(np.float32))  # sum over colour channels (L938)
         scores.append(logits[:, target].numpy().astype(np.float32))
-    return np.concatenate(maps), np.concatenate(scores)
+        predicted.append(logits.argmax(dim=1).numpy().astype(np.int32))
+    return np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted)
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
@@ -141,18 +143,20 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     n, crop = len(task.sample_ids), model.preprocessing.crop_size
     full = np.full((n, crop, crop), np.nan, np.float32)
     scores = np.full(n, np.nan, np.float32)
+    predicted = np.full(n, -1, np.int32)
     thumbnails = np.zeros((n, task.thumbnail_size, task.thumbnail_size, 3), np.uint8) if task.thumbnail_size else None
     if good:
         stacked = np.stack([inputs[i] for i in good])
-        full[good], scores[good] = explain(model.module, stacked, task.target, task.composite, task.batch_size)
+        full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, task.composite,
+                                                            task.batch_size)
         if thumbnails is not None:
             thumbnails[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
     for i in good:
         if not (np.isfinite(full[i]).all() and np.isfinite(scores[i])):
-            reasons[i], full[i], scores[i] = NON_FINITE, np.nan, np.nan
+            reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in task.grids}
     group = open_store(task.store, "r+").class_group(task.key)
-    group.write_chunk(task.chunk, scores=scores, pooled=pooled, full=full if task.full_maps else None,
+    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, full=full if task.full_maps else None,
                       thumbnails=thumbnails, errors=reasons)
     return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 
