@@ -1,0 +1,213 @@
+"""Audits of two demo model versions through the real pipeline: one trained with the horse
+watermark (the committed demo model) and one trained without it (here, in the test).
+
+Both run behind the same ``--model file.py:factory``: the demo CNN after an average pooling
+from the thesis crop (227) to its 64 px input, so both versions see identical inputs and
+differ only in their weights, as two versions of a production model would.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from spray.analysis.pooling import sum_pool
+from spray.cli import cli
+from spray.demo.model import CONFIG_FILE, WEIGHTS_FILE, network_from_config, read_config
+from spray.demo.shortcuts import stamp_watermark
+from spray.demo.train import DEMO_PREPROCESSING
+from spray.demo.world import DemoWorld
+from spray.preprocess import Preprocessing
+from workflows.audit import AuditHistory
+from workflows.audit.comparison import NEW_CLUSTER, RESOLVED_CLUSTER
+
+pytestmark = pytest.mark.slow
+
+GRID = 20
+N_CLUSTERS = 3
+"""Fixed for audits, so that versions are compared at the same cluster count (the automatic
+count, the largest gap, is 1 for the demo horse class: one cloud with the watermarked images
+at its edge; at 3 they form their own cluster)."""
+HEAD_TRAIN_PER_CLASS = 150
+HEAD_EPOCHS = 30
+HEAD_INIT_SCALE = 0.05
+
+FACTORY = """
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spray.demo.model import network_from_config, read_config
+
+
+def build():
+    \"\"\"The demo CNN behind a 227 -> 64 px average pooling (it then takes the thesis preprocessing).\"\"\"
+    return nn.Sequential(nn.AdaptiveAvgPool2d(64), network_from_config(read_config(Path({config!r}))))
+"""
+
+
+def retrain_without_watermark(marked: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+    """The watermark model with its dense layers trained again, from scratch, on demo images
+    with every watermarked horse left out (seconds, where a whole new CNN takes minutes here).
+
+    The dense layers are where the convolutional features, the watermark detectors among them,
+    are turned into class evidence; trained without a single watermark they give the watermark
+    no reason to count as "horse".
+    """
+    network = network_from_config(read_config())
+    network.load_state_dict(marked)
+    network.eval()
+    flatten = next(i for i, layer in enumerate(network) if isinstance(layer, nn.Flatten))
+    features, head = network[: flatten + 1], network[flatten + 1 :]
+    world = DemoWorld(counts={"train": HEAD_TRAIN_PER_CLASS})
+    inputs, targets = [], []
+    for sample_id in world.ids("train"):
+        sample = world.load(sample_id)
+        if sample.annotations.get("shortcut_kind") == "watermark":
+            continue
+        inputs.append(DEMO_PREPROCESSING(sample.image, sample_id))
+        targets.append(world.classes.index(next(iter(sample.labels))))
+    with torch.no_grad():
+        x = features(torch.from_numpy(np.stack(inputs)))
+    y = torch.tensor(targets)
+    torch.manual_seed(seed)
+    first = True
+    for layer in head:
+        if isinstance(layer, nn.Linear):
+            layer.reset_parameters()
+            if first:  # features never active in training (the watermark's) keep weights near 0
+                layer.weight.data.mul_(HEAD_INIT_SCALE)
+                first = False
+    optimiser = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(HEAD_EPOCHS):
+        for batch in torch.randperm(len(y), generator=generator).split(64):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(head(x[batch]), y[batch]).backward()
+            optimiser.step()
+    return network.state_dict()
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory):
+    """The factory file and the two weight files (keys prefixed for the pooling in front)."""
+    folder = tmp_path_factory.mktemp("models")
+    (folder / "demo_net.py").write_text(FACTORY.format(config=str(CONFIG_FILE)))
+    marked = torch.load(WEIGHTS_FILE, weights_only=True)
+    for name, state in (("marked", marked), ("clean", retrain_without_watermark(marked))):
+        torch.save({f"1.{key}": value for key, value in state.items()}, folder / f"{name}.pt")
+    return folder
+
+
+def watermark_effect(state: dict[str, torch.Tensor]) -> float:
+    """Mean rise of the horse logit when the watermark is stamped on non-horse test images:
+    how much a version uses the shortcut (the demo world's own check of it, issue 3)."""
+    network = network_from_config(read_config())
+    network.load_state_dict({key.removeprefix("1."): value for key, value in state.items()})
+    network.eval()
+    world = DemoWorld(counts={"test": 20})
+    ids = [sample_id for sample_id in world.ids("test") if "_horse_" not in sample_id]
+    images = [world.load(sample_id).image for sample_id in ids]
+    plain = np.stack([DEMO_PREPROCESSING(image, i) for image, i in zip(images, ids)])
+    stamped = np.stack([DEMO_PREPROCESSING(stamp_watermark(image)[0], i) for image, i in zip(images, ids)])
+    horse = world.classes.index("horse")
+    with torch.no_grad():
+        rise = network(torch.from_numpy(stamped))[:, horse] - network(torch.from_numpy(plain))[:, horse]
+    return float(rise.mean())
+
+
+def write_config(folder: Path, models: Path, version: str) -> Path:
+    path = folder / "audit.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [run]
+            classes = ["horse"]
+            model = "{models / 'demo_net.py'}:build"
+            weights = "{models / version}.pt"
+            store = "{folder / 'store.zarr'}"
+            reports = "{folder / 'reports'}"
+            embeddings = []
+            workers = 1
+            n_clusters = {N_CLUSTERS}
+
+            [audit]
+            model_name = "demo-classifier"
+            version = "{version}"
+            """
+        )
+    )
+    return path
+
+
+def audit(folder: Path, models: Path, version: str):
+    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, models, version)), "--no-progress"])
+    assert result.exit_code in (0, 3), result.output
+    summary = json.loads(Path(result.output.split("summary: ")[1].split()[0]).read_text())
+    return result.exit_code, summary
+
+
+def watermark_region() -> np.ndarray:
+    """Where the watermark lands on the 20x20 grid after the thesis preprocessing (ground truth)."""
+    world, preprocessing = DemoWorld(), Preprocessing()
+    region = np.zeros((GRID, GRID))
+    for sample_id in world.ids("test", "horse"):
+        mask = world.load(sample_id).annotations.get("shortcut_mask")
+        if mask is None:
+            continue
+        marked = preprocessing(np.repeat(mask[..., None] * np.uint8(255), 3, axis=2), sample_id)
+        blank = preprocessing(np.zeros((*mask.shape, 3), np.uint8), sample_id)
+        region += sum_pool((np.abs(marked - blank).sum(axis=0) > 1e-3)[None].astype(float), GRID)[0]
+    return region / region.sum()
+
+
+def watermark_share(prototype) -> float:
+    positive = np.clip(np.asarray(prototype, dtype=float).reshape(GRID, GRID), 0, None)
+    return float((positive * (watermark_region() > 0)).sum() / positive.sum())
+
+
+def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path, versions):
+    marked_effect = watermark_effect(torch.load(versions / "marked.pt", weights_only=True))
+    clean_effect = watermark_effect(torch.load(versions / "clean.pt", weights_only=True))
+    assert marked_effect > 1.0 and clean_effect < marked_effect / 4  # one version uses the shortcut, the other hardly
+
+    code, first = audit(tmp_path, versions, "marked")
+    assert code == 0 and first["previous_audit_id"] is None and first["findings"] == []
+
+    code, again = audit(tmp_path, versions, "marked")  # nothing changed: incremental, quiet
+    assert code == 0 and again["findings"] == []
+    assert [(c["n_computed"], c["reused_analysis"]) for c in again["classes"]] == [(0, True)]
+
+    history = AuditHistory(tmp_path / "store.audit-history").read()
+    marked_rows = history[history["audit_id"] == first["audit_id"]]
+    watermark = marked_rows.loc[marked_rows["suspicion"].idxmax()]
+    main = marked_rows.loc[marked_rows["cluster_size"].idxmax()]
+    # The most suspicious cluster of the watermark model looks at the watermark (independently
+    # of the suspicion score: the ground-truth masks) far more than the class's main cluster.
+    assert watermark_share(watermark["prototype"]) > 1.5 * watermark_share(main["prototype"])
+
+    code, clean = audit(tmp_path, versions, "clean")
+    assert code == 3
+    resolved = [f for f in clean["findings"] if f["kind"] == RESOLVED_CLUSTER]
+    assert int(watermark["cluster"]) in [f["details"]["cluster"] for f in resolved]
+    assert clean["classes"][0]["n_computed"] == clean["classes"][0]["n_samples"]  # a new model: all recomputed
+
+    code, back = audit(tmp_path, versions, "marked")  # the other order: the shortcut is back
+    assert code == 3
+    assert back["classes"][0]["n_computed"] == 0  # its maps were in the store already
+    new = [f for f in back["findings"] if f["kind"] == NEW_CLUSTER]
+    back_rows = AuditHistory(tmp_path / "store.audit-history").read()
+    back_rows = back_rows[back_rows["audit_id"] == back["audit_id"]]
+    new_prototypes = back_rows[back_rows["cluster"].isin([f["details"]["cluster"] for f in new])]["prototype"]
+    assert max(watermark_share(p) for p in new_prototypes) > 1.5 * watermark_share(main["prototype"])
+    page = Path(back["page"]).read_text()
+    assert "new cluster" in page
