@@ -1,9 +1,10 @@
 """Audits of two demo model versions through the real pipeline: one trained with the horse
 watermark (the committed demo model) and one trained without it (here, in the test).
 
-Both run behind the same ``--model file.py:factory``: the demo CNN after an average pooling
-from the thesis crop (227) to its 64 px input, so both versions see identical inputs and
-differ only in their weights, as two versions of a production model would.
+Both are the built-in demo model (``model`` left out of ``[run]``: the demo architecture and
+preprocessing) and differ only in their weights, as two versions of a production model
+would. ``load_model`` takes other weights only with a ``--model`` factory, so the test swaps
+the demo weights file in-process (the pipeline computes in-process with ``workers = 1``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from torch import nn
 
 from spray.analysis.pooling import sum_pool
 from spray.cli import cli
-from spray.demo.model import CONFIG_FILE, WEIGHTS_FILE, network_from_config, read_config
+from spray.demo.model import CONFIG_FILE, WEIGHTS_FILE, load_demo_network, network_from_config, read_config
 from spray.demo.shortcuts import stamp_watermark
 from spray.demo.train import DEMO_PREPROCESSING
 from spray.demo.world import DemoWorld
-from spray.preprocess import Preprocessing
 from workflows.audit import AuditHistory
 from workflows.audit.comparison import NEW_CLUSTER, RESOLVED_CLUSTER
 
@@ -38,21 +38,6 @@ at its edge; at 3 they form their own cluster)."""
 HEAD_TRAIN_PER_CLASS = 150
 HEAD_EPOCHS = 30
 HEAD_INIT_SCALE = 0.05
-
-FACTORY = """
-from pathlib import Path
-
-import torch
-from torch import nn
-
-from spray.demo.model import network_from_config, read_config
-
-
-def build():
-    \"\"\"The demo CNN behind a 227 -> 64 px average pooling (it then takes the thesis preprocessing).\"\"\"
-    return nn.Sequential(nn.AdaptiveAvgPool2d(64), network_from_config(read_config(Path({config!r}))))
-"""
-
 
 def retrain_without_watermark(marked: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
     """The watermark model with its dense layers trained again, from scratch, on demo images
@@ -99,12 +84,11 @@ def retrain_without_watermark(marked: dict[str, torch.Tensor], seed: int = 0) ->
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory):
-    """The factory file and the two weight files (keys prefixed for the pooling in front)."""
+    """The two weight files: the committed demo model's and the one retrained without the watermark."""
     folder = tmp_path_factory.mktemp("models")
-    (folder / "demo_net.py").write_text(FACTORY.format(config=str(CONFIG_FILE)))
     marked = torch.load(WEIGHTS_FILE, weights_only=True)
-    for name, state in (("marked", marked), ("clean", retrain_without_watermark(marked))):
-        torch.save({f"1.{key}": value for key, value in state.items()}, folder / f"{name}.pt")
+    torch.save(marked, folder / "marked.pt")
+    torch.save(retrain_without_watermark(marked), folder / "clean.pt")
     return folder
 
 
@@ -112,7 +96,7 @@ def watermark_effect(state: dict[str, torch.Tensor]) -> float:
     """Mean rise of the horse logit when the watermark is stamped on non-horse test images:
     how much a version uses the shortcut (the demo world's own check of it, issue 3)."""
     network = network_from_config(read_config())
-    network.load_state_dict({key.removeprefix("1."): value for key, value in state.items()})
+    network.load_state_dict(state)
     network.eval()
     world = DemoWorld(counts={"test": 20})
     ids = [sample_id for sample_id in world.ids("test") if "_horse_" not in sample_id]
@@ -125,15 +109,13 @@ def watermark_effect(state: dict[str, torch.Tensor]) -> float:
     return float(rise.mean())
 
 
-def write_config(folder: Path, models: Path, version: str) -> Path:
+def write_config(folder: Path, version: str) -> Path:
     path = folder / "audit.toml"
     path.write_text(
         textwrap.dedent(
             f"""
             [run]
             classes = ["horse"]
-            model = "{models / 'demo_net.py'}:build"
-            weights = "{models / version}.pt"
             store = "{folder / 'store.zarr'}"
             reports = "{folder / 'reports'}"
             embeddings = []
@@ -149,16 +131,23 @@ def write_config(folder: Path, models: Path, version: str) -> Path:
     return path
 
 
-def audit(folder: Path, models: Path, version: str):
-    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, models, version)), "--no-progress"])
+def audit(folder: Path, models: Path, version: str, monkeypatch):
+    """``spray audit`` with the demo model's weights swapped for ``models/<version>.pt`` (and the
+    per-process model cache emptied, as a fresh nightly process would have it)."""
+    import spray.demo.model as demo_model
+    import workflows.relevance_task as relevance_task
+
+    monkeypatch.setattr(demo_model, "load_demo_network", lambda: load_demo_network(CONFIG_FILE, models / f"{version}.pt"))
+    monkeypatch.setattr(relevance_task, "_MODELS", {})
+    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, version)), "--no-progress"])
     assert result.exit_code in (0, 3), result.output
     summary = json.loads(Path(result.output.split("summary: ")[1].split()[0]).read_text())
     return result.exit_code, summary
 
 
 def watermark_region() -> np.ndarray:
-    """Where the watermark lands on the 20x20 grid after the thesis preprocessing (ground truth)."""
-    world, preprocessing = DemoWorld(), Preprocessing()
+    """Where the watermark lands on the 20x20 grid after the demo preprocessing (ground truth)."""
+    world, preprocessing = DemoWorld(), DEMO_PREPROCESSING
     region = np.zeros((GRID, GRID))
     for sample_id in world.ids("test", "horse"):
         mask = world.load(sample_id).annotations.get("shortcut_mask")
@@ -175,15 +164,15 @@ def watermark_share(prototype) -> float:
     return float((positive * (watermark_region() > 0)).sum() / positive.sum())
 
 
-def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path, versions):
+def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path, versions, monkeypatch):
     marked_effect = watermark_effect(torch.load(versions / "marked.pt", weights_only=True))
     clean_effect = watermark_effect(torch.load(versions / "clean.pt", weights_only=True))
     assert marked_effect > 1.0 and clean_effect < marked_effect / 4  # one version uses the shortcut, the other hardly
 
-    code, first = audit(tmp_path, versions, "marked")
+    code, first = audit(tmp_path, versions, "marked", monkeypatch)
     assert code == 0 and first["previous_audit_id"] is None and first["findings"] == []
 
-    code, again = audit(tmp_path, versions, "marked")  # nothing changed: incremental, quiet
+    code, again = audit(tmp_path, versions, "marked", monkeypatch)  # nothing changed: incremental, quiet
     assert code == 0 and again["findings"] == []
     assert [(c["n_computed"], c["reused_analysis"]) for c in again["classes"]] == [(0, True)]
 
@@ -195,13 +184,14 @@ def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path
     # of the suspicion score: the ground-truth masks) far more than the class's main cluster.
     assert watermark_share(watermark["prototype"]) > 1.5 * watermark_share(main["prototype"])
 
-    code, clean = audit(tmp_path, versions, "clean")
+    code, clean = audit(tmp_path, versions, "clean", monkeypatch)
     assert code == 3
     resolved = [f for f in clean["findings"] if f["kind"] == RESOLVED_CLUSTER]
     assert int(watermark["cluster"]) in [f["details"]["cluster"] for f in resolved]
+    assert int(main["cluster"]) not in [f["details"]["cluster"] for f in resolved]  # the horse itself: matched
     assert clean["classes"][0]["n_computed"] == clean["classes"][0]["n_samples"]  # a new model: all recomputed
 
-    code, back = audit(tmp_path, versions, "marked")  # the other order: the shortcut is back
+    code, back = audit(tmp_path, versions, "marked", monkeypatch)  # the other order: the shortcut is back
     assert code == 3
     assert back["classes"][0]["n_computed"] == 0  # its maps were in the store already
     new = [f for f in back["findings"] if f["kind"] == NEW_CLUSTER]
