@@ -27,9 +27,11 @@ class Thresholds:
     prototype_similarity: float = 0.8
     """Cosine similarity of two cluster prototypes (mean pooled maps) above which the clusters
     of two audits are the same strategy; pairs are matched one to one (Hungarian assignment)."""
-    suspicion: float = 0.0
-    """A cluster whose suspicion score is at least this is *suspicious*: it is reported when it
-    appears (new) or disappears (resolved). 0 reports every unmatched cluster."""
+    suspicion: float = 0.25
+    """A cluster whose suspicion score (``spray.analysis`` descriptors, 0..1) is at least this is
+    *suspicious*: it is reported when it appears (new) or disappears (resolved); 0 reports every
+    unmatched cluster. Measured on the demo horse class at 3 clusters: the watermark clusters
+    score 0.47-0.63, the main horse clusters 0.11-0.16."""
     lambda2: float = 0.05
     """Absolute change of lambda_2 of L_sym (the cross-class ranking key, L2124) that is reported."""
     eigengap: float = 0.05
