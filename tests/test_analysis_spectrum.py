@@ -83,3 +83,12 @@ def test_isolated_node_gives_a_zero_eigenvalue_and_no_nan():
     assert solved.n_components == 3
     np.testing.assert_array_equal(solved.eigenvalues[:3], 0.0)
     assert np.isfinite(solved.eigenvectors).all()
+
+
+def test_min_clusters_skips_the_first_gap_but_keeps_the_largest_later_one():
+    from spray.analysis.spectrum import auto_n_clusters
+
+    eigenvalues = np.array([0.0, 0.30, 0.32, 0.50, 0.52, 0.55])  # gaps 0.30, 0.02, 0.18, 0.02, 0.03
+    assert auto_n_clusters(eigenvalues) == 1
+    assert auto_n_clusters(eigenvalues, min_clusters=2) == 3
+    assert auto_n_clusters(eigenvalues, max_clusters=2, min_clusters=2) == 2

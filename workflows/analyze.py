@@ -41,7 +41,7 @@ class ClassAnalysis:
 def estimator_for(config: RunConfig) -> SpectralRelevanceAnalysis:
     """The analysis a run configuration asks for (every other setting: the SPEC §1 defaults)."""
     return SpectralRelevanceAnalysis(
-        grid=config.grid, k=config.k, n_clusters=config.n_clusters,
+        grid=config.grid, k=config.k, n_clusters=config.n_clusters, min_clusters=config.min_clusters,
         normalize=None if config.normalize in (None, "none") else config.normalize,
         embeddings=tuple(config.embeddings), random_state=config.seed,
     )

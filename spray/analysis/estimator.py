@@ -27,8 +27,9 @@ class SpectralRelevanceAnalysis(BaseEstimator):
     - ``symmetrize="max"`` (L2067), ``edge_weight="binary"`` (Eq. 6.1, L2065-L2067).
     - ``laplacian="sym"``: L_sym = I - D^-1/2 W D^-1/2 (L2100).
     - ``n_eigenvalues=32``: >= 20 are reported (L2096).
-    - ``n_clusters=None``: the argmax of the first ``max_clusters=10`` eigengaps (SPEC §1.5);
-      an int overrides it.
+    - ``n_clusters=None``: the argmax of the first ``max_clusters=10`` eigengaps (SPEC §1.5),
+      from ``min_clusters=1`` on (2 skips the trivial first gap of a connected graph); an int
+      overrides it.
     - ``clusterer="njw"`` with ``n_init=10`` (L2100, SPEC §1.6).
     - ``embeddings=("tsne", "umap")``: t-SNE perplexity 7, early exaggeration 6 (L2100) on
       DIST = 1/(W + eps) (L2091), i.e. uniform affinities over the kNN graph
@@ -62,6 +63,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         n_eigenvalues: int = spectrum.N_EIGENVALUES_DEFAULT,
         n_clusters: int | None = None,
         max_clusters: int = spectrum.MAX_CLUSTERS_DEFAULT,
+        min_clusters: int = 1,
         clusterer: clustering.Clusterer = clustering.CLUSTERER_DEFAULT,
         n_init: int = clustering.N_INIT_DEFAULT,
         embeddings: tuple[str, ...] = embedding.EMBEDDINGS_DEFAULT,
@@ -82,6 +84,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         self.n_eigenvalues = n_eigenvalues
         self.n_clusters = n_clusters
         self.max_clusters = max_clusters
+        self.min_clusters = min_clusters
         self.clusterer = clusterer
         self.n_init = n_init
         self.embeddings = embeddings
@@ -152,7 +155,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         if degenerate:
             return 1
         if self.n_clusters is None:
-            return spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters)
+            return spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters, self.min_clusters)
         if not 1 <= self.n_clusters <= len(self.eigenvalues_):
             raise AnalysisInputError(
                 f"n_clusters={self.n_clusters} must lie between 1 and the {len(self.eigenvalues_)} computed "
@@ -188,7 +191,8 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             knn_method="exact" if self.neighbors_.exact else "approximate",
             n_eigenvalues=len(self.eigenvalues_),
             n_clusters=self.n_clusters_,
-            n_clusters_rule="given" if self.n_clusters is not None else f"argmax of the first {self.max_clusters} gaps",
+            n_clusters_rule="given" if self.n_clusters is not None
+            else f"argmax of gaps {self.min_clusters}..{self.max_clusters}",
             n_components=self.n_components_,
             tsne_perplexity=embedding.TSNE_PERPLEXITY,
             tsne_early_exaggeration=embedding.TSNE_EARLY_EXAGGERATION,

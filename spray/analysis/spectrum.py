@@ -49,14 +49,17 @@ def eigengap(eigenvalues: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(eigenvalues))
 
 
-def auto_n_clusters(eigenvalues: np.ndarray, max_clusters: int = MAX_CLUSTERS_DEFAULT) -> int:
-    """The i in 1..max_clusters whose following gap |lambda_{i+1} - lambda_i| is largest (SPEC §1.5).
+def auto_n_clusters(eigenvalues: np.ndarray, max_clusters: int = MAX_CLUSTERS_DEFAULT, min_clusters: int = 1) -> int:
+    """The i in min_clusters..max_clusters whose following gap |lambda_{i+1} - lambda_i| is largest (SPEC §1.5).
 
     Caveat from the toy calibration (SPEC §1.10): on blurry spectra the argmax can land on
     later gaps, so the full gap vector is always reported and ``n_clusters`` overrides this.
+    ``min_clusters=2`` skips the first gap, lambda_2 - 0, which on a connected graph is often
+    the largest even when small clusters hang off it (the thesis's horse reading, L2102).
     """
     gaps = eigengap(eigenvalues)[:max_clusters]
-    return int(np.argmax(gaps)) + 1 if len(gaps) else 1
+    first = min(max(1, min_clusters), len(gaps)) - 1
+    return int(np.argmax(gaps[first:])) + first + 1 if len(gaps) else 1
 
 
 def null_space(affinity: sp.spmatrix, component_labels: np.ndarray, n_components: int, kind: LaplacianKind) -> sp.csc_matrix:

@@ -14,6 +14,8 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
+from spray.analysis.spectrum import auto_n_clusters
+
 STABILITY_GRIDS = (5, 10, 20, 50)
 """Grid sizes the thesis found qualitatively equivalent (L2100)."""
 
@@ -36,12 +38,11 @@ def label_stability(fitted, maps: np.ndarray) -> pd.DataFrame:
     for parameter, value in variants:
         refit = clone(fitted).set_params(embeddings=(), n_clusters=fitted.n_clusters_, k=fitted.k_)
         refit.set_params(**{parameter: value}).fit(maps)
-        auto = refit.eigengap_[: fitted.max_clusters]
         rows.append(
             {
                 "parameter": parameter,
                 "value": value,
-                "auto_n_clusters": int(np.argmax(auto)) + 1 if len(auto) else 1,
+                "auto_n_clusters": auto_n_clusters(refit.eigenvalues_, fitted.max_clusters, fitted.min_clusters),
                 "ari": float(adjusted_rand_score(fitted.labels_, refit.labels_)),
             }
         )

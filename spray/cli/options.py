@@ -72,6 +72,8 @@ ANALYSIS_OPTIONS: list[Callable[[Any], Any]] = [
                  help="kNN neighbours. [default: max(2, ceil(ln n)), thesis L2100]"),
     click.option("--n-clusters", "n_clusters", default=None, type=click.IntRange(min=1),
                  help="Number of clusters. [default: the largest eigengap among the first 10 eigenvalues]"),
+    click.option("--min-clusters", "min_clusters", default=None, type=click.IntRange(min=1),
+                 help="Fewest clusters the automatic count may choose (1 = plain largest-gap rule). [default: 2]"),
     click.option("--normalize", default=None, type=click.Choice(["maxabs", "l2", "none"]),
                  help="Per-map scaling before clustering: max|R| (Eq. 2.62, L942) or L2 make the clusters "
                       "about where relevance sits, not how confident the model is. [default: none, as the "
