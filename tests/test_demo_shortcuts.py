@@ -85,16 +85,11 @@ def test_constant_colour_padding_raises_airplaneness_more_than_mirror_or_crop(la
         assert landscapes["constant"].mean() > landscapes[other].mean()
 
 
-KNOWN_GAP = "not learnt by the committed demo model yet (issue 3 report); strict: passes once it is"
-
-
-@pytest.mark.xfail(reason=KNOWN_GAP, strict=True)
 def test_vertical_padding_matters_more_than_horizontal(landscapes, portraits):
     vertical = (landscapes["constant"] - landscapes["edge"]).mean()  # L2175: constant vs copy border
     assert vertical > (portraits["constant"] - portraits["edge"]).mean()
 
 
-@pytest.mark.xfail(reason=KNOWN_GAP, strict=True)
 def test_noise_padding_lowers_the_aeroplane_score_of_aeroplanes_most(model, world):
     planes = [world.load(i) for i in world.ids("test", "aeroplane")[:N]]
     scores = _by_strategy(model, planes)  # L2158-L2160

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 SKY_BLUES = ((110, 160, 215), (135, 185, 235), (90, 140, 200), (160, 195, 230))
-# Uniform skies of the aeroplane photos: clear blues, overcast greys/whites, a dusk orange.
-UNIFORM_SKIES = SKY_BLUES + ((200, 205, 210), (225, 228, 232), (235, 190, 150))
+# Uniform skies of the aeroplane photos: clear blues (so one sampled sky blue fits, L2162).
+UNIFORM_SKIES = SKY_BLUES
 GROUNDS = {
     "grass": ((70, 130, 50), (95, 150, 60), (60, 110, 45)),
     "field": ((190, 170, 90), (170, 150, 80), (205, 185, 120)),
@@ -52,16 +52,15 @@ def uniform_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray
 
 
 def gradient_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A sky that lightens towards the horizon, with soft clouds in about half the scenes."""
+    """A sky that lightens towards the horizon, with soft clouds in about two thirds of the scenes."""
     top = jitter(rng, SKY_BLUES[rng.integers(len(SKY_BLUES))])
     bottom = np.clip(top + rng.uniform(30, 70), 0, 255)
     t = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     sky = top * (1 - t) + bottom * t
     sky = np.broadcast_to(sky, (height, width, 3)).copy()
-    if rng.random() < 0.5:
+    if rng.random() < 0.65:
         clouds = np.clip(smooth_noise(rng, height, width, max(8, width // 5)) * 1.6 - 0.4, 0, 1)
-        fade = np.clip(np.linspace(0.3, 1.0, height, dtype=np.float32), 0, 1)[:, None]
-        sky += (clouds * fade)[:, :, None] * (245 - sky)
+        sky += clouds[:, :, None] * (245 - sky)
     return sky
 
 
