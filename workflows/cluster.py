@@ -12,7 +12,8 @@ import collections
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from spray.errors import SprayError
@@ -64,6 +65,22 @@ def local_client(n_workers: int) -> Iterator:
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR, env=WORKER_ENV) as cluster, Client(cluster) as client:
         yield client
+
+
+def dask_map(client: Any) -> Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]:
+    """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
+    pending tasks are cancelled when the caller stops or fails."""
+    from distributed import as_completed
+
+    def run(func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
+        futures = client.map(func, items, pure=False, retries=2)
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+
+    return run
 
 
 @contextlib.contextmanager

@@ -146,26 +146,12 @@ class _Executor:
         if self.scheduler is not None:
             client = self.stack.enter_context(cluster.remote_client(self.scheduler))
             cluster.require_store_visible(client, self.location)
-            return _dask_runner(client), cluster.remote_threads(client)
+            return cluster.dask_map(client), cluster.remote_threads(client)
         if n_maps and cluster.use_local_cluster(self.workers, n_maps):
             n_workers = self.workers or cluster.default_workers()
             client = self.stack.enter_context(cluster.local_client(n_workers))
-            return _dask_runner(client), cluster.local_threads(n_workers)
+            return cluster.dask_map(client), cluster.local_threads(n_workers)
         return (lambda func, items: map(func, items)), cluster.local_threads(1)
-
-
-def _dask_runner(client: Any) -> Runner:
-    from distributed import as_completed
-
-    def run(func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
-        futures = client.map(func, items, pure=False, retries=2)
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            client.cancel(futures)
-
-    return run
 
 
 # ---- planning -----------------------------------------------------------------------------

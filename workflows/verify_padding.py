@@ -250,26 +250,11 @@ def _runner(stack: contextlib.ExitStack, config: RunConfig, location: str, n_map
     if config.scheduler is not None:
         client = stack.enter_context(cluster.remote_client(config.scheduler))
         cluster.require_store_visible(client, location)
-        return _dask_map(client), cluster.remote_threads(client)
+        return cluster.dask_map(client), cluster.remote_threads(client)
     if n_maps and cluster.use_local_cluster(config.workers, n_maps):
         n_workers = config.workers or cluster.default_workers()
-        return _dask_map(stack.enter_context(cluster.local_client(n_workers))), cluster.local_threads(n_workers)
+        return cluster.dask_map(stack.enter_context(cluster.local_client(n_workers))), cluster.local_threads(n_workers)
     return map, cluster.local_threads(1)
-
-
-def _dask_map(client: Any) -> Any:
-    """``map`` over a Dask client: results as tasks complete; pending ones cancelled on error."""
-    from distributed import as_completed
-
-    def run(func: Any, items: list[Any]) -> Any:
-        futures = client.map(func, items, pure=False, retries=2)
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            client.cancel(futures)
-
-    return run
 
 
 def _run(runner: Any, tasks: list[PaddingChunkTask], progress: bool) -> int:
