@@ -71,6 +71,11 @@ class RunConfig:
         """A copy with ``changes`` applied (None values are ignored: "not given")."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def model_spec(self) -> dict[str, Any]:
+        """The ``spray.models.load_model`` arguments given (empty: the built-in demo model)."""
+        given = {"model": self.model, "weights": self.weights, "classes": self.class_names}
+        return {name: value for name, value in given.items() if value is not None}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -54,12 +54,6 @@ class RunResult:
     dataset_fingerprint: str = ""
 
 
-def model_spec(config: RunConfig) -> dict:
-    """The ``spray.models.load_model`` arguments of a run (empty: the built-in demo model)."""
-    given = {"model": config.model, "weights": config.weights, "classes": config.class_names}
-    return {name: value for name, value in given.items() if value is not None}
-
-
 @contextlib.contextmanager
 def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -90,7 +84,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     timings: dict[str, float] = {}
     with _timed(timings, "compute"):
         computed = compute_classes(
-            config.store, list(config.classes), model_spec=model_spec(config), source_spec=config.data, split=config.split,
+            config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data, split=config.split,
             grids=(config.grid,), full_maps=config.full_maps, scheduler=config.scheduler,
             workers=config.workers, force=config.force, progress=progress,
         )

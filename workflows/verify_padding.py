@@ -172,8 +172,7 @@ def model_spec(config: RunConfig, source: Any) -> dict:
     """``load_model`` arguments: a user model's class names default to the data set's classes."""
     if config.model is None:
         return {}
-    classes = config.class_names if config.class_names is not None else list(source.classes)
-    return {"model": config.model, "weights": config.weights, "classes": classes}
+    return {"classes": list(source.classes), **config.model_spec()}
 
 
 def _sample(source: Any, split: str | None, class_name: str, limit: int | None, seed: int) -> tuple[list[str], list[str]]:

@@ -41,7 +41,7 @@ def compute(config_file, classes, model, weights, class_names, data, split, stor
         raise click.UsageError("name the class to compute with --class NAME (or --class all)")
     results = compute_classes(
         config.store, list(config.classes),
-        model_spec={"model": config.model, "weights": config.weights, "classes": config.class_names},
+        model_spec=config.model_spec(),
         source_spec=config.data, split=config.split, grids=grids or (config.grid,), full_maps=config.full_maps,
         selection=selection, composite=composite, chunk_size=chunk_size, scheduler=config.scheduler,
         workers=config.workers, force=config.force, wait=wait,
