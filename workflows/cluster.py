@@ -19,11 +19,11 @@ from urllib.parse import urlparse
 from spray.errors import SprayError
 from workflows import relevance_task
 
-LOCAL_CLUSTER_MIN_MAPS = 5000
+LOCAL_CLUSTER_MIN_MAPS = 3000
 """Fewer maps than this to compute run in-process (when ``--workers`` is not given). Measured
-with benchmarks/compute_throughput.py on the demo (2 shared cores): in-process 130 maps/s,
-2 warm LocalCluster workers 59 maps/s, plus ~10-16 s of cluster start-up; so on this machine
-a cluster never paid for the demo, and only much larger jobs (or heavier models) may gain."""
+with benchmarks/compute_throughput.py on the demo (2 cores, idle, same run): in-process
+127 maps/s, 2 warm LocalCluster workers 213 maps/s, and 5-6 s of cluster start-up and model
+loads, so 2 workers paid off above 1,700-3,100 maps (two runs)."""
 
 
 class ClusterError(SprayError):
@@ -51,19 +51,13 @@ def use_local_cluster(workers: int | None, n_maps: int) -> bool:
     return default_workers() > 1 and n_maps >= LOCAL_CLUSTER_MIN_MAPS
 
 
-WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": str(64 * 2**20)}
-"""Environment of local workers. Dask's nanny sets glibc's trim threshold to 64 KiB, so every
-batch's tensors are returned to the OS and faulted in again; measured on the demo (2 workers,
-same run, loaded machine) a chunk took 1.5x longer with that than with 64 MiB."""
-
-
 @contextlib.contextmanager
 def local_client(n_workers: int) -> Iterator:
     """A client of a fresh LocalCluster with ``n_workers`` single-threaded worker processes."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR, env=WORKER_ENV) as cluster, Client(cluster) as client:
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
 

@@ -2,8 +2,9 @@
 
 Runs on a Dask worker (or in the client process). The model and image source are loaded
 once per process and cached by their spec, so a task carries only small specs, never the
-model itself. Torch gets a fixed number of threads per process: with 2 threads per worker
-under load one forward pass took 136 ms instead of 3.9 ms (ARCHITECTURE.md, LRP facts).
+model itself. The work runs under :func:`workflows.process_settings.relevance_compute`: a fixed
+number of torch threads per process (with 2 threads per worker under load one forward pass
+took 136 ms instead of 3.9 ms; ARCHITECTURE.md, LRP facts), one BLAS thread, glibc tuned.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PIL import Image
 from relevance_store import ClassKey, open_store
 from spray.analysis.pooling import sum_pool
 from spray.errors import SprayError
+from workflows.process_settings import relevance_compute
 
 NON_FINITE = "non-finite relevance or score"
 
@@ -83,14 +85,6 @@ def cached_source(spec: str | dict) -> Any:
     return _SOURCES[_spec_key(spec)]
 
 
-def set_torch_threads(threads: int) -> None:
-    """Pin torch's intra-op threads (once per process; inter-op threads to 1)."""
-    import torch
-
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
 def thumbnail(x: np.ndarray, preprocessing: Any, size: int) -> np.ndarray:
     """(size, size, 3) uint8 picture of a model input: normalisation undone, resized."""
     mean = np.asarray(preprocessing.mean, np.float32)
@@ -136,21 +130,21 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     Failed samples (unreadable image, non-finite relevance) keep NaN maps and score and a
     recorded reason; the chunk still completes.
     """
-    set_torch_threads(task.torch_threads)
-    model = cached_model(task.model_spec)
-    inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids)
-    good = [i for i, x in enumerate(inputs) if x is not None]
-    n, crop = len(task.sample_ids), model.preprocessing.crop_size
-    full = np.full((n, crop, crop), np.nan, np.float32)
-    scores = np.full(n, np.nan, np.float32)
-    predicted = np.full(n, -1, np.int32)
-    thumbnails = np.zeros((n, task.thumbnail_size, task.thumbnail_size, 3), np.uint8) if task.thumbnail_size else None
-    if good:
-        stacked = np.stack([inputs[i] for i in good])
-        full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, task.composite,
-                                                            task.batch_size)
-        if thumbnails is not None:
-            thumbnails[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
+    with relevance_compute(task.torch_threads):
+        model = cached_model(task.model_spec)
+        inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids)
+        good = [i for i, x in enumerate(inputs) if x is not None]
+        n, crop = len(task.sample_ids), model.preprocessing.crop_size
+        full = np.full((n, crop, crop), np.nan, np.float32)
+        scores = np.full(n, np.nan, np.float32)
+        predicted = np.full(n, -1, np.int32)
+        thumbnails = np.zeros((n, task.thumbnail_size, task.thumbnail_size, 3), np.uint8) if task.thumbnail_size else None
+        if good:
+            stacked = np.stack([inputs[i] for i in good])
+            full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, task.composite,
+                                                                task.batch_size)
+            if thumbnails is not None:
+                thumbnails[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
     for i in good:
         if not (np.isfinite(full[i]).all() and np.isfinite(scores[i])):
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
@@ -166,12 +160,11 @@ def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, 
     """The model's predicted class index per sample (-1 where the image failed to load)."""
     import torch
 
-    set_torch_threads(torch_threads)
-    model, source = cached_model(model_spec), cached_source(source_spec)
-    inputs, _ = load_inputs(source, model.preprocessing, sample_ids)
-    good = [i for i, x in enumerate(inputs) if x is not None]
     predicted = [-1] * len(sample_ids)
-    with torch.no_grad():
+    with relevance_compute(torch_threads), torch.no_grad():
+        model, source = cached_model(model_spec), cached_source(source_spec)
+        inputs, _ = load_inputs(source, model.preprocessing, sample_ids)
+        good = [i for i, x in enumerate(inputs) if x is not None]
         for start in range(0, len(good), batch_size):
             rows = good[start:start + batch_size]
             logits = model.module(torch.from_numpy(np.stack([inputs[i] for i in rows])))

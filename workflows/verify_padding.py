@@ -55,7 +55,8 @@ from spray.verification import (
 from workflows import cluster
 from workflows.compute import ComputeError
 from workflows.config import RunConfig
-from workflows.relevance_task import cached_model, cached_source, set_torch_threads
+from workflows.process_settings import relevance_compute
+from workflows.relevance_task import cached_model, cached_source
 
 GROUP = "_verify_padding"
 CHUNK_SIZE = 16
@@ -221,17 +222,17 @@ def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_sampl
 # ---- running ------------------------------------------------------------------------------
 def run_padding_chunk(task: PaddingChunkTask) -> int:
     """Score one chunk's images under every strategy, write its table, then mark it done."""
-    set_torch_threads(task.torch_threads)
-    model, source = cached_model(task.model_spec), cached_source(task.source_spec)
     preprocessings = {n: Preprocessing.from_dict(d) for n, d in task.preprocessings.items()}
     images, rows = [], []
-    for sid, member in zip(task.sample_ids, task.members):
-        try:
-            images.append((sid, member, source.load(sid).image))
-        except UnreadableImageError as error:  # skipped, counted and recorded (issue 4)
-            rows.append({"sample_id": sid, "member": member, "strategy": BASELINE, "error": str(error)})
-    views = explain_strategies(model.module, preprocessings, [(sid, image) for sid, _, image in images],
-                               task.class_index, BATCH_SIZE)
+    with relevance_compute(task.torch_threads):
+        model, source = cached_model(task.model_spec), cached_source(task.source_spec)
+        for sid, member in zip(task.sample_ids, task.members):
+            try:
+                images.append((sid, member, source.load(sid).image))
+            except UnreadableImageError as error:  # skipped, counted and recorded (issue 4)
+                rows.append({"sample_id": sid, "member": member, "strategy": BASELINE, "error": str(error)})
+        views = explain_strategies(model.module, preprocessings, [(sid, image) for sid, _, image in images],
+                                   task.class_index, BATCH_SIZE)
     for (sid, member, image), view in zip(images, views):
         for row in strategy_rows(sid, image, view, BASELINE):
             bad = not np.isfinite(row["score"])
