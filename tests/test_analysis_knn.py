@@ -9,7 +9,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from spray.analysis.affinity import knn_affinity
-from spray.analysis.knn import default_k, exact_knn, knn, recall
+from spray.analysis.knn import _k_smallest_per_row, default_k, exact_knn, knn, recall
 
 
 def test_default_k_is_ceil_ln_n_with_floor_two():
@@ -51,3 +51,13 @@ def test_approximate_knn_recall_at_default_settings_on_400_dimensional_data():
     measured = recall(approximate, exact_knn(x, k, rows), rows)
     assert measured >= 0.95, f"recall {measured:.3f}"
     assert math.isclose(recall(exact_knn(x, k), exact_knn(x, k)), 1.0)
+
+
+@pytest.mark.parametrize("n_cols, k", [(1, 1), (7, 3), (101, 10), (1000, 14), (997, 1)])
+def test_k_smallest_per_row_equals_a_full_stable_sort(n_cols, k):
+    rng = np.random.default_rng(n_cols)
+    scores = rng.integers(0, 5, (40, n_cols)).astype(np.float32)  # many ties
+    scores[::3] = rng.standard_normal((len(scores[::3]), n_cols))
+    scores[1, 0] = np.inf
+    expected = np.argsort(scores, axis=1, kind="stable")[:, :k]  # ties: lower column first
+    np.testing.assert_array_equal(_k_smallest_per_row(scores, k), expected)
