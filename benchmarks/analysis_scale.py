@@ -34,8 +34,15 @@ import numpy as np
 D = 400
 
 
-def mixture(n: int, clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """n points of ``clusters`` unit-variance Gaussians in d=400 whose centres have per-axis std 1."""
+def mixture(n: int, clusters: int, seed: int = 0, smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """n points of ``clusters`` unit-variance Gaussians in d=400 whose centres have per-axis std 1.
+
+    With ``smoothing`` > 0 every point, seen as a 20 x 20 map, is blurred by a Gaussian of that
+    many cells: neighbouring cells then correlate as in pooled relevance maps, where the
+    isotropic default (intrinsic dimension 400) is the hardest case for approximate search.
+    """
+    from scipy.ndimage import gaussian_filter
+
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((clusters, D)).astype(np.float32)
     labels = rng.integers(0, clusters, n)
@@ -43,6 +50,9 @@ def mixture(n: int, clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     for start in range(0, n, 100_000):
         stop = min(n, start + 100_000)
         x[start:stop] = centres[labels[start:stop]] + rng.standard_normal((stop - start, D), dtype=np.float32)
+        if smoothing > 0:
+            maps = x[start:stop].reshape(-1, 20, 20)
+            x[start:stop] = gaussian_filter(maps, sigma=(0, smoothing, smoothing), mode="nearest").reshape(-1, D)
     return x, labels
 
 
@@ -53,14 +63,14 @@ def _timed(stages: dict, name: str, fn):
         return fn()
 
 
-def run_spray(n: int, clusters: int, embed_max: int, recall_rows: int) -> dict:
+def run_spray(n: int, clusters: int, embed_max: int, recall_rows: int, smoothing: float = 0.0) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from spray.analysis import SpectralRelevanceAnalysis
     from spray.analysis.knn import exact_knn, recall
     from spray.analysis.pooling import sum_pool
 
-    x, planted = mixture(n, clusters)
+    x, planted = mixture(n, clusters, smoothing=smoothing)
     stages: dict = {}
 
     def pool_all() -> float:
@@ -103,24 +113,24 @@ def run_spray(n: int, clusters: int, embed_max: int, recall_rows: int) -> dict:
     }
 
 
-def run_sklearn(n: int, clusters: int, k: int) -> dict:
+def run_sklearn(n: int, clusters: int, k: int, smoothing: float = 0.0) -> dict:
     from sklearn.cluster import SpectralClustering
     from sklearn.metrics import adjusted_rand_score
 
-    x, planted = mixture(n, clusters)
+    x, planted = mixture(n, clusters, smoothing=smoothing)
     stages: dict = {}
     model = SpectralClustering(n_clusters=clusters, affinity="nearest_neighbors", n_neighbors=k, random_state=0)
     labels = _timed(stages, "total", lambda: model.fit_predict(x))
     return {"stages": stages, "ari": float(adjusted_rand_score(planted, labels))}
 
 
-def run_dense(n: int, clusters: int, k: int, n_eigenvalues: int = 32) -> dict:
+def run_dense(n: int, clusters: int, k: int, smoothing: float = 0.0, n_eigenvalues: int = 32) -> dict:
     from scipy.sparse.linalg import eigsh
     from scipy.spatial.distance import pdist, squareform
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    x, planted = mixture(n, clusters)
+    x, planted = mixture(n, clusters, smoothing=smoothing)
     stages: dict = {}
     distances = _timed(stages, "pdist", lambda: squareform(pdist(x.astype(np.float64))))
     order = _timed(stages, "argsort", lambda: np.argsort(distances, axis=1))
@@ -191,6 +201,8 @@ def main() -> None:
     parser.add_argument("--baseline-max", type=int, default=10_000, help="largest N for the peer baselines")
     parser.add_argument("--embed-max", type=int, default=100_000, help="embed a subsample of this size above it")
     parser.add_argument("--recall-rows", type=int, default=1000, help="rows whose exact neighbours measure recall")
+    parser.add_argument("--smoothing", type=float, default=0.0,
+                        help="blur each 20 x 20 point by a Gaussian of this many cells (default 0: isotropic, hardest)")
     parser.add_argument("--json", default=None, help="also write all results to this JSON file")
     args = parser.parse_args()
     results = []
@@ -200,12 +212,13 @@ def main() -> None:
         from spray.analysis.knn import default_k
 
         k = default_k(n)
-        runs = [("spray", run_spray, (n, args.clusters, args.embed_max, args.recall_rows))]
+        runs = [("spray", run_spray, (n, args.clusters, args.embed_max, args.recall_rows, args.smoothing))]
         if n <= args.baseline_max:
-            runs += [("dense", run_dense, (n, args.clusters, k)), ("sklearn", run_sklearn, (n, args.clusters, k))]
+            runs += [("dense", run_dense, (n, args.clusters, k, args.smoothing)),
+                     ("sklearn", run_sklearn, (n, args.clusters, k, args.smoothing))]
         for pipeline, fn, fn_args in runs:
             result = in_child(fn, *fn_args)
-            results.append({"n": n, "pipeline": pipeline, **result})
+            results.append({"n": n, "pipeline": pipeline, "smoothing": args.smoothing, **result})
             print(summarise(n, pipeline, result), flush=True)
             if args.json:
                 with open(args.json, "w") as handle:
