@@ -2,7 +2,7 @@
 
 A ``LocalCluster(processes=True, threads_per_worker=1)`` takes ~9 s to start here
 (ARCHITECTURE.md, Dask facts) plus a model load per worker, so small jobs run in the client
-process instead (see :data:`LOCAL_CLUSTER_MIN_MAPS`). Torch threads per worker are set so
+process instead (see :data:`workflows.compute_options.LOCAL_CLUSTER_MIN_MAPS`). Torch threads per worker are set so
 that workers x threads = cores.
 """
 
@@ -18,13 +18,7 @@ from urllib.parse import urlparse
 
 from spray.errors import SprayError
 from workflows import relevance_task
-
-LOCAL_CLUSTER_MIN_MAPS = 3000
-"""Fewer maps than this to compute run in-process (when ``--workers`` is not given). Measured
-with benchmarks/compute_throughput.py on the demo (2 cores, idle, same run): in-process
-127 maps/s, 2 warm LocalCluster workers 213 maps/s, and 5-6 s of cluster start-up and model
-loads, so 2 workers paid off above 1,700-3,100 maps (two runs)."""
-
+from workflows.compute_options import LOCAL_CLUSTER_MIN_MAPS
 
 class ClusterError(SprayError):
     """A Dask scheduler that cannot be reached, or workers that cannot reach the store."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from workflows.compute_options import LOCAL_CLUSTER_MIN_MAPS
 from workflows.config import RunConfig, resolve_config
 
 _DEFAULTS = RunConfig()
@@ -57,9 +58,11 @@ REPORT_OPTIONS: list[Callable[[Any], Any]] = [
 COMPUTE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
                  help="Use an existing Dask cluster (the store path must be reachable by its workers). "
-                      "Default: local worker processes."),
+                      "Default: local worker processes, or this process for small jobs (see --workers)."),
     click.option("--workers", default=None, type=click.IntRange(min=1),
-                 help="Local worker processes. [default: one per core]"),
+                 help="Local worker processes; 1 computes in this process. [default: this process below "
+                      f"{LOCAL_CLUSTER_MIN_MAPS:,} maps to compute, where a cluster does not pay for its start-up; "
+                      "one per core above]"),
     click.option("--no-full-maps", "full_maps", flag_value=False, default=None,
                  help="Keep only pooled maps (no full-resolution relevance in the store)."),
     click.option("--force", is_flag=True, default=None, help="Recompute what the store already has."),
