@@ -22,8 +22,11 @@ EXACT_MAX_N = 20_000
 
 BUILD_NEIGHBORS_FACTOR = 4
 """NN-descent builds this many times k+1 neighbours and keeps the k nearest. Recall on the d=400
-Gaussian mixture of benchmarks/analysis_scale.py (a hard case: intrinsic dimension 400): at 6000
-rows 0.91 with 2x, 0.98 with 3x; at 50 000 rows 0.88 with 3x, 0.93 with 4x (+20 % CPU)."""
+Gaussian mixture of benchmarks/analysis_scale.py, isotropic (intrinsic dimension 400, the
+hardest case): at 6000 rows 0.91 with 2x, 0.98 with 3x; at 50 000 rows 0.88 with 3x, 0.93 with
+4x (+20 % CPU); at 100 000 rows 0.66 with 2x, 0.86 with 4x; at 1M rows 0.53 with 4x. With
+neighbouring cells correlated as in pooled maps (``--smoothing``): 0.99 with 2x at 100 000
+rows (smoothing 1.5), 0.935 with 4x at 1M (smoothing 1.0; benchmarks/README.md)."""
 
 BUILD_MAX_CANDIDATES = 60
 """NN-descent candidates per iteration (pynndescent's default is min(60, n_neighbors)): 30 neighbours
