@@ -2,8 +2,8 @@
 
 A ``LocalCluster(processes=True, threads_per_worker=1)`` takes ~9 s to start here
 (ARCHITECTURE.md, Dask facts) plus a model load per worker, so small jobs run in the client
-process instead (see :data:`workflows.compute_options.LOCAL_CLUSTER_MIN_MAPS`). Torch threads per worker are set so
-that workers x threads = cores.
+process instead (see :data:`workflows.compute_options.LOCAL_CLUSTER_MIN_MAPS`). Torch threads
+per worker are set so that workers x threads = cores.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from spray.errors import SprayError
 from workflows import relevance_task
 from workflows.compute_options import LOCAL_CLUSTER_MIN_MAPS
+
 
 class ClusterError(SprayError):
     """A Dask scheduler that cannot be reached, or workers that cannot reach the store."""
