@@ -69,6 +69,7 @@ def run_spray(n: int, clusters: int, embed_max: int, recall_rows: int, smoothing
     from spray.analysis import SpectralRelevanceAnalysis
     from spray.analysis.knn import exact_knn, recall
     from spray.analysis.pooling import sum_pool
+    from spray.analysis.spectrum import auto_n_clusters
 
     x, planted = mixture(n, clusters, smoothing=smoothing)
     stages: dict = {}
@@ -108,7 +109,7 @@ def run_spray(n: int, clusters: int, embed_max: int, recall_rows: int, smoothing
         "k": analysis.k_,
         "knn_method": analysis.params_["knn_method"],
         "n_components": analysis.n_components_,
-        "auto_n_clusters": int(np.argmax(analysis.eigengap_[:10])) + 1,
+        "auto_n_clusters": auto_n_clusters(analysis.eigenvalues_, analysis.max_clusters, analysis.min_clusters),
         "pool_max_abs_error": pool_error,
     }
 

@@ -44,6 +44,11 @@ def _writable(array: zarr.Array) -> zarr.Array:
     return array.with_config(_ARRAY_CONFIG)
 
 
+def _chunk_slice(index: int, chunk_size: int, n_samples: int) -> slice:
+    """The sample rows of chunk ``index``: ``[index*c, (index+1)*c)``, the last one cut at ``n_samples``."""
+    return slice(index * chunk_size, min((index + 1) * chunk_size, n_samples))
+
+
 async def _open_arrays(group: StorePath, names: Sequence[str]) -> dict[str, AsyncArray]:
     """The named arrays of ``group`` that exist, opened concurrently and writable (see ``_writable``)."""
     async def open_or_none(name: str) -> AsyncArray | None:
@@ -60,9 +65,6 @@ async def _set_rows(writes: Sequence[tuple[AsyncArray, np.ndarray]], rows: slice
     """Write ``rows`` of several arrays at once, encoded concurrently. One chunk's writes, one
     array after another and each opened apart, took 34 ms on the demo; 15 ms like this."""
     await asyncio.gather(*(array.setitem(rows, value) for array, value in writes))
-
-
-PER_SAMPLE_ARRAYS = ("sample_id", "label", "score", "predicted", "error")
 
 
 def create_class_arrays(
@@ -124,6 +126,12 @@ class ClassGroup:
         return dict(self.group.attrs)
 
     @property
+    def model_name(self) -> str:
+        """The model's factory (``pkg.mod:fn`` or ``file.py:fn``) from the provenance, for people to read."""
+        spec = self.provenance.get("model", {}).get("spec") or {}
+        return str(spec.get("model") or "built-in demo model")
+
+    @property
     def n_samples(self) -> int:
         return int(self.group["sample_id"].shape[0])
 
@@ -141,8 +149,12 @@ class ClassGroup:
 
     def chunk_rows(self, index: int) -> slice:
         """The sample rows of chunk ``index``."""
-        c = self.chunk_size
-        return slice(index * c, min((index + 1) * c, self.n_samples))
+        return _chunk_slice(index, self.chunk_size, self.n_samples)
+
+    def rows_in_chunks(self, chunks: Sequence[int]) -> int:
+        """How many sample rows the chunks ``chunks`` hold together."""
+        c, n = self.chunk_size, self.n_samples
+        return sum(_chunk_slice(index, c, n).stop - index * c for index in chunks)
 
     # ---- per-sample data ----------------------------------------------------------------
     @property
@@ -231,8 +243,7 @@ class ClassGroup:
             raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {grids}, got {sorted(pooled)}")
         names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "done"]
         arrays = sync(_open_arrays(self.group.store_path, names))
-        chunk = arrays["score"].chunks[0]
-        rows = slice(index * chunk, min((index + 1) * chunk, arrays["score"].shape[0]))
+        rows = _chunk_slice(index, arrays["score"].chunks[0], arrays["score"].shape[0])
         n = rows.stop - rows.start
         if len(scores) != n:
             raise StoreError(f"chunk {index} of {self.key} has {n} rows but {len(scores)} scores were given")
@@ -256,13 +267,15 @@ class ClassGroup:
         those keep 12 mantissa bits, the result is within ~1e-4 of the map's scale of pooling
         the exact maps.
         """
-        if self.full is None:
+        full = self.full
+        if full is None:
             raise StoreError(f"{self.key} keeps no full maps to pool at {grid}x{grid}; "
                              "recompute it with --force (and keep the full maps)")
-        pooled = _writable(_create_pooled(self.group, grid, self.n_samples, self.chunk_size))
+        c, n = self.chunk_size, self.n_samples
+        pooled = _writable(_create_pooled(self.group, grid, n, c))
         for index in np.flatnonzero(self.done):
-            rows = self.chunk_rows(int(index))
-            pooled[rows] = np.asarray(pool(np.asarray(self.full[rows]), grid), dtype=np.float32)
+            rows = _chunk_slice(int(index), c, n)
+            pooled[rows] = np.asarray(pool(np.asarray(full[rows]), grid), dtype=np.float32)
 
     def data_arrays(self) -> dict[str, zarr.Array]:
         """Every per-sample array written by chunk tasks, by name."""

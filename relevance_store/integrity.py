@@ -37,11 +37,10 @@ def summarise(store: RelevanceStore) -> list[ClassSummary]:
     for key in store.class_keys():
         group = store.class_group(key)
         done, provenance = group.done, group.provenance
-        model_name = (provenance.get("model", {}).get("spec") or {}).get("model") or "demo model"
         dataset_name = provenance.get("dataset", {}).get("name", "?")
         rows.append(ClassSummary(*key, group.n_samples, int(group.sample_done.sum()), len(group.errors),
                                  int(done.sum()), group.n_chunks, group.grids, group.full is not None,
-                                 len(group.analysis_hashes()), model_name, dataset_name))
+                                 len(group.analysis_hashes()), group.model_name, dataset_name))
     return rows
 
 

@@ -89,11 +89,6 @@ def _when(timestamp: float) -> str:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _model_name(provenance: Mapping) -> str:
-    spec = provenance.get("model", {}).get("spec") or {}
-    return str(spec.get("model") or "built-in demo model")
-
-
 def _provenance(group: ClassGroup, analysis: AnalysisResult) -> dict[str, object]:
     stored = group.provenance
     config = stored.get("config", {})
@@ -122,7 +117,7 @@ def class_report_data(
     clusters = _clusters(analysis, labels, maps)
     return ClassReportData(
         class_name=group.key.class_name,
-        model_name=_model_name(group.provenance),
+        model_name=group.model_name,
         dataset_name=str(group.provenance.get("dataset", {}).get("name", group.key.dataset_id)),
         sample_ids=[group.sample_ids[i] for i in rows],
         scores=np.asarray(group.scores)[rows],

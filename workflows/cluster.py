@@ -56,7 +56,26 @@ def local_client(n_workers: int) -> Iterator:
         yield client
 
 
-def dask_map(client: Any) -> Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]:
+Runner = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]
+"""``map``-like: applies a task function to items and yields the results (in completion order on Dask)."""
+
+
+def choose_runner(stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
+                  n_maps: int) -> tuple[Runner, int]:
+    """Where tasks run and the torch threads per worker: the cluster at ``scheduler`` (which must
+    see the store at ``location``), else a LocalCluster when it pays for its start-up on ``n_maps``
+    maps (or ``workers`` > 1 asks for one), else this process. Clients close with ``stack``."""
+    if scheduler is not None:
+        client = stack.enter_context(remote_client(scheduler))
+        require_store_visible(client, location)
+        return dask_map(client), remote_threads(client)
+    if n_maps and use_local_cluster(workers, n_maps):
+        n_workers = workers or default_workers()
+        return dask_map(stack.enter_context(local_client(n_workers))), local_threads(n_workers)
+    return map, local_threads(1)
+
+
+def dask_map(client: Any) -> Runner:
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
     pending tasks are cancelled when the caller stops or fails."""
     from distributed import as_completed

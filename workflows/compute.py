@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,7 @@ def compute_classes(
     model); ``source_spec`` to ``spray.data.open_source``. Grids default to 20x20 (L2100).
     Runs on ``scheduler`` when given; else on a LocalCluster of ``workers`` processes when
     ``workers > 1``; else (``workers=None``) on one worker per core when there are at least
-    ``cluster.LOCAL_CLUSTER_MIN_MAPS`` maps, in this process otherwise.
+    ``compute_options.LOCAL_CLUSTER_MIN_MAPS`` maps, in this process otherwise.
     Chunks already done are skipped unless ``force``. A class being written by another
     process raises :class:`StoreError` unless ``wait``.
     """
@@ -102,7 +102,7 @@ def compute_classes(
                                  force=force)
                   for name, (ids, labels) in selected.items()]
         pending = {group.key: group.pending_chunks() for group in groups}
-        runner, threads = executor.choose(sum(_rows(group, pending[group.key]) for group in groups))
+        runner, threads = executor.choose(sum(group.rows_in_chunks(pending[group.key]) for group in groups))
         tasks = [task for group in groups for task in _chunk_tasks(
             group, pending[group.key], location=location, model=model, source=source, composite=composite,
             threads=threads, batch_size=batch_size)]
@@ -126,32 +126,18 @@ def _key(model: Any, source: Any, class_name: str) -> ClassKey:
 
 
 # ---- where tasks run ----------------------------------------------------------------------
-Runner = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]
-
-
 class _Executor:
     """Chooses where tasks run, once, when the first batch of work is known (see ``compute_classes``)."""
 
     def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str) -> None:
         self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
-        self.chosen: tuple[Runner, int] | None = None
+        self.chosen: tuple[cluster.Runner, int] | None = None
 
-    def choose(self, n_maps: int) -> tuple[Runner, int]:
+    def choose(self, n_maps: int) -> tuple[cluster.Runner, int]:
         """A function mapping tasks to results (as they complete), and torch threads per worker."""
         if self.chosen is None:
-            self.chosen = self._start(n_maps)
+            self.chosen = cluster.choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps)
         return self.chosen
-
-    def _start(self, n_maps: int) -> tuple[Runner, int]:
-        if self.scheduler is not None:
-            client = self.stack.enter_context(cluster.remote_client(self.scheduler))
-            cluster.require_store_visible(client, self.location)
-            return cluster.dask_map(client), cluster.remote_threads(client)
-        if n_maps and cluster.use_local_cluster(self.workers, n_maps):
-            n_workers = self.workers or cluster.default_workers()
-            client = self.stack.enter_context(cluster.local_client(n_workers))
-            return cluster.dask_map(client), cluster.local_threads(n_workers)
-        return (lambda func, items: map(func, items)), cluster.local_threads(1)
 
 
 # ---- planning -----------------------------------------------------------------------------
@@ -228,10 +214,6 @@ def _prepare_group(store: RelevanceStore, name: str, ids: list[str], labels: lis
     return group
 
 
-def _rows(group: ClassGroup, chunks: list[int]) -> int:
-    return sum(group.chunk_rows(chunk).stop - group.chunk_rows(chunk).start for chunk in chunks)
-
-
 def _chunk_tasks(group: ClassGroup, chunks: list[int], *, location: str, model: Any, source: Any, composite: str,
                  threads: int, batch_size: int) -> list[ChunkTask]:
     """One task per pending chunk, carrying specs (small), never the model."""
@@ -244,7 +226,7 @@ def _chunk_tasks(group: ClassGroup, chunks: list[int], *, location: str, model: 
 
 
 # ---- running ------------------------------------------------------------------------------
-def _run(runner: Runner, tasks: list[ChunkTask], progress: bool) -> dict[ClassKey, int]:
+def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool) -> dict[ClassKey, int]:
     """Run every task (one graph for all classes) with a progress bar; maps computed per class."""
     computed: dict[ClassKey, int] = {}
     with tqdm(total=sum(len(t.sample_ids) for t in tasks), unit="map", desc="relevance maps",

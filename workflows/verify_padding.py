@@ -149,7 +149,8 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         ids = members + others
         flags = [True] * len(members) + [False] * len(others)
         pending = np.flatnonzero(~np.asarray(node["done"][:], dtype=bool)).tolist()
-        runner, threads = _runner(stack, config, location, n_maps=len(preprocessings) * CHUNK_SIZE * len(pending))
+        runner, threads = cluster.choose_runner(stack, config.scheduler, config.workers, location,
+                                                n_maps=len(preprocessings) * CHUNK_SIZE * len(pending))
         tasks = [PaddingChunkTask(location, node.path, chunk, tuple(ids[rows]), tuple(flags[rows]),
                                   model.class_names.index(name), model.spec, source.spec(),
                                   {n: p.to_dict() for n, p in preprocessings.items()}, threads)
@@ -241,20 +242,6 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
     _write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
     node["done"][task.chunk] = True
     return len(task.sample_ids)
-
-
-def _runner(stack: contextlib.ExitStack, config: RunConfig, location: str, n_maps: int) -> tuple[Any, int]:
-    """Where the chunk tasks run, chosen as ``spray compute`` chooses (``workflows.cluster``):
-    ``--scheduler``, a LocalCluster when it pays for its start-up, else this process; and
-    the torch threads per worker."""
-    if config.scheduler is not None:
-        client = stack.enter_context(cluster.remote_client(config.scheduler))
-        cluster.require_store_visible(client, location)
-        return cluster.dask_map(client), cluster.remote_threads(client)
-    if n_maps and cluster.use_local_cluster(config.workers, n_maps):
-        n_workers = config.workers or cluster.default_workers()
-        return cluster.dask_map(stack.enter_context(cluster.local_client(n_workers))), cluster.local_threads(n_workers)
-    return map, cluster.local_threads(1)
 
 
 def _run(runner: Any, tasks: list[PaddingChunkTask], progress: bool) -> int:

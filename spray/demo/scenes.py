@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 SKY_BLUES = ((110, 160, 215), (135, 185, 235), (90, 140, 200), (160, 195, 230))
-# Uniform skies of the aeroplane photos: clear blues (so one sampled sky blue fits, L2162).
-UNIFORM_SKIES = SKY_BLUES
+"""Clear blues, also the uniform skies of the aeroplane photos (so one sampled sky blue fits, L2162)."""
 GROUNDS = {
     "grass": ((70, 130, 50), (95, 150, 60), (60, 110, 45)),
     "field": ((190, 170, 90), (170, 150, 80), (205, 185, 120)),
@@ -46,7 +45,7 @@ def uniform_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     """A clear sky, uniform along every row (the padding shortcut, L2139): edge padding extends
     its top and bottom rows into uniform borders. A faint vertical gradient (haze towards the
     horizon) makes the seam between the padded border and the photo a horizontal line."""
-    colour = jitter(rng, UNIFORM_SKIES[rng.integers(len(UNIFORM_SKIES))], 8)
+    colour = jitter(rng, SKY_BLUES[rng.integers(len(SKY_BLUES))], 8)
     haze = np.linspace(0, rng.uniform(0, 35), height, dtype=np.float32)[:, None, None]
     return np.broadcast_to(colour + haze, (height, width, 3)).astype(np.float32)
 

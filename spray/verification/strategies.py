@@ -132,6 +132,6 @@ def reference_colour_from_images(images: Iterable[np.ndarray]) -> tuple[tuple[in
     if not colours:
         return SKY_BLUE, 0
     points = np.asarray(colours, dtype=np.float64)
-    distances = np.linalg.norm(points[:, None] - points[None], axis=-1).sum(axis=1)
+    distances = [np.linalg.norm(points - point, axis=1).sum() for point in points]  # O(n) memory
     medoid = points[int(np.argmin(distances))]
     return tuple(int(round(c)) for c in medoid), len(colours)  # type: ignore[return-value]
