@@ -56,10 +56,12 @@ def test_stored_maps_equal_a_direct_lrp_call(run, store_path, compute_images, ti
         x = torch.from_numpy(model.preprocessing(image, sample_id))[None]
         relevance, logits = attribute(model.module, x, 1)
         expected = relevance.sum(dim=1)[0].numpy()  # summed over colour channels (L938)
-        np.testing.assert_allclose(group.full[row], expected, rtol=2.0**-12, atol=0)
-        assert group.scores[row] == pytest.approx(float(logits[0, 1]), rel=1e-6)
+        # BitRound(12) errs by 2**-12 relative; a batch and a single call differ by ~5e-11 near zero on some CPUs.
+        np.testing.assert_allclose(group.full[row], expected, rtol=2.0**-12, atol=2.0**-12 * np.abs(expected).max())
+        assert group.scores[row] == pytest.approx(float(logits[0, 1]), rel=1e-6, abs=1e-6 * float(logits.abs().max()))
         for grid in (20, 4):
-            np.testing.assert_allclose(group.pooled(grid)[row], sum_pool(expected[None], grid)[0], rtol=1e-4, atol=1e-7)
+            pooled = sum_pool(expected[None], grid)[0]
+            np.testing.assert_allclose(group.pooled(grid)[row], pooled, rtol=1e-4, atol=1e-4 * np.abs(pooled).max())
         seen = Image.fromarray(model.preprocessing.to_uint8(image, sample_id)).resize((48, 48), Image.Resampling.BILINEAR)
         assert np.abs(group.thumbnails[row].astype(int) - np.asarray(seen, int)).max() <= 1
     provenance = group.provenance
@@ -106,7 +108,8 @@ def test_another_grid_is_pooled_from_stored_full_maps_without_lrp(run, store_pat
     assert again.n_computed == 5 and group.grids == [4, 20] and group.complete
     from_full = sum_pool(group.full[:], 4)
     done_rows = np.r_[0:5, 10:12]  # pooled from the stored maps; rows 5-9 by their task from exact maps
-    np.testing.assert_allclose(group.pooled(4)[done_rows], from_full[done_rows], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(group.pooled(4)[done_rows], from_full[done_rows], rtol=1e-5,
+                               atol=1e-6 * np.abs(from_full).max())
     np.testing.assert_allclose(group.pooled(4)[5:10], from_full[5:10], atol=1e-4 * np.abs(from_full).max())
     assert open_store(store_path).class_group(first.key).provenance["config"]["grids"] == [4, 20]
 
