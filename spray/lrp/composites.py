@@ -33,6 +33,15 @@ class Composite:
             return self.first
         return self.conv if kind == "conv" else self.dense
 
+    def layer_norm_epsilon(self) -> float:
+        """The stabiliser of the LayerNorm rule (:mod:`spray.lrp.normalisation`).
+
+        LayerNorm with its std held constant is a dense linear map, explained with the
+        epsilon-rule as Ali et al. 2022 do; it takes the dense rule's epsilon when that is an
+        epsilon-rule (0.01 in the thesis composite, L2106), else 0 (their z-rule).
+        """
+        return self.dense.epsilon if isinstance(self.dense, Epsilon) else 0.0
+
 
 THESIS = Composite(conv=AlphaBeta(2.0, -1.0), dense=Epsilon(0.01), first=Flat())
 """Chapters 5-6 (footnote L2106, L1900-L1913): alpha2-beta1 on conv, eps=0.01 dense, flat first."""

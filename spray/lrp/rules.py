@@ -144,14 +144,16 @@ class WSquare(_InputFree):
         return weight * weight
 
 
-def proportional(function, *inputs):
-    """Apply a bias-free linear ``function`` with the z-rule: R_i = x_i dz/dx_i R / z.
+def proportional(function, *inputs, epsilon: float = 0.0):
+    """Apply a linear ``function`` with the z-rule: R_i = x_i dz/dx_i R / z.
 
-    Used for sum/average pooling (L730), residual additions (Eq. 2.39, L772) and a
-    BatchNorm that follows no convolution (Eq. 2.54, L844). Constant inputs keep no share.
+    Used for sum/average pooling (L730), residual additions (Eq. 2.39, L772), a BatchNorm
+    that follows no convolution (Eq. 2.54, L844) and LayerNorm (with ``epsilon``, the
+    epsilon-rule of Eq. 2.22). Constant inputs and constants inside ``function`` (a bias)
+    keep no share: they absorb theirs.
     """
     weighted = [
         _input_weighted(t) if isinstance(t, torch.Tensor) and t.requires_grad else t
         for t in inputs
     ]
-    return divide_gradient(function(*weighted))
+    return divide_gradient(function(*weighted), epsilon)

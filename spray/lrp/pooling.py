@@ -1,0 +1,171 @@
+"""Max pooling whose relevance is split evenly among tied maxima (thesis Eqs. 2.33-2.35, L736-L746).
+
+The forward value is the ordinary max pool. On the way back (relevance convention, see
+:mod:`spray.lrp.gradient`) output j hands R_j / |T_j| to each input of its window that
+equals the window's maximum, T_j being the set of those tied inputs (Eq. 2.35), and nothing
+to the others (Eq. 2.33). Autograd's max-pool backward gives all of R_j to the first tied
+input instead; on an edge-padded border of uniform colour most windows tie, and that paints
+stripes into exactly the region the padding experiment studies.
+
+Padding is -inf, so it is never a tied input. Two window layouts:
+
+- blocks (kernel == stride, no padding, no dilation; adaptive pooling with an exact
+  divisor): the input is viewed as tiles and compared with the pooled value broadcast over
+  each tile, a few element-wise passes over the input;
+- gathered windows (overlap, padding, dilation, ceil mode, uneven adaptive windows): per
+  axis an (outputs, kernel) table of input positions, the windows gathered, and the shares
+  scattered back with ``index_add_`` (overlapping windows add up).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+_Pair = int | Sequence[int]
+
+
+def _absent(stride) -> bool:
+    """PyTorch reads a stride of None or [] as "the kernel size"."""
+    return stride is None or (not isinstance(stride, int) and len(stride) == 0)
+
+
+def _single(value: _Pair) -> int:
+    return value if isinstance(value, int) else int(value[0])
+
+
+def _pair(value: _Pair) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    value = tuple(int(v) for v in value)
+    return value if len(value) == 2 else (value[0], value[0])
+
+
+def max_pool2d(
+    x: torch.Tensor,
+    kernel_size: _Pair,
+    stride: _Pair | None = None,
+    padding: _Pair = 0,
+    dilation: _Pair = 1,
+    ceil_mode: bool = False,
+) -> torch.Tensor:
+    """``F.max_pool2d(x, ...)`` whose relevance splits evenly among tied maxima."""
+    kernel = _pair(kernel_size)
+    stride = kernel if _absent(stride) else _pair(stride)
+    padding, dilation = _pair(padding), _pair(dilation)
+
+    def pool(t: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(t, kernel, stride, padding, dilation, ceil_mode)
+
+    if kernel == stride and padding == (0, 0) and dilation == (1, 1):
+        return _EvenMaxPool.apply(x, pool, _Blocks(kernel))
+    return _EvenMaxPool.apply(
+        x, pool, _Gathered(lambda n, o, axis: _strided_table(n, o, kernel[axis], stride[axis],
+                                                             padding[axis], dilation[axis], x.device))
+    )
+
+
+def max_pool1d(x: torch.Tensor, kernel_size: _Pair, stride: _Pair | None = None, padding: _Pair = 0,
+               dilation: _Pair = 1, ceil_mode: bool = False) -> torch.Tensor:
+    """``F.max_pool1d`` as a 2-d pool over a height-1 input, with the same even split."""
+    kernel = _single(kernel_size)
+    stride = kernel if _absent(stride) else _single(stride)
+    pooled = max_pool2d(x.unsqueeze(-2), (1, kernel), (1, stride), (0, _single(padding)),
+                        (1, _single(dilation)), ceil_mode)
+    return pooled.squeeze(-2)
+
+
+def adaptive_max_pool2d(x: torch.Tensor, output_size: _Pair | Sequence[int | None]) -> torch.Tensor:
+    """``F.adaptive_max_pool2d(x, output_size)`` whose relevance splits evenly among tied maxima.
+
+    Window i along an axis of n inputs and o outputs covers [floor(i n / o), ceil((i+1) n / o)),
+    as in PyTorch; ``None`` in ``output_size`` keeps that axis' size.
+    """
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    out = tuple(x.shape[-2 + axis] if size[axis] is None else int(size[axis]) for axis in range(2))
+
+    def pool(t: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_max_pool2d(t, out)
+
+    inputs = tuple(x.shape[-2:])
+    if all(n % o == 0 for n, o in zip(inputs, out)):
+        return _EvenMaxPool.apply(x, pool, _Blocks(tuple(n // o for n, o in zip(inputs, out))))
+    return _EvenMaxPool.apply(x, pool, _Gathered(lambda n, o, axis: _adaptive_table(n, o, x.device)))
+
+
+class _EvenMaxPool(torch.autograd.Function):
+    """Forward ``pool(x)``; backward splits each output's relevance over its tied maxima."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, pool, windows) -> torch.Tensor:
+        pooled = pool(x)
+        ctx.save_for_backward(x, pooled)
+        ctx.windows = windows
+        return pooled
+
+    @staticmethod
+    def backward(ctx, relevance: torch.Tensor):
+        x, pooled = ctx.saved_tensors
+        return ctx.windows.spread(x, pooled, relevance), None, None
+
+
+class _Blocks:
+    """Non-overlapping windows that tile the input (kernel == stride, no padding)."""
+
+    def __init__(self, kernel: tuple[int, int]) -> None:
+        self.kernel = kernel
+
+    def spread(self, x: torch.Tensor, pooled: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (h, w) = self.kernel, x.shape[-2:]
+        out_h, out_w = pooled.shape[-2:]
+        # Rows/columns that no window reaches are cut off (floor mode) or padded with -inf
+        # (ceil mode: the last window hangs over the edge).
+        tiled = F.pad(x, (0, out_w * kw - w, 0, out_h * kh - h), value=float("-inf"))
+        tiles = tiled.unflatten(-1, (out_w, kw)).unflatten(-3, (out_h, kh))  # (..., oh, kh, ow, kw)
+        ties = tiles == pooled[..., :, None, :, None]
+        share = relevance / ties.sum((-3, -1), dtype=relevance.dtype)
+        spread = (ties * share[..., :, None, :, None]).flatten(-4, -3).flatten(-2, -1)
+        return F.pad(spread, (0, w - out_w * kw, 0, h - out_h * kh))
+
+
+class _Gathered:
+    """Windows given per axis as (outputs, kernel) tables of input positions.
+
+    ``table(n, o, axis)`` gives, for an axis of n inputs and o outputs, the input index of
+    each window element, n where the element is padding (read from a -inf sentinel).
+    """
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def spread(self, x: torch.Tensor, pooled: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+        (h, w), (out_h, out_w) = x.shape[-2:], pooled.shape[-2:]
+        rows, cols = self.table(h, out_h, 0), self.table(w, out_w, 1)
+        rows, cols = rows[:, :, None, None], cols[None, None]
+        sentinel = F.pad(x, (0, 1, 0, 1), value=float("-inf"))
+        windows = sentinel[..., rows, cols]  # (..., oh, kh, ow, kw)
+        ties = windows == pooled[..., :, None, :, None]
+        share = relevance / ties.sum((-3, -1), dtype=relevance.dtype)
+        contributions = (ties * share[..., :, None, :, None]).flatten(-4)
+        spread = relevance.new_zeros(*x.shape[:-2], (h + 1) * (w + 1))
+        spread.index_add_(-1, (rows * (w + 1) + cols).flatten(), contributions)
+        return spread.unflatten(-1, (h + 1, w + 1))[..., :h, :w]
+
+
+def _strided_table(n: int, outputs: int, kernel: int, stride: int, padding: int, dilation: int,
+                   device: torch.device) -> torch.Tensor:
+    """Input index of element k of window i: i * stride - padding + k * dilation (n: padding)."""
+    index = (torch.arange(outputs, device=device)[:, None] * stride - padding
+             + torch.arange(kernel, device=device)[None] * dilation)
+    return torch.where((index >= 0) & (index < n), index, n)
+
+
+def _adaptive_table(n: int, outputs: int, device: torch.device) -> torch.Tensor:
+    """Windows [floor(i n / o), ceil((i+1) n / o)) padded to the widest with the sentinel n."""
+    widest = max(-((-(i + 1) * n) // outputs) - (i * n) // outputs for i in range(outputs))
+    i = torch.arange(outputs, device=device)
+    start, end = (i * n) // outputs, -((-(i + 1) * n) // outputs)
+    index = start[:, None] + torch.arange(widest, device=device)[None]
+    return torch.where(index < end[:, None], index, n)
