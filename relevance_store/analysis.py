@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zarr
 
+from relevance_store.codecs import compressors
 from relevance_store.naming import ClassKey, encode_name
 from spray.errors import StoreError
 
@@ -70,13 +71,15 @@ def write_analysis(group: zarr.Group, params: Mapping, arrays: Mapping[str, np.n
     for name, value in arrays.items():
         value, path = np.asarray(value), f"arrays/{_check_name(name)}"
         if value.dtype.kind in "OUS":  # variable-length strings: the stable Zarr v3 string type
-            node.create_array(path, shape=value.shape, dtype=str, fill_value="")[...] = value.astype(str)
+            node.create_array(path, shape=value.shape, dtype=str, fill_value="",
+                              compressors=compressors())[...] = value.astype(str)
         else:
-            node.create_array(path, data=value)
+            node.create_array(path, data=value, compressors=compressors())
     for name, table in tables.items():
         buffer = io.BytesIO()
         table.to_parquet(buffer)
-        node.create_array(f"tables/{_check_name(name)}", data=np.frombuffer(buffer.getvalue(), dtype=np.uint8))
+        node.create_array(f"tables/{_check_name(name)}", data=np.frombuffer(buffer.getvalue(), dtype=np.uint8),
+                          compressors=compressors())
     node.attrs.update({"params": to_json(params), "attrs": to_json(attrs), "written_at": time.time(), "complete": True})
     return digest
 

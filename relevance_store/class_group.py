@@ -99,7 +99,8 @@ def create_class_arrays(
         make("thumbnail", (n, int(thumbnail_size), int(thumbnail_size), 3), "uint8", 0)
     n_chunks = -(-n // c)
     group.create_array(
-        "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, overwrite=True
+        "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, compressors=compressors(),
+        overwrite=True,
     )
 
 

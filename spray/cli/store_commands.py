@@ -49,22 +49,37 @@ def _by_model_and_data(rows: list) -> dict:
 
 @click.command()
 @click.argument("store", default="spray-store.zarr")
+@click.option("--repair", is_flag=True,
+              help="Mark the done chunks with a problem not done, so that the next `spray compute` or "
+                   "`spray run` with the same settings recomputes them, and remove analyses that cannot be decoded.")
 @one_line_errors
-def check(store: str) -> None:
-    """Verify STORE: every chunk marked done has all its data, and every good row is finite.
+def check(store: str, repair: bool) -> None:
+    """Verify STORE: decode every chunk marked done (each carries a checksum) and every stored
+    analysis; every done chunk has all its data, and every good row is finite.
 
-    Prints each problem found and exits 1 if there is any (0 when the store is sound).
+    Prints each problem found and exits 1 if there is any (0 when the store is sound), also
+    with --repair, which only marks what the next compute or analysis recomputes.
     Samples recorded as failed (unreadable image, non-finite relevance) are not problems.
     """
-    from relevance_store import check_store, open_store
+    from relevance_store import open_store
+    from relevance_store.integrity import check_store, repair_store
 
-    opened = open_store(store, "r")
+    opened = open_store(store, "r+" if repair else "r")
     problems = check_store(opened)
     for problem in problems:
-        click.echo(problem)
+        click.echo(str(problem))
+    if repair:
+        for line in repair_store(opened, problems):
+            click.echo(line)
     n_classes = len(opened.class_keys())
     if problems:
-        click.echo(f"{store}: {len(problems)} problem(s) in {n_classes} class group(s); "
-                   "recompute the affected classes with `spray compute --force`", err=True)
+        if repair:
+            advice = "recompute as said above"
+        elif all(problem.repairable for problem in problems):
+            advice = "`spray check --repair` marks them for recomputation by the next `spray compute` or `spray run`"
+        else:
+            advice = "`spray check --repair` marks the damaged chunks for recomputation; recompute the other classes " \
+                     "named with `spray compute --force`"
+        click.echo(f"{store}: {len(problems)} problem(s) in {n_classes} class group(s); {advice}", err=True)
         raise SystemExit(1)
     click.echo(f"{store}: OK ({n_classes} class group(s) checked)")
