@@ -96,7 +96,7 @@ def main() -> None:
     from distributed import LocalCluster
 
     from spray.data import open_source
-    from workflows.compute_options import BATCH_SIZE
+    from workflows.settings import CPU_BATCH_SIZE as BATCH_SIZE
     from workflows.relevance_task import cached_model, cached_source
 
     n = sum(len(open_source("demo").ids("test", name)) for name in classes)

@@ -127,10 +127,24 @@ class ClassGroup:
         return dict(self.group.attrs)
 
     @property
+    def settings_summary(self) -> str:
+        """The settings that made these maps, in a few words (to tell variants of a class apart)."""
+        config = self.provenance.get("config", {})
+        prep = config.get("preprocessing", {})
+        size = prep.get("crop_size") or prep.get("resize_to") or "image-sized"
+        return (f"composite {config.get('lrp_composite', '?')}, {config.get('selection', '?')} samples of split "
+                f"{config.get('split')}, input {size} px {prep.get('channels', 'rgb')}, model {self.key.model_id[:8]}")
+
+    @property
     def model_name(self) -> str:
         """The model's factory (``pkg.mod:fn`` or ``file.py:fn``) from the provenance, for people to read."""
         spec = self.provenance.get("model", {}).get("spec") or {}
         return str(spec.get("model") or "built-in demo model")
+
+    @property
+    def map_shape(self) -> tuple[int, int]:
+        """(H, W) of a relevance map (the model input's size), as created."""
+        return tuple(self.provenance["config"]["map_shape"])  # type: ignore[return-value]
 
     @property
     def n_samples(self) -> int:
@@ -222,6 +236,11 @@ class ClassGroup:
     @property
     def complete(self) -> bool:
         return bool(self.done.all())
+
+    def reset_done(self) -> None:
+        """Mark every chunk not done, so that the next compute rewrites all of them in place
+        (``--force``). The arrays and the stored analyses stay; nothing is deleted."""
+        _writable(self.group["done"])[:] = False
 
     def pending_chunks(self) -> list[int]:
         return [int(i) for i in np.flatnonzero(~self.done)]

@@ -56,6 +56,7 @@ class ClassSummary:
 
     model_id: str
     dataset_id: str
+    maps_id: str
     class_name: str
     n_samples: int
     n_done: int

@@ -33,10 +33,16 @@ def decode_name(encoded: str) -> str:
 
 
 class ClassKey(NamedTuple):
-    """Address of one class group: model fingerprint / dataset fingerprint / class name."""
+    """Address of one class group: model fingerprint / dataset fingerprint / maps settings / class name.
+
+    ``maps_id`` hashes everything else that decides the maps' values (the resolved input
+    pipeline, the class order, the LRP composite, the sample selection and split), so maps
+    made with other settings live side by side and never overwrite each other.
+    """
 
     model_id: str
     dataset_id: str
+    maps_id: str
     class_name: str
 
     @property
@@ -44,5 +50,10 @@ class ClassKey(NamedTuple):
         """The group's path inside the store (each part encoded by :func:`encode_name`)."""
         return "/".join(encode_name(part) for part in self)
 
+    @property
+    def variant(self) -> str:
+        """The path of the class's variant (model / dataset / maps settings), shared by the classes of a run."""
+        return "/".join(encode_name(part) for part in self[:3])
+
     def __str__(self) -> str:
-        return f"{self.class_name} (model {self.model_id[:12]}, data {self.dataset_id[:12]})"
+        return f"{self.class_name} (model {self.model_id[:12]}, data {self.dataset_id[:12]}, maps {self.maps_id[:12]})"

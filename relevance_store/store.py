@@ -1,7 +1,7 @@
 """Open, create and list a spray relevance store (Zarr v3).
 
     store = open_store("spray-store.zarr")            # read
-    for key in store.class_keys():                    # ClassKey(model_id, dataset_id, class_name)
+    for key in store.class_keys():                    # ClassKey(model_id, dataset_id, maps_id, class_name)
         group = store.class_group(key)                # relevance_store.class_group.ClassGroup
         maps = group.pooled(20)[group.valid]
 
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import zarr
+from zarr.core.sync import sync
 from zarr.errors import GroupNotFoundError
 
 from relevance_store.class_group import ClassGroup, create_class_arrays
@@ -26,7 +27,7 @@ from spray import __version__
 from spray.errors import StoreError
 
 FORMAT = "spray-store"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MODES = ("r", "r+", "a")
 
 
@@ -44,21 +45,48 @@ class RelevanceStore:
 
     def __init__(self, root: zarr.Group, location: str) -> None:
         self.root, self.location = root, location
+        self.problems: list[str] = []
+        """Groups that could not be read while listing (``child_groups``)."""
 
     @property
     def is_local(self) -> bool:
         return is_local(self.location)
 
     # ---- reading ------------------------------------------------------------------------
+    def child_groups(self, group: zarr.Group) -> list[tuple[str, zarr.Group]]:
+        """The subgroups of ``group`` that open, by name; one that does not (a truncated or
+        corrupt ``zarr.json``) is left out and named in :attr:`problems`, so one broken class
+        never hides the others."""
+        async def names() -> list[str]:
+            return [name async for name in group.store.list_dir(group.path)]
+
+        children = []
+        for name in sorted(sync(names())):
+            if name == "zarr.json" or name.startswith("."):
+                continue
+            path = f"{group.path}/{name}" if group.path else name
+            try:
+                child = self.root[path]
+            except KeyError:  # a folder without zarr.json: not a node
+                continue
+            except Exception as error:  # unreadable metadata: report it, go on with the others
+                self.problems.append(f"{path}: cannot be read ({type(error).__name__}: {str(error)[:80]}); "
+                                     "delete or restore that folder")
+                continue
+            if isinstance(child, zarr.Group):
+                children.append((name, child))
+        return children
+
     def class_keys(self) -> list[ClassKey]:
-        """Every class group in the store, sorted by model, dataset and class name."""
+        """Every class group in the store (model / dataset / maps settings / class), sorted."""
         keys = []
-        for _, model in self.root.groups():
-            for _, dataset in model.groups():
-                for _, group in dataset.groups():
-                    if "key" in group.attrs:
-                        keys.append(ClassKey(*group.attrs["key"]))
-        return sorted(keys)
+        for _, model in self.child_groups(self.root):
+            for _, dataset in self.child_groups(model):
+                for _, variant in self.child_groups(dataset):
+                    for _, group in self.child_groups(variant):
+                        if "key" in group.attrs:
+                            keys.append(ClassKey(*group.attrs["key"]))
+        return sorted(set(keys))
 
     def has_class(self, key: ClassKey) -> bool:
         return key.path in self.root
@@ -68,14 +96,18 @@ class RelevanceStore:
             raise StoreError(f"the store {self.location} has no class group for {key}; run `spray compute` for it first")
         return ClassGroup(self.root[key.path], key)
 
-    def find_class(self, class_name: str, model_id: str | None = None, dataset_id: str | None = None) -> ClassGroup:
-        """The one class group named ``class_name`` (optionally of a given model/dataset)."""
+    def find_class(self, class_name: str, variant: str | None = None) -> ClassGroup:
+        """The one class group named ``class_name``; ``variant`` (a prefix of its maps id or model
+        id, see ``spray info``) picks one when the store holds the class under several settings."""
         matches = [k for k in self.class_keys() if k.class_name == class_name
-                   and model_id in (None, k.model_id) and dataset_id in (None, k.dataset_id)]
+                   and (variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant))]
         if len(matches) != 1:
-            which = "no" if not matches else f"{len(matches)}"
-            raise StoreError(f"the store {self.location} has {which} class groups named {class_name!r}; "
-                             "name the model and dataset fingerprints (see `spray info`)")
+            if not matches:
+                raise StoreError(f"the store {self.location} has no class {class_name!r}"
+                                 + (f" under --variant {variant}" if variant else "") + "; see `spray info`")
+            listed = "; ".join(f"--variant {k.maps_id[:8]} ({self.class_group(k).settings_summary})" for k in matches)
+            raise StoreError(f"the store {self.location} holds class {class_name!r} under {len(matches)} settings; "
+                             f"pick one: {listed}")
         return self.class_group(matches[0])
 
     def size_on_disk(self) -> int | None:
@@ -140,7 +172,13 @@ def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
         raise StoreError(f"{location} is a Zarr group but not a spray store (no format='{FORMAT}' attribute); "
                          "choose another --store path")
     version = root.attrs.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise StoreError(f"the store {location} has schema version {version}, this spray reads version "
-                         f"{SCHEMA_VERSION}; use a matching spray version or compute into a new store")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        if isinstance(version, int) and not isinstance(version, bool):
+            age = "an older" if version < SCHEMA_VERSION else "a newer"
+            raise StoreError(f"the store {location} was written by {age} spray (schema version {version}; this "
+                             f"spray reads version {SCHEMA_VERSION}); use a matching spray, or compute into a new "
+                             "store with --store NEW_PATH")
+        raise StoreError(f"the store {location} has an invalid schema_version attribute {version!r} (this spray "
+                         f"writes the integer {SCHEMA_VERSION}); it was edited or not written by spray: compute "
+                         "into a new store with --store NEW_PATH")
     return RelevanceStore(root, location)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import math
 import pickle
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from spray.errors import ModelError
-from spray.preprocess import Preprocessing
+from spray.errors import ModelError, SprayError
+from spray.preprocess import PRESETS, Preprocessing, resolve_preprocessing
 
 
 @dataclass
@@ -32,7 +33,8 @@ class LoadedModel:
     """A model ready to explain: module in eval mode, class names per output, its preprocessing.
 
     ``spec`` is JSON such that ``load_model(**spec)`` rebuilds the same model in another
-    process (a Dask worker); ``fingerprint`` hashes architecture and weights (the store key).
+    process (a Dask worker) with the same resolved preprocessing; ``fingerprint`` hashes
+    architecture and weights (the store key).
     """
 
     module: nn.Module
@@ -56,47 +58,47 @@ def load_model(
     model: str | None = None,
     weights: str | Path | None = None,
     classes: str | Path | Sequence[str] | None = None,
-    preprocessing: dict[str, Any] | Preprocessing | None = None,
+    preprocessing: Mapping[str, Any] | Preprocessing | None = None,
 ) -> LoadedModel:
     """The demo model (``model=None``) or a user model; see the module docstring.
 
-    ``preprocessing`` defaults to the demo model's own, or to the thesis pipeline
-    (256, edge, 227; L2141) for a user model.
+    ``preprocessing`` is a resolved :class:`Preprocessing` (or its record, as in a spec) or a
+    request: a preset and/or steps (``spray.preprocess.resolve_preprocessing``). Unset steps
+    come from the demo model's own pipeline, or from the ``thesis`` preset (256, edge, 227;
+    L2141) for a user model; ``channels`` defaults to ``auto``, the model's input channels.
     """
     if model is None:
-        if weights is not None or classes is not None:
-            raise ModelError("--weights and --classes need --model; leave all three out to use the demo model")
-        return _load_demo(preprocessing)
-    module = _call_factory(model)
-    if weights is not None:
-        _load_weights(module, Path(weights))
-    module.eval()
-    class_names = _class_names(classes, model)
-    prep = _as_preprocessing(preprocessing) or Preprocessing()
-    _check_output_width(module, len(class_names), prep, model)
+        if weights is not None:
+            raise ModelError("--weights needs --model; leave both out to use the built-in demo model")
+        module, names, base = _load_demo()
+        name = "the demo model"
+        if classes is not None and _class_names(classes, name) != names:
+            raise ModelError("the demo model's outputs are " + ", ".join(names) + "; leave --class-names out "
+                             "for the demo model")
+    else:
+        module = _call_factory(model)
+        if weights is not None:
+            _load_weights(module, Path(weights))
+        module.eval()
+        name = f"model {model!r}"
+        names, base = _class_names(classes, name), PRESETS["thesis"]
+    prep = preprocessing if isinstance(preprocessing, Preprocessing) else \
+        resolve_preprocessing(preprocessing, base, input_channels(module))
+    check_model_input(module, prep, len(names), name)
     spec = {
-        "model": _portable(model),
+        "model": None if model is None else _portable(model),
         "weights": str(Path(weights).resolve()) if weights is not None else None,
-        "classes": class_names,
+        "classes": None if model is None else names,
         "preprocessing": prep.to_dict(),
     }
-    return LoadedModel(module, class_names, prep, model_fingerprint(module), spec)
+    return LoadedModel(module, names, prep, model_fingerprint(module), spec)
 
 
-def _as_preprocessing(value: dict[str, Any] | Preprocessing | None) -> Preprocessing | None:
-    return Preprocessing.from_dict(value) if isinstance(value, dict) else value
-
-
-def _load_demo(preprocessing: dict[str, Any] | Preprocessing | None) -> LoadedModel:
+def _load_demo() -> tuple[nn.Module, list[str], Preprocessing]:
     from spray.demo.model import load_demo_network, read_config
 
     config = read_config()
-    module = load_demo_network()
-    prep = _as_preprocessing(preprocessing) or Preprocessing.from_dict(config["preprocessing"])
-    spec = {"model": None, "weights": None, "classes": None, "preprocessing": prep.to_dict()}
-    return LoadedModel(module, list(config["class_names"]), prep, model_fingerprint(module), spec)
-
-
+    return load_demo_network(), list(config["class_names"]), Preprocessing.from_dict(config["preprocessing"])
 def _portable(model: str) -> str:
     """``file.py:factory`` with an absolute path, so a worker in another directory finds it."""
     location, _, factory = model.rpartition(":")
@@ -140,11 +142,14 @@ def _load_weights(module: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = re.search(r"WeightsUnpickler error: ([^\n]{1,120}?)(?: was not an allowed|\n|$)", str(error))
+        refused = re.search(r"unsupported GLOBAL ([^\s]+)|Unsupported global: GLOBAL ([^\s]+)", str(error))
+        if refused is None:  # not a pickle torch.load can parse at all (random bytes, another format)
+            raise ModelError(f"weights file {path} is not a PyTorch checkpoint torch.load can read; give a "
+                             "state_dict saved with torch.save(model.state_dict(), path)") from None
         raise ModelError(
-            f"weights file {path} holds more than tensors, so it was not loaded "
-            f"(weights_only refused it: {reason.group(1) if reason else 'unsafe pickle'}); "
-            "re-save it with torch.save(model.state_dict(), path)"
+            f"weights file {path} holds more than tensors (it refers to {refused.group(1) or refused.group(2)}), "
+            "so it was not loaded: weights are read with weights_only=True; re-save them with "
+            "torch.save(model.state_dict(), path)"
         ) from None
     except Exception as error:
         raise ModelError(f"weights file {path} cannot be read by torch.load ({type(error).__name__}: {error})") from None
@@ -172,32 +177,84 @@ def _load_weights(module: nn.Module, path: Path) -> None:
 
 def _class_names(classes: str | Path | Sequence[str] | None, model: str) -> list[str]:
     if classes is None:
-        raise ModelError(f"model {model!r} needs class names: pass --classes FILE (one per line) or the dataset's")
+        raise ModelError(f"{model} needs class names: pass --class-names FILE (one per line, in output order)")
     if isinstance(classes, (str, Path)):
         path = Path(classes)
         if not path.is_file():
-            raise ModelError(f"classes file {path} does not exist; write one class name per line, in output order")
+            raise ModelError(f"class names file {path} does not exist; write one class name per line, in output order")
         names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     else:
         names = [str(name) for name in classes]
     if not names:
-        raise ModelError(f"no class names given for model {model!r}; the classes file or list is empty")
+        raise ModelError(f"no class names given for {model}; the class names file or list is empty")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ModelError(f"class name(s) {', '.join(twice)} appear twice in the class names of {model}; "
+                         "give each output its own name")
     return names
 
 
-def _check_output_width(module: nn.Module, n_classes: int, prep: Preprocessing, model: str) -> None:
-    probe = torch.zeros(1, 3, prep.crop_size, prep.crop_size)
+def first_layer(module: nn.Module) -> nn.Module | None:
+    """The first Conv2d or Linear the input reaches (graph order; module order if untraceable)."""
+    from spray.lrp.graph import model_graph
+
+    try:
+        nodes = model_graph(module).graph.nodes
+        candidates = [module.get_submodule(node.target) for node in nodes if node.op == "call_module"]
+    except SprayError:
+        candidates = list(module.modules())
+    return next((m for m in candidates if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+
+
+def input_channels(module: nn.Module) -> int | None:
+    """Channels the model takes, from its first convolution (None when it starts with a dense layer)."""
+    layer = first_layer(module)
+    return layer.in_channels if isinstance(layer, nn.Conv2d) else None
+
+
+def _input_hint(module: nn.Module, prep: Preprocessing) -> str:
+    """What the first layer says about the input the model wants, as flags to pass."""
+    layer = first_layer(module)
+    if isinstance(layer, nn.Conv2d) and layer.in_channels != prep.n_channels:
+        channels = {1: "grey", 3: "rgb"}.get(layer.in_channels)
+        fix = f"pass --channels {channels} (or --channels auto)" if channels else "spray reads grey or RGB images only"
+        return f"its first layer takes {layer.in_channels} channel(s), the pipeline gives {prep.n_channels}: {fix}"
+    if isinstance(layer, nn.Linear):
+        for channels, name in ((1, "grey"), (3, "rgb")):
+            side = math.isqrt(layer.in_features // channels)
+            if side * side * channels == layer.in_features:
+                return (f"its first layer is a Linear of {layer.in_features} inputs = {channels} x {side} x {side}: "
+                        f"pass --input-size {side} --channels {name} (or --preprocessing native if the images are "
+                        f"{side}x{side} already)")
+    return ("set the model's input with --preprocessing thesis|torchvision|native, --input-size N, --channels "
+            "grey|rgb|auto (see `spray run --help`)")
+
+
+def check_model_input(module: nn.Module, prep: Preprocessing, n_classes: int, model: str,
+                      size: int | None = None) -> None:
+    """Run the model once on a zero input of the pipeline's shape: it must accept it and give
+    one logit per class name. ``size`` is the input side when the pipeline does not fix it
+    (``native``: the images' own size); without either the check waits for the first image."""
+    size = prep.input_size or size
+    if size is None:
+        return
+    probe = torch.zeros(1, prep.n_channels, size, size, device=_device_of(module))
     try:
         with torch.no_grad():
             output = module(probe)
     except Exception as error:
         raise ModelError(
-            f"model {model!r} fails on a {tuple(probe.shape)} input ({type(error).__name__}: {error}); "
-            "set the preprocessing crop size to the model's input size"
+            f"{model} fails on a {tuple(probe.shape)} input ({type(error).__name__}: {str(error)[:160]}); "
+            f"{_input_hint(module, prep)}"
         ) from None
     width = output.shape[-1] if output.ndim == 2 else None
     if width != n_classes:
         raise ModelError(
-            f"model {model!r} has {width if width is not None else tuple(output.shape)} outputs but "
-            f"{n_classes} class names were given; give one class name per output"
+            f"{model} has {width if width is not None else tuple(output.shape)} outputs but "
+            f"{n_classes} class names were given; give one class name per output (--class-names FILE)"
         )
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    parameter = next(module.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")

@@ -12,7 +12,7 @@ from torch import nn
 CLASSES = ("cat", "dog", "fox")
 HERE = Path(__file__).resolve().parent
 FACTORY = f"{HERE / 'compute_fixtures.py'}:tiny_cnn"
-SMALL_PREPROCESSING = {"longest_side": 40, "crop_size": 32, "pad_mode": "edge"}
+SMALL_PREPROCESSING = {"resize_to": 40, "input_size": 32, "pad_mode": "edge"}
 
 
 def tiny_cnn() -> nn.Module:

@@ -9,7 +9,7 @@ from relevance_store import ClassGroup, ClassKey, RelevanceStore
 
 def make_group(store: RelevanceStore, class_name="aeroplane", n=10, chunk_size=4, grids=(4,), map_shape=(8, 8), thumbnail_size=6) -> ClassGroup:
     ids = [f"img{i:03d}" for i in range(n)]
-    return store.create_class(ClassKey("m" * 16, "d" * 16, class_name), ids, [1] * n, grids=grids,
+    return store.create_class(ClassKey("m" * 16, "d" * 16, "v" * 16, class_name), ids, [1] * n, grids=grids,
                               map_shape=map_shape, thumbnail_size=thumbnail_size, chunk_size=chunk_size,
                               attrs={"lrp": {"composite": "thesis"}})
 

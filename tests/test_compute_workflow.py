@@ -114,15 +114,28 @@ def test_another_grid_is_pooled_from_stored_full_maps_without_lrp(run, store_pat
     assert open_store(store_path).class_group(first.key).provenance["config"]["grids"] == [4, 20]
 
 
-def test_other_settings_need_force_and_no_full_maps_is_honoured(run, store_path):
-    run("dog")
-    with pytest.raises(StoreError, match="--force"):
-        run("dog", thumbnail_size=None)
-    (result,) = run("dog", grids=(10,), full_maps=False, force=True)
+def test_maps_of_other_settings_live_side_by_side_and_force_recomputes_only_its_own(run, store_path):
+    (thesis,) = run("dog")
+    (epsilon,) = run("dog", composite="epsilon")
+    assert thesis.key[:2] == epsilon.key[:2] and thesis.key.maps_id != epsilon.key.maps_id
+    store = open_store(store_path, "r+")
+    group, other = store.class_group(thesis.key), store.class_group(epsilon.key)
+    assert not np.allclose(group.full[:], other.full[:], equal_nan=True)  # another rule, other maps
+    group.write_analysis({"any": "parameters"}, {"labels": np.zeros(12, int)})
+    before, before_other = stored_arrays(group), stored_arrays(other)
+    (forced,) = run("dog", force=True)
+    assert forced.n_computed == 12 and group.analysis_hashes()  # recomputed in place; the analysis stays
+    assert_same_arrays(stored_arrays(group), before)
+    assert_same_arrays(stored_arrays(other), before_other)  # the other composite's maps are untouched
+    assert other.provenance["lrp"]["composite"] == "epsilon"
+
+
+def test_storage_options_of_a_new_group_are_honoured(run, store_path):
+    (result,) = run("fox", grids=(10,), full_maps=False, thumbnail_size=None)
     group = open_store(store_path).class_group(result.key)
-    assert group.grids == [10] and group.full is None and group.complete
+    assert group.grids == [10] and group.full is None and group.thumbnails is None and group.complete
     with pytest.raises(StoreError, match="no full maps to pool"):
-        run("dog", grids=(5,), full_maps=False)
+        run("fox", grids=(5,))
 
 
 def test_predicted_selection_takes_what_the_model_predicts(run, store_path, compute_images, tiny_model_spec):

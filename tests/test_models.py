@@ -2,6 +2,7 @@
 
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ FACTORY = textwrap.dedent(
         raise RuntimeError("boom")
     """
 )
-SMALL = {"longest_side": 16, "crop_size": 16}
+SMALL = {"resize_to": 16, "input_size": 16}
 
 
 @pytest.fixture
@@ -100,13 +101,22 @@ def test_unsafe_pickle_is_refused(tmp_path, factory_file):
     torch.save({"0.weight": torch.zeros(1), "hook": Exception("arbitrary object")}, path)
     # The refused global names how the Exception was pickled: builtins, or tblib's reducer once
     # dask.distributed (which installs it process-wide) has been imported.
-    with pytest.raises(ModelError, match=r"holds more than tensors.*weights_only refused it: Unsupported global"):
+    with pytest.raises(ModelError, match=r"holds more than tensors \(it refers to .*Exception.*weights_only=True"):
+        load_model(f"{factory_file}:tiny", path, ["a", "b", "c"], preprocessing=SMALL)
+
+
+def test_random_bytes_are_not_called_an_unsafe_pickle(tmp_path, factory_file):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelError, match="is not a PyTorch checkpoint torch.load can read"):
         load_model(f"{factory_file}:tiny", path, ["a", "b", "c"], preprocessing=SMALL)
 
 
 def test_classes_are_required_for_a_user_model(factory_file):
-    with pytest.raises(ModelError, match="--classes"):
+    with pytest.raises(ModelError, match="needs class names: pass --class-names FILE"):
         load_model(f"{factory_file}:tiny", preprocessing=SMALL)
+    with pytest.raises(ModelError, match=r"class name\(s\) a appear twice"):
+        load_model(f"{factory_file}:tiny", classes=["a", "b", "a"], preprocessing=SMALL)
 
 
 def test_fingerprint_tracks_weights_and_architecture():
@@ -132,3 +142,54 @@ def test_default_is_the_demo_model_with_its_classes_and_preprocessing():
     x = torch.zeros(2, 3, 64, 64)
     assert loaded.module(x).shape == (2, len(CLASSES))
     assert load_model(**loaded.spec).fingerprint == loaded.fingerprint
+
+
+INPUT_MODELS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+    def grey_cnn():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    def mlp28():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def fixed32():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 3))
+    """
+)
+
+
+@pytest.fixture
+def input_models(tmp_path):
+    path = tmp_path / "input_models.py"
+    path.write_text(INPUT_MODELS)
+    return path
+
+
+def test_channels_auto_reads_the_first_layer(input_models):
+    loaded = load_model(f"{input_models}:grey_cnn", classes=["a", "b", "c"], preprocessing={"input_size": 16})
+    assert loaded.preprocessing.channels == "grey" and len(loaded.preprocessing.mean) == 1
+    assert load_model(**loaded.spec).preprocessing == loaded.preprocessing  # the spec holds the resolved pipeline
+
+
+def test_a_model_that_fails_on_the_input_gets_the_flags_and_the_size_that_fits(input_models):
+    with pytest.raises(ModelError, match=r"fails on a \(1, 3, 227, 227\) input .*Linear of 784 inputs = 1 x 28 x 28: "
+                                         r"pass --input-size 28 --channels grey \(or --preprocessing native"):
+        load_model(f"{input_models}:mlp28", classes=["a", "b", "c"])
+    loaded = load_model(f"{input_models}:mlp28", classes=["a", "b", "c"],
+                        preprocessing={"preset": "native", "input_size": 28, "channels": "grey"})
+    assert loaded.preprocessing.input_size == 28
+    with pytest.raises(ModelError, match=r"first layer takes 3 channel\(s\), the pipeline gives 1: pass --channels rgb"):
+        load_model(f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"input_size": 32, "channels": "grey"})
+    with pytest.raises(ModelError, match="--preprocessing thesis|torchvision|native, --input-size N"):
+        load_model(f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"input_size": 30})
+
+
+def test_a_pipeline_without_a_fixed_size_waits_for_the_images(input_models):
+    loaded = load_model(f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"preset": "native"})
+    assert loaded.preprocessing.input_size is None  # checked on the first image by the compute step

@@ -22,7 +22,7 @@ def stored(tmp_path_factory):
     store = open_store(tmp_path_factory.mktemp("store") / "s.zarr", mode="a")
     labels = (np.arange(N) % 7 != 0).astype(int)  # a few non-members, as with --select predicted
     group = store.create_class(
-        ClassKey("m" * 16, "d" * 16, "horse"), list(planted.sample_ids), labels, grids=(20,), thumbnail_size=48,
+        ClassKey("m" * 16, "d" * 16, "v" * 16, "horse"), list(planted.sample_ids), labels, grids=(20,), thumbnail_size=48,
         chunk_size=CHUNK, attrs={"config": {"selection": "predicted", "split": "test"}, "dataset": {"name": "demo"}},
     )
     maps, scores = planted.relevance_thumbnails.astype(np.float32), np.asarray(planted.scores, dtype=np.float32)

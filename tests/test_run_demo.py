@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo-run")
-    config = RunConfig(classes=("horse", "aeroplane"), store=str(folder / "store.zarr"), reports=str(folder / "reports"))
+    config = RunConfig().replace(classes=("horse", "aeroplane"), store=str(folder / "store.zarr"), reports=str(folder / "reports"))
     return config, run(config, progress=False)
 
 

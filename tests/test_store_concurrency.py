@@ -9,7 +9,7 @@ import numpy as np
 
 from relevance_store import ClassKey, check_store, open_store
 
-KEY = ClassKey("model", "data", "boat")
+KEY = ClassKey("model", "data", "v" * 16, "boat")
 N, CHUNK, GRID, SIDE = 600, 10, 2, 4
 
 

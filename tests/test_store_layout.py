@@ -17,15 +17,30 @@ def test_new_store_has_format_marker_and_schema_version(tmp_path):
     open_store(tmp_path / "s.zarr", "a")
     root = json.loads((tmp_path / "s.zarr" / "zarr.json").read_text())
     assert root["attributes"]["format"] == "spray-store"
-    assert root["attributes"]["schema_version"] == 2  # 2: per-sample "predicted" array
+    assert root["attributes"]["schema_version"] == 3  # 2: per-sample "predicted"; 3: maps settings in the key
 
 
 def test_other_schema_version_is_refused(tmp_path):
     import zarr
 
     zarr.open_group(tmp_path / "s.zarr", mode="a").attrs.update({"format": "spray-store", "schema_version": 99})
-    with pytest.raises(StoreError, match="schema version 99"):
+    with pytest.raises(StoreError, match=r"written by a newer spray \(schema version 99; this spray reads version 3\)"):
         open_store(tmp_path / "s.zarr", "r")
+    zarr.open_group(tmp_path / "s.zarr", mode="a").attrs.update({"schema_version": 2})
+    with pytest.raises(StoreError, match="written by an older spray"):
+        open_store(tmp_path / "s.zarr", "r")
+    zarr.open_group(tmp_path / "s.zarr", mode="a").attrs.update({"schema_version": "3"})
+    with pytest.raises(StoreError, match="invalid schema_version attribute '3'"):
+        open_store(tmp_path / "s.zarr", "r")
+
+
+def test_a_class_group_with_unreadable_metadata_is_reported_and_the_others_are_listed(tmp_path):
+    store = open_store(tmp_path / "s.zarr", "a")
+    good, broken = make_group(store, "horse"), make_group(store, "boat")
+    (tmp_path / "s.zarr" / broken.key.path / "zarr.json").write_text('{"zarr_form')  # truncated by a crash
+    reopened = open_store(tmp_path / "s.zarr", "r")
+    assert reopened.class_keys() == [good.key]
+    assert len(reopened.problems) == 1 and "boat" in reopened.problems[0] and "cannot be read" in reopened.problems[0]
 
 
 def test_foreign_zarr_group_and_missing_store_are_refused(tmp_path):
@@ -127,11 +142,11 @@ def test_analysis_entries_keyed_by_all_params(tmp_path):
 def test_find_class_needs_a_unique_match(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
     make_group(store)
-    store.create_class(ClassKey("other", "d" * 16, "aeroplane"), ["a"], [1], chunk_size=1, thumbnail_size=None)
-    with pytest.raises(StoreError, match="2 class groups"):
+    store.create_class(ClassKey("other", "d" * 16, "v" * 16, "aeroplane"), ["a"], [1], chunk_size=1, thumbnail_size=None)
+    with pytest.raises(StoreError, match=r"holds class 'aeroplane' under 2 settings; pick one: --variant"):
         store.find_class("aeroplane")
-    assert store.find_class("aeroplane", model_id="other").n_samples == 1
-    with pytest.raises(StoreError, match="no class groups"):
+    assert store.find_class("aeroplane", variant="other").n_samples == 1  # a model id prefix
+    with pytest.raises(StoreError, match="has no class 'horse'"):
         store.find_class("horse")
 
 

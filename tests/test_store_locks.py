@@ -14,7 +14,7 @@ import pytest
 from relevance_store import ClassKey, StoreError, open_store
 from relevance_store.locks import WriterLock
 
-KEY = ClassKey("model", "data", "horse")
+KEY = ClassKey("model", "data", "v" * 16, "horse")
 
 
 def lock_record(pid: int, host: str | None = None, create_time: float = 0.0) -> str:
@@ -33,7 +33,7 @@ def test_second_writer_gets_a_clear_error_and_the_first_keeps_the_lock(tmp_path)
 def test_second_writer_held_by_another_process_is_refused(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
     code = ("import sys, time; from relevance_store import open_store, ClassKey; "
-            f"lock = open_store({str(tmp_path / 's.zarr')!r}, 'a').writer_lock(ClassKey('model', 'data', 'horse')); "
+            f"lock = open_store({str(tmp_path / 's.zarr')!r}, 'a').writer_lock(ClassKey('model', 'data', 'vvvvvvvvvvvvvvvv', 'horse')); "
             "lock.acquire(); print('locked', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -34,7 +34,7 @@ def world(tmp_path_factory):
             Image.fromarray(pixels).save(folder / "data" / class_name / f"{i}.png")
     (folder / "data" / "plane" / "broken.png").write_bytes(b"not a png at all")
     (folder / "tiny.py").write_text(TWO_CLASS_MODEL)
-    return RunConfig(model=f"{folder / 'tiny.py'}:tiny", data=str(folder / "data"), store=str(folder / "s.zarr"),
+    return RunConfig().replace(model=f"{folder / 'tiny.py'}:tiny", data=str(folder / "data"), store=str(folder / "s.zarr"),
                      reports=str(folder / "reports"), workers=1)
 
 

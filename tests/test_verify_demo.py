@@ -19,7 +19,7 @@ CHANGED = ["mirror", "crop", "noise", "random_colour", "reference_colour"]
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo-padding")
-    config = RunConfig(store=str(folder / "store.zarr"), reports=str(folder / "reports"), workers=1, seed=0)
+    config = RunConfig().replace(store=str(folder / "store.zarr"), reports=str(folder / "reports"), workers=1, seed=0)
     return verify_padding(config, PaddingSettings("aeroplane", samples=SAMPLES, n_examples=2), progress=False)
 
 

@@ -27,7 +27,7 @@ def landscape_image() -> np.ndarray:
 
 def preps(longest_side: int = WIDTH, seed: int = 0, mirror_mode: str = "reflect") -> dict[str, Preprocessing]:
     """Strategies on a pipeline that does not resize or crop a 20 x 40 image, so pixels can be compared."""
-    base = Preprocessing(longest_side=longest_side, crop_size=longest_side, mean=(0, 0, 0), std=(1, 1, 1))
+    base = Preprocessing(resize_to=longest_side, crop_size=longest_side, mean=(0, 0, 0), std=(1, 1, 1))
     return strategy_preprocessings(base, COLOUR, mirror_mode=mirror_mode, seed=seed)
 
 
@@ -106,10 +106,10 @@ def test_square_images_are_left_unchanged_by_every_strategy():
 
 
 def test_model_input_size_comes_from_the_models_preprocessing():
-    base = Preprocessing(longest_side=64, crop_size=56)
+    base = Preprocessing(resize_to=64, crop_size=56)
     for prep in strategy_preprocessings(base, COLOUR).values():
         assert prep(landscape_image(), "s").shape == (3, 56, 56)
-        assert (prep.longest_side, prep.crop_size, prep.mean) == (64, 56, base.mean)
+        assert (prep.resize_to, prep.crop_size, prep.mean) == (64, 56, base.mean)
 
 
 def test_orientation_names_the_padded_axis():

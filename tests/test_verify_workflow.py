@@ -32,7 +32,7 @@ SAMPLES = 12  # per group: 24 images = 2 chunks
 def experiment(tmp_path_factory):
     folder = tmp_path_factory.mktemp("verify")
     (folder / "tiny.py").write_text(TINY_MODEL)
-    config = RunConfig(model=f"{folder / 'tiny.py'}:tiny", store=str(folder / "store.zarr"),
+    config = RunConfig().replace(model=f"{folder / 'tiny.py'}:tiny", store=str(folder / "store.zarr"),
                        reports=str(folder / "reports"), workers=1, seed=0)
     settings = PaddingSettings("aeroplane", samples=SAMPLES, n_examples=2)
     return config, settings, verify_padding(config, settings, progress=False)
@@ -41,8 +41,8 @@ def experiment(tmp_path_factory):
 def stored_chunks(results, config) -> list[pd.DataFrame]:
     """The per-sample Parquet tables straight from the Zarr store (no spray reader)."""
     root = zarr.open_group(config.store, mode="r")
-    model, data = results.attrs["model"]["fingerprint"], results.attrs["dataset"]["fingerprint"]
-    node = root[f"{model}/{data}/_verify_padding/aeroplane/{results.params_hash}"]
+    model, data, maps, _ = results.attrs["key"]
+    node = root[f"{model}/{data}/{maps}/_verify_padding/aeroplane/{results.params_hash}"]
     assert np.asarray(node["done"][:]).all()
     return [pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes()))
             for _, array in sorted(node["samples"].arrays(), key=lambda item: item[0])]
@@ -83,8 +83,8 @@ def test_statistics_agree_with_scipy_and_pandas_on_the_saved_table(experiment):
 def test_rerun_resumes_only_unfinished_chunks_and_reads_back(experiment):
     config, settings, results = experiment
     root = zarr.open_group(config.store, mode="r+")
-    model, data = results.attrs["model"]["fingerprint"], results.attrs["dataset"]["fingerprint"]
-    root[f"{model}/{data}/_verify_padding/aeroplane/{results.params_hash}/done"][1] = False  # as if killed
+    model, data, maps, _ = results.attrs["key"]
+    root[f"{model}/{data}/{maps}/_verify_padding/aeroplane/{results.params_hash}/done"][1] = False  # as if killed
     again = verify_padding(config, settings, progress=False, write_page=False)
     assert again.n_computed == 2 * SAMPLES - CHUNK_SIZE  # only the last chunk
     pd.testing.assert_frame_equal(again.table, results.table)  # same bits: seeded strategies

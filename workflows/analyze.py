@@ -18,6 +18,7 @@ from relevance_store import AnalysisResult, ClassGroup, params_hash
 from spray.analysis import SpectralRelevanceAnalysis
 from spray.errors import AnalysisInputError
 from workflows.config import RunConfig
+from workflows.settings import AnalysisSettings
 
 FULL_MAPS_BUDGET = 50_000_000
 """Largest number of full-resolution relevance values loaded for one class (200 MB of float32).
@@ -38,12 +39,11 @@ class ClassAnalysis:
     reused: bool
 
 
-def estimator_for(config: RunConfig) -> SpectralRelevanceAnalysis:
-    """The analysis a run configuration asks for (every other setting: the SPEC §1 defaults)."""
+def estimator_for(settings: AnalysisSettings) -> SpectralRelevanceAnalysis:
+    """The analysis the settings ask for (every other setting: the SPEC §1 defaults)."""
     return SpectralRelevanceAnalysis(
-        grid=config.grid, k=config.k, n_clusters=config.n_clusters, min_clusters=config.min_clusters,
-        normalize=None if config.normalize in (None, "none") else config.normalize,
-        embeddings=tuple(config.embeddings), random_state=config.seed,
+        grid=settings.grid, k=settings.k, n_clusters=settings.n_clusters, min_clusters=settings.min_clusters,
+        normalize=settings.normalize, embeddings=tuple(settings.embeddings), random_state=settings.seed,
     )
 
 
@@ -78,13 +78,13 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
             f"class {group.key.class_name!r} has {len(rows)} usable relevance maps; the kNN graph needs at "
             f"least {MIN_SAMPLES}: add images of this class or run `spray compute` to finish it"
         )
-    estimator = estimator_for(config)
+    estimator = estimator_for(config.analysis)
     params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
     digest = params_hash(params)
     if not config.force and digest in group.analysis_hashes():
         return ClassAnalysis(group.read_analysis(digest), reused=True)
 
-    maps, full_resolution = _maps(group, rows, config.grid)
+    maps, full_resolution = _maps(group, rows, config.analysis.grid)
     if not full_resolution:
         estimator.set_params(grid=None)
     with warnings.catch_warnings():
@@ -102,6 +102,7 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
     }
     tables = {"clusters": estimator.clusters_} | ({"stability": table} if table is not None else {})
     attrs = {"n_clusters": estimator.n_clusters_, "resolved": estimator.params_,
-             "input": "full maps pooled here" if full_resolution else f"stored {config.grid}x{config.grid} pooled maps"}
+             "input": "full maps pooled here" if full_resolution else
+             f"stored {config.analysis.grid}x{config.analysis.grid} pooled maps"}
     group.write_analysis(params, arrays, tables, attrs)
     return ClassAnalysis(group.read_analysis(digest), reused=False)

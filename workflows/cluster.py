@@ -2,7 +2,7 @@
 
 A ``LocalCluster(processes=True, threads_per_worker=1)`` takes ~9 s to start here
 (ARCHITECTURE.md, Dask facts) plus a model load per worker, so small jobs run in the client
-process instead (see :data:`workflows.compute_options.LOCAL_CLUSTER_MIN_MAPS`). Torch threads
+process instead (see :data:`workflows.settings.LOCAL_CLUSTER_MIN_MAPS`). Torch threads
 per worker are set so that workers x threads = cores.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from spray.errors import SprayError
 from workflows import relevance_task
-from workflows.compute_options import LOCAL_CLUSTER_MIN_MAPS
+from workflows.settings import LOCAL_CLUSTER_MIN_MAPS
 
 
 class ClusterError(SprayError):
@@ -47,12 +47,13 @@ def use_local_cluster(workers: int | None, n_maps: int) -> bool:
 
 
 @contextlib.contextmanager
-def local_client(n_workers: int) -> Iterator:
-    """A client of a fresh LocalCluster with ``n_workers`` single-threaded worker processes."""
+def local_client(n_workers: int, resources: dict[str, int] | None = None) -> Iterator:
+    """A client of a fresh LocalCluster with ``n_workers`` single-threaded worker processes
+    (each with ``resources``, e.g. one GPU)."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      silence_logs=logging.ERROR, resources=resources) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -60,28 +61,47 @@ Runner = Callable[[Callable[[Any], Any], list[Any]], Iterator[Any]]
 """``map``-like: applies a task function to items and yields the results (in completion order on Dask)."""
 
 
+def local_gpus(device: str) -> int:
+    """CUDA devices local workers should use for ``device`` (0 for the CPU)."""
+    from workflows.relevance_task import resolve_device
+
+    if resolve_device(device) == "cpu":
+        return 0
+    import torch
+
+    return 1 if ":" in device else torch.cuda.device_count()
+
+
 def choose_runner(stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
-                  n_maps: int) -> tuple[Runner, int]:
+                  n_maps: int, gpus: int = 0) -> tuple[Runner, int]:
     """Where tasks run and the torch threads per worker: the cluster at ``scheduler`` (which must
     see the store at ``location``), else a LocalCluster when it pays for its start-up on ``n_maps``
-    maps (or ``workers`` > 1 asks for one), else this process. Clients close with ``stack``."""
+    maps (or ``workers`` > 1 asks for one), else this process. Clients close with ``stack``.
+
+    With ``gpus`` > 1 local GPUs, the default is one worker per GPU, each holding a ``GPU``
+    resource that every task asks for, so that no two tasks share a GPU (the worker picks its
+    GPU by name, ``relevance_task.worker_device``); with one GPU the client process uses it."""
     if scheduler is not None:
         client = stack.enter_context(remote_client(scheduler))
         require_store_visible(client, location)
         return dask_map(client), remote_threads(client)
-    if n_maps and use_local_cluster(workers, n_maps):
+    if gpus > 1 and workers is None:
+        workers = gpus
+    if n_maps and (use_local_cluster(workers, n_maps) if not gpus else (workers or 1) > 1):
         n_workers = workers or default_workers()
-        return dask_map(stack.enter_context(local_client(n_workers))), local_threads(n_workers)
+        resources = {"GPU": 1} if gpus else None
+        client = stack.enter_context(local_client(n_workers, resources))
+        return dask_map(client, resources), local_threads(n_workers)
     return map, local_threads(1)
 
 
-def dask_map(client: Any) -> Runner:
+def dask_map(client: Any, resources: dict[str, int] | None = None) -> Runner:
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
-    pending tasks are cancelled when the caller stops or fails."""
+    pending tasks are cancelled when the caller stops or fails. ``resources``: what each task holds."""
     from distributed import as_completed
 
     def run(func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
-        futures = client.map(func, items, pure=False, retries=2)
+        futures = client.map(func, items, pure=False, retries=2, resources=resources)
         try:
             for future in as_completed(futures):
                 yield future.result()

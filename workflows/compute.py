@@ -20,14 +20,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from relevance_store import ClassGroup, ClassKey, RelevanceStore, open_store
+from relevance_store import ClassGroup, ClassKey, RelevanceStore, open_store, params_hash
 from relevance_store.store import is_local, local_path
 from spray.analysis.pooling import sum_pool
 from spray import __version__
 from spray.errors import SprayError, StoreError, UnknownClassError
 from workflows import cluster
-from workflows.compute_options import BATCH_SIZE, CHUNK_SIZE, SELECTIONS, THUMBNAIL_SIZE
-from workflows.relevance_task import ChunkTask, cached_model, cached_source, predict_classes, run_chunk
+from workflows.relevance_task import (ChunkTask, cached_model, cached_source, predict_classes, resolve_device,
+                                      run_chunk)
+from workflows.settings import ComputeSettings
 
 
 
@@ -58,60 +59,57 @@ def compute_classes(
     model_spec: dict | None = None,
     source_spec: str | dict = "demo",
     split: str | None = "test",
-    grids: Sequence[int] = (20,),
-    full_maps: bool = True,
-    selection: str = "true",
-    thumbnail_size: int | None = THUMBNAIL_SIZE,
-    composite: str = "thesis",
-    chunk_size: int = CHUNK_SIZE,
-    batch_size: int = BATCH_SIZE,
+    settings: ComputeSettings | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     force: bool = False,
     wait: bool = False,
     progress: bool = True,
+    **setting_overrides: Any,
 ) -> list[ComputeResult]:
     """Compute (or resume) the relevance maps of ``classes`` ("all" = every class) into ``store``.
 
     ``model_spec`` is passed to ``spray.models.load_model(**model_spec)`` (None: the demo
-    model); ``source_spec`` to ``spray.data.open_source``. Grids default to 20x20 (L2100).
-    Runs on ``scheduler`` when given; else on a LocalCluster of ``workers`` processes when
-    ``workers > 1``; else (``workers=None``) on one worker per core when there are at least
-    ``compute_options.LOCAL_CLUSTER_MIN_MAPS`` maps, in this process otherwise.
-    Chunks already done are skipped unless ``force``. A class being written by another
-    process raises :class:`StoreError` unless ``wait``.
+    model; a user model's outputs default to the data set's ``class_order``); ``source_spec``
+    to ``spray.data.open_source``; ``settings`` say how maps are made and stored (default:
+    thesis composite, true-label samples, 20x20 grid, L2100); keyword arguments named like its
+    fields (``composite="epsilon"``, ``chunk_size=8``) override single settings. Runs on ``scheduler`` when
+    given; else on a LocalCluster of ``workers`` processes when ``workers > 1`` (one per GPU
+    when the device is a GPU); else (``workers=None``) on one worker per core when there are
+    at least ``settings.LOCAL_CLUSTER_MIN_MAPS`` maps, in this process otherwise.
+    Chunks already done are skipped unless ``force``, which recomputes the maps of these
+    settings only. A class being written by another process raises :class:`StoreError`
+    unless ``wait``.
     """
-    if selection not in SELECTIONS:
-        raise SprayError(f"sample selection {selection!r} is not one of {', '.join(SELECTIONS)}; use --select true or predicted")
+    settings = (settings or ComputeSettings()).replace(**setting_overrides)
     location = str(local_path(os.fspath(store))) if is_local(os.fspath(store)) else os.fspath(store)
     source = cached_source(source_spec)
     model_spec = dict(model_spec or {})
     if model_spec.get("model") and not model_spec.get("classes"):
-        model_spec["classes"] = list(source.classes)  # a user model's outputs default to the data's classes
+        model_spec["classes"] = source.class_order
     model = cached_model(model_spec)
+    resolve_device(settings.device)  # fail now, not in every task
     names = _class_names(classes, model, source)
+    variant = Variant(model, source, split, settings)
     relevance_store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
         for name in names:  # hold every class's writer lock for the whole run
-            stack.enter_context(relevance_store.writer_lock(_key(model, source, name), wait=wait))
-        executor = _Executor(stack, scheduler, workers, location)
-        selected = _select(executor, model, source, names, split, selection, batch_size, chunk_size)
-        groups = [_prepare_group(relevance_store, name, ids, labels, selection, model=model, source=source,
-                                 split=split, grids=tuple(sorted(set(grids))), full_maps=full_maps,
-                                 thumbnail_size=thumbnail_size, composite=composite, chunk_size=chunk_size,
-                                 force=force)
+            stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait))
+        executor = _Executor(stack, scheduler, workers, location, settings.device)
+        selected = _select(executor, variant, names)
+        groups = [_prepare_group(relevance_store, variant, name, ids, labels, force=force)
                   for name, (ids, labels) in selected.items()]
         pending = {group.key: group.pending_chunks() for group in groups}
         runner, threads = executor.choose(sum(group.rows_in_chunks(pending[group.key]) for group in groups))
-        tasks = [task for group in groups for task in _chunk_tasks(
-            group, pending[group.key], location=location, model=model, source=source, composite=composite,
-            threads=threads, batch_size=batch_size)]
+        tasks = [ChunkTask(location, group.key, chunk, tuple(group.sample_ids[group.chunk_rows(chunk)]),
+                           model.class_names.index(group.key.class_name), model.spec, source.spec(), settings, threads)
+                 for group in groups for chunk in pending[group.key]]
         computed = _run(runner, tasks, progress)
         return [_finish(group, computed.get(group.key, 0), len(pending[group.key])) for group in groups]
 
 
 def _class_names(classes: Sequence[str] | str, model: Any, source: Any) -> list[str]:
-    requested = [classes] if isinstance(classes, str) else list(classes)
+    requested = list(dict.fromkeys([classes] if isinstance(classes, str) else classes))
     if requested == ["all"]:
         return [name for name in model.class_names if name in set(source.classes)]
     for name in requested:
@@ -121,35 +119,67 @@ def _class_names(classes: Sequence[str] | str, model: Any, source: Any) -> list[
     return requested
 
 
-def _key(model: Any, source: Any, class_name: str) -> ClassKey:
-    return ClassKey(model.fingerprint, source.fingerprint(), class_name)
+class Variant:
+    """The model, data, split and compute settings of a run, and what they decide: the maps'
+    store key (``maps_id`` covers the resolved input pipeline, the class order, the composite,
+    the sample selection and the split) and the input size."""
+
+    def __init__(self, model: Any, source: Any, split: str | None, settings: ComputeSettings) -> None:
+        self.model, self.source, self.split, self.settings = model, source, split, settings
+        self.identity = {"preprocessing": model.preprocessing.to_dict(), "class_names": list(model.class_names),
+                         "split": split, **settings.identity()}
+        self.maps_id = params_hash(self.identity)
+
+    def key(self, class_name: str) -> ClassKey:
+        return ClassKey(self.model.fingerprint, self.source.fingerprint(), self.maps_id, class_name)
+
+    def input_size(self, sample_ids: Sequence[str]) -> int:
+        """The side of the model input (and of every map): fixed by the pipeline, or (``native``)
+        the first readable image's; the model is checked on that size before any task runs."""
+        from spray.models import check_model_input
+
+        size = self.model.preprocessing.input_size
+        for sample_id in ([] if size else sample_ids):
+            with contextlib.suppress(SprayError):
+                size = self.model.preprocessing(self.source.load(sample_id).image, sample_id).shape[-1]
+                break
+        if size is None:
+            raise SprayError("no image of the selected samples can be read, so the input size is unknown; "
+                             "fix the images or set --input-size")
+        check_model_input(self.model.module, self.model.preprocessing, len(self.model.class_names),
+                          self.model.spec.get("model") or "the demo model", size)
+        return int(size)
 
 
 # ---- where tasks run ----------------------------------------------------------------------
 class _Executor:
     """Chooses where tasks run, once, when the first batch of work is known (see ``compute_classes``)."""
 
-    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str) -> None:
+    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
+                 device: str) -> None:
         self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
+        self.gpus = cluster.local_gpus(device) if scheduler is None else 0
         self.chosen: tuple[cluster.Runner, int] | None = None
 
     def choose(self, n_maps: int) -> tuple[cluster.Runner, int]:
         """A function mapping tasks to results (as they complete), and torch threads per worker."""
         if self.chosen is None:
-            self.chosen = cluster.choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps)
+            self.chosen = cluster.choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps,
+                                                gpus=self.gpus)
         return self.chosen
 
 
 # ---- planning -----------------------------------------------------------------------------
-def _select(executor: _Executor, model: Any, source: Any, names: list[str], split: str | None, selection: str,
-            batch_size: int, chunk_size: int) -> dict[str, tuple[list[str], list[int]]]:
+def _select(executor: _Executor, variant: Variant, names: list[str]) -> dict[str, tuple[list[str], list[int]]]:
     """Sample ids and true-membership labels (1/0) per class."""
-    if selection == "true":
-        return {name: (ids := source.ids(split, name), [1] * len(ids)) for name in names}
-    everything = source.ids(split)
+    source, model, settings = variant.source, variant.model, variant.settings
+    if settings.selection == "true":
+        return {name: (ids := source.ids(variant.split, name), [1] * len(ids)) for name in names}
+    everything = source.ids(variant.split)
     runner, threads = executor.choose(len(everything))
-    parts = [tuple(everything[i:i + chunk_size]) for i in range(0, len(everything), chunk_size)]
-    predicted = [index for part in runner(_Predict(model.spec, source.spec(), threads, batch_size), parts)
+    size = settings.chunk_size
+    parts = [tuple(everything[i:i + size]) for i in range(0, len(everything), size)]
+    predicted = [index for part in runner(_Predict(model.spec, source.spec(), threads, settings), parts)
                  for index in part] if parts else []
     chosen = {}
     for name in names:
@@ -166,63 +196,63 @@ class _Predict:
     model_spec: dict
     source_spec: dict
     threads: int
-    batch_size: int
+    settings: ComputeSettings
 
     def __call__(self, ids: tuple[str, ...]) -> list[int]:
-        return predict_classes(self.model_spec, self.source_spec, ids, self.threads, self.batch_size)
+        return predict_classes(self.model_spec, self.source_spec, ids, self.threads, self.settings)
 
 
-def _prepare_group(store: RelevanceStore, name: str, ids: list[str], labels: list[int], selection: str, *,
-                   model: Any, source: Any, split: str | None, grids: tuple[int, ...], full_maps: bool,
-                   thumbnail_size: int | None, composite: str, chunk_size: int, force: bool) -> ClassGroup:
-    """Create the class group, or reopen it for resuming when it was made with the same settings."""
+def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list[str], labels: list[int], *,
+                   force: bool) -> ClassGroup:
+    """Create the class group, or reopen it to resume (``force``: to recompute every chunk).
+
+    The group's key holds every setting that decides the maps, so a reopened group always
+    holds maps of these settings; storage options (grids, full maps, thumbnails) are those it
+    was created with, plus any grid asked for now (pooled from the stored full maps).
+    """
     from spray.lrp.composites import resolve
 
+    settings = variant.settings
     if not ids:
-        raise SprayError(f"class {name!r} has no samples in split {split!r} with --select {selection}; "
+        raise SprayError(f"class {name!r} has no samples in split {variant.split!r} with --select {settings.selection}; "
                          "choose another class or split")
-    key = _key(model, source, name)
-    target = model.class_names.index(name)
-    config = {"selection": selection, "split": split, "target": target, "grids": list(grids), "full_maps": full_maps,
-              "thumbnail_size": thumbnail_size, "lrp_composite": composite,
-              "preprocessing": model.preprocessing.to_dict()}
+    key = variant.key(name)
     group = store.class_group(key) if store.has_class(key) and "config" in store.root[key.path].attrs else None
-    if group is not None and not force:
+    if group is not None and group.sample_ids != list(ids):  # the same data fingerprint lists other samples
+        raise StoreError(f"the store holds class {name!r} of this model and data with other samples; "
+                         "delete that class group or use another --store")
+    if group is not None:
+        if force:
+            group.reset_done()
         stored = group.provenance["config"]
-        if {**stored, "grids": None} != {**config, "grids": None} or group.sample_ids != list(ids):
-            raise StoreError(f"the store already holds class {name!r} computed with other samples or settings; "
-                             "pass --force to recompute it, or use another --store")
-        missing = sorted(set(grids) - set(stored["grids"]))
+        missing = sorted(set(settings.grids) - set(group.grids))
         for grid in missing:  # another grid: pooled from the stored full maps, no LRP rerun
             group.add_grid(grid, sum_pool)
         if missing:
-            group.update_attrs(config={**stored, "grids": sorted(set(stored["grids"]) | set(grids))})
-    if group is None or force:
-        crop = model.preprocessing.crop_size
-        group = store.create_class(key, ids, labels, grids=grids, map_shape=(crop, crop) if full_maps else None,
-                                   thumbnail_size=thumbnail_size, chunk_size=chunk_size, attrs={
+            group.update_attrs(config={**stored, "grids": group.grids})
+    else:
+        size = variant.input_size(ids)
+        config = {**variant.identity, "target": variant.model.class_names.index(name), "grids": list(settings.grids),
+                  "full_maps": settings.full_maps, "thumbnail_size": settings.thumbnail_size,
+                  "chunk_size": settings.chunk_size, "map_shape": [size, size],
+                  "lrp_composite": settings.composite}
+        group = store.create_class(key, ids, labels, grids=settings.grids,
+                                   map_shape=(size, size) if settings.full_maps else None,
+                                   thumbnail_size=settings.thumbnail_size, chunk_size=settings.chunk_size, attrs={
                                        "config": config,
                                        "class_name": name,
-                                       "lrp": {"composite": composite, "rules": repr(resolve(composite))},
+                                       "lrp": {"composite": settings.composite, "rules": repr(resolve(settings.composite))},
                                        "preprocessing": config["preprocessing"],
-                                       "model": {"fingerprint": model.fingerprint, "spec": model.spec,
-                                                 "class_names": list(model.class_names)},
-                                       "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(),
-                                                   "name": source.name, "split": split},
+                                       "preprocessing_summary": variant.model.preprocessing.describe(),
+                                       "model": {"fingerprint": variant.model.fingerprint, "spec": variant.model.spec,
+                                                 "class_names": list(variant.model.class_names)},
+                                       "dataset": {"fingerprint": variant.source.fingerprint(),
+                                                   "spec": variant.source.spec(), "name": variant.source.name,
+                                                   "split": variant.split},
                                    })
-    group.update_attrs(started_at=time.time(), spray_version=__version__)
+    group.update_attrs(started_at=time.time(), spray_version=__version__, compute={
+        "device": settings.device, "batch_size": settings.batch_size})
     return group
-
-
-def _chunk_tasks(group: ClassGroup, chunks: list[int], *, location: str, model: Any, source: Any, composite: str,
-                 threads: int, batch_size: int) -> list[ChunkTask]:
-    """One task per pending chunk, carrying specs (small), never the model."""
-    config = group.provenance["config"]
-    stored_ids = group.sample_ids
-    return [ChunkTask(location, group.key, chunk, tuple(stored_ids[group.chunk_rows(chunk)]), config["target"],
-                      tuple(config["grids"]), config["full_maps"], config["thumbnail_size"], model.spec,
-                      source.spec(), composite, threads, batch_size)
-            for chunk in chunks]
 
 
 # ---- running ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance_store import AnalysisResult, ClassGroup, open_store
+from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store
 from reports.from_store import write_reports
 from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
@@ -69,11 +69,10 @@ def _class_links(reports: Path, group: ClassGroup) -> dict[str, str]:
     return {"padding verification": padding} if (reports / padding).is_file() else {}
 
 
-def _report_groups(store_location: str, model_id: str, dataset_id: str) -> list[ClassGroup]:
-    """Every analysed class of this model and data set (the index ranks them all, Fig. 6.5)."""
+def _report_groups(store_location: str, key: ClassKey) -> list[ClassGroup]:
+    """Every analysed class of this run's variant (model, data, maps settings): the index ranks them all (Fig. 6.5)."""
     store = open_store(store_location, "r")
-    groups = [store.class_group(key) for key in store.class_keys()
-              if key.model_id == model_id and key.dataset_id == dataset_id]
+    groups = [store.class_group(other) for other in store.class_keys() if other[:3] == key[:3]]
     return sorted((g for g in groups if g.analysis_hashes()), key=lambda g: g.key.class_name)
 
 
@@ -84,9 +83,9 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     timings: dict[str, float] = {}
     with _timed(timings, "compute"):
         computed = compute_classes(
-            config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data, split=config.split,
-            grids=(config.grid,), full_maps=config.full_maps, scheduler=config.scheduler,
-            workers=config.workers, force=config.force, progress=progress,
+            config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
+            split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
+            force=config.force, progress=progress,
         )
     store = open_store(config.store, "r+")
     analysed = []
@@ -97,11 +96,12 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     reports = Path(config.reports)
     first = computed[0].key
     with _timed(timings, "report"):
-        groups = _report_groups(config.store, first.model_id, first.dataset_id)
+        groups = _report_groups(config.store, first)
         write_reports(
             groups, reports, params=config.to_dict(),
             provenance={"spray version": __version__, "model fingerprint": first.model_id,
-                        "dataset fingerprint": first.dataset_id, "store": str(config.store)},
+                        "dataset fingerprint": first.dataset_id, "maps settings": first.maps_id,
+                        "store": str(config.store)},
             links={g.key.class_name: _class_links(reports, g) for g in groups},
             analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
         )

@@ -9,6 +9,8 @@ took 136 ms instead of 3.9 ms; ARCHITECTURE.md, LRP facts), one BLAS thread, gli
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -21,27 +23,25 @@ from relevance_store import ClassKey, open_store
 from spray.analysis.pooling import sum_pool
 from spray.errors import SprayError
 from workflows.process_settings import relevance_compute
+from workflows.settings import ComputeSettings
 
 NON_FINITE = "non-finite relevance or score"
 
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """Everything a worker needs to compute and write chunk ``chunk`` of one class group."""
+    """Everything a worker needs to compute and write chunk ``chunk`` of one class group:
+    where, which samples and output, the model and data specs, and the compute settings whole."""
 
     store: str
     key: ClassKey
     chunk: int
     sample_ids: tuple[str, ...]
     target: int
-    grids: tuple[int, ...]
-    full_maps: bool
-    thumbnail_size: int | None
     model_spec: dict
     source_spec: dict
-    composite: str
+    settings: ComputeSettings
     torch_threads: int
-    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -57,22 +57,26 @@ _MODELS: dict[str, Any] = {}
 _SOURCES: dict[str, Any] = {}
 
 
-def _spec_key(spec: Any) -> str:
-    return json.dumps(spec, sort_keys=True, default=str)
+def _spec_key(spec: Any, device: str = "cpu") -> str:
+    return json.dumps([spec, device], sort_keys=True, default=str)
 
 
-def cached_model(spec: dict) -> Any:
-    """The :class:`spray.models.LoadedModel` for ``spec``, loaded once per process.
+def cached_model(spec: dict, device: str = "cpu") -> Any:
+    """The :class:`spray.models.LoadedModel` for ``spec`` on ``device``, loaded (and moved) once per process.
 
     Cached under the spec asked for and under the loaded model's own ``spec``, which is
     what tasks carry, so the client's model is reused by tasks run in-process.
     """
-    if _spec_key(spec) not in _MODELS:
-        from spray.models import load_model
+    if _spec_key(spec, device) not in _MODELS:
+        if device != "cpu":
+            cpu = cached_model(spec)
+            model = dataclasses.replace(cpu, module=copy.deepcopy(cpu.module).to(device))
+        else:
+            from spray.models import load_model
 
-        model = load_model(**spec)
-        _MODELS[_spec_key(spec)] = _MODELS[_spec_key(model.spec)] = model
-    return _MODELS[_spec_key(spec)]
+            model = load_model(**spec)
+        _MODELS[_spec_key(spec, device)] = _MODELS[_spec_key(model.spec, device)] = model
+    return _MODELS[_spec_key(spec, device)]
 
 
 def cached_source(spec: str | dict) -> Any:
@@ -85,21 +89,62 @@ def cached_source(spec: str | dict) -> Any:
     return _SOURCES[_spec_key(spec)]
 
 
+def resolve_device(requested: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without a GPU is an error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SprayError(f"--device {requested}: torch sees no CUDA device here; use --device cpu (or auto)")
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise SprayError(f"--device {requested}: there are {torch.cuda.device_count()} CUDA device(s); "
+                             "use cuda:0 .. cuda:N-1")
+    return requested
+
+
+def worker_device(requested: str) -> str:
+    """The device of this process: a local Dask worker named ``i`` uses GPU ``i`` (mod the GPUs it
+    sees), so that one worker per GPU (``workflows.cluster``) spreads over them; elsewhere
+    ``cuda`` is ``cuda:0`` (a remote worker usually sees only its own GPU)."""
+    device = resolve_device(requested)
+    if device != "cuda":
+        return device
+    import torch
+
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        name = 0
+    index = int(name) if str(name).isdigit() else 0
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
 def thumbnail(x: np.ndarray, preprocessing: Any, size: int) -> np.ndarray:
-    """(size, size, 3) uint8 picture of a model input: normalisation undone, resized."""
-    mean = np.asarray(preprocessing.mean, np.float32)
-    std = np.asarray(preprocessing.std, np.float32)
-    pixels = np.clip((x.transpose(1, 2, 0) * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """(size, size, 3) uint8 picture of a model input: normalisation undone, resized (grey as RGB)."""
+    pixels = preprocessing.to_pixels(x)
     return np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
 
 
-def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...]) -> tuple[list[np.ndarray | None], list[str]]:
-    """Preprocessed inputs per sample (None where it failed) and the failure reasons ("" if fine)."""
+def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...],
+                size: int | None = None) -> tuple[list[np.ndarray | None], list[str]]:
+    """Preprocessed inputs per sample (None where it failed) and the failure reasons ("" if fine).
+
+    ``size``: the input side every sample must have (a pipeline without a fixed size, such as
+    ``native``, gives each image's own; a sample of another size is skipped and recorded)."""
     inputs: list[np.ndarray | None] = []
     reasons: list[str] = []
     for sample_id in sample_ids:
         try:
-            inputs.append(preprocessing(source.load(sample_id).image, sample_id))
+            x = preprocessing(source.load(sample_id).image, sample_id)
+            if size is not None and x.shape[-1] != size:
+                raise SprayError(f"{sample_id} gives a {x.shape[-1]}x{x.shape[-1]} input, the others {size}x{size}; "
+                                 "set --input-size or a resizing --preprocessing preset")
+            inputs.append(x)
             reasons.append("")
         except SprayError as error:  # unreadable image, bad shape: skip and record (issue 4)
             inputs.append(None)
@@ -107,8 +152,8 @@ def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...]) ->
     return inputs, reasons
 
 
-def explain(module: Any, inputs: np.ndarray, target: int, composite: str,
-            batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_size: int,
+            device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Channel-summed relevance (B, H, W), the target logit (B,) and the top output (B,) of a stack of inputs."""
     import torch
 
@@ -116,11 +161,11 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str,
 
     maps, scores, predicted = [], [], []
     for start in range(0, len(inputs), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size]))
+        batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device)
         relevance, logits = attribute(module, batch, target, composite=composite)
-        maps.append(relevance.sum(dim=1).numpy().astype(np.float32))  # sum over colour channels (L938)
-        scores.append(logits[:, target].numpy().astype(np.float32))
-        predicted.append(logits.argmax(dim=1).numpy().astype(np.int32))
+        maps.append(relevance.sum(dim=1).float().cpu().numpy())  # sum over colour channels (L938)
+        scores.append(logits[:, target].float().cpu().numpy())
+        predicted.append(logits.argmax(dim=1).cpu().numpy().astype(np.int32))
     return np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted)
 
 
@@ -130,44 +175,49 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     Failed samples (unreadable image, non-finite relevance) keep NaN maps and score and a
     recorded reason; the chunk still completes.
     """
+    settings = task.settings
+    group = open_store(task.store, "r+").class_group(task.key)
+    n, (height, width) = len(task.sample_ids), group.map_shape
     with relevance_compute(task.torch_threads):
-        model = cached_model(task.model_spec)
-        inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids)
+        device = worker_device(settings.device)
+        model = cached_model(task.model_spec, device)
+        inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids, width)
         good = [i for i, x in enumerate(inputs) if x is not None]
-        n, crop = len(task.sample_ids), model.preprocessing.crop_size
-        full = np.full((n, crop, crop), np.nan, np.float32)
+        full = np.full((n, height, width), np.nan, np.float32)
         scores = np.full(n, np.nan, np.float32)
         predicted = np.full(n, -1, np.int32)
-        thumbnails = np.zeros((n, task.thumbnail_size, task.thumbnail_size, 3), np.uint8) if task.thumbnail_size else None
+        size = settings.thumbnail_size
+        thumbnails = np.zeros((n, size, size, 3), np.uint8) if size else None
         if good:
             stacked = np.stack([inputs[i] for i in good])
-            full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, task.composite,
-                                                                task.batch_size)
+            full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, settings.composite,
+                                                                settings.batch_for(device), device)
             if thumbnails is not None:
-                thumbnails[good] = [thumbnail(x, model.preprocessing, task.thumbnail_size) for x in stacked]
+                thumbnails[good] = [thumbnail(x, model.preprocessing, size) for x in stacked]
     for i in good:
         if not (np.isfinite(full[i]).all() and np.isfinite(scores[i])):
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
-    pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in task.grids}
-    group = open_store(task.store, "r+").class_group(task.key)
-    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, full=full if task.full_maps else None,
-                      thumbnails=thumbnails, errors=reasons)
+    pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in group.grids}
+    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled,
+                      full=full if group.full is not None else None, thumbnails=thumbnails, errors=reasons)
     return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 
 
 def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, ...], torch_threads: int,
-                    batch_size: int) -> list[int]:
+                    settings: ComputeSettings) -> list[int]:
     """The model's predicted class index per sample (-1 where the image failed to load)."""
     import torch
 
     predicted = [-1] * len(sample_ids)
     with relevance_compute(torch_threads), torch.no_grad():
-        model, source = cached_model(model_spec), cached_source(source_spec)
+        device = worker_device(settings.device)
+        model, source = cached_model(model_spec, device), cached_source(source_spec)
         inputs, _ = load_inputs(source, model.preprocessing, sample_ids)
         good = [i for i, x in enumerate(inputs) if x is not None]
+        batch_size = settings.batch_for(device)
         for start in range(0, len(good), batch_size):
             rows = good[start:start + batch_size]
-            logits = model.module(torch.from_numpy(np.stack([inputs[i] for i in rows])))
+            logits = model.module(torch.from_numpy(np.stack([inputs[i] for i in rows])).to(device))
             for row, index in zip(rows, logits.argmax(dim=1).tolist()):
                 predicted[row] = int(index)
     return predicted

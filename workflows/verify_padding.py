@@ -5,9 +5,10 @@ ways of :mod:`spray.verification.strategies` and scored (and explained) for the 
 output. The work is split into chunks of samples, one task each, run by the same runner as
 ``spray compute`` (in-process, a LocalCluster or ``--scheduler``). Each task writes its
 per-sample rows as one Parquet table into the store and marks its chunk done last, so a
-killed run resumes where it stopped. Layout, beside the class groups of a model and data set:
+killed run resumes where it stopped. Layout, beside the class groups of a model, data set and maps settings (the pipeline whose
+padding step is swapped, the class order and the composite are those of the maps):
 
-    <model_id>/<dataset_id>/_verify_padding/<class>/<params-hash>/   attrs: params, verdict
+    <model_id>/<dataset_id>/<maps_id>/_verify_padding/<class>/<params-hash>/   attrs: params, verdict
         done              (n_chunks,) bool, chunks (1,): chunk i written
         samples/chunk-i   uint8: Parquet bytes of chunk i's rows (one row per sample x strategy)
         summary           uint8: Parquet bytes of the statistics table
@@ -53,10 +54,11 @@ from spray.verification import (
     summarise,
 )
 from workflows import cluster
-from workflows.compute import ComputeError
+from workflows.compute import ComputeError, Variant
 from workflows.config import RunConfig
 from workflows.process_settings import relevance_compute
-from workflows.relevance_task import cached_model, cached_source
+from workflows.relevance_task import cached_model, cached_source, resolve_device, worker_device
+from workflows.settings import ComputeSettings
 
 GROUP = "_verify_padding"
 CHUNK_SIZE = 16
@@ -92,6 +94,7 @@ class PaddingChunkTask:
     model_spec: dict
     source_spec: dict
     preprocessings: dict
+    settings: ComputeSettings
     torch_threads: int
 
 
@@ -115,32 +118,34 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
     """Run (or resume) the padding experiment for one class; write the page; return the results."""
     location = str(local_path(config.store)) if is_local(config.store) else config.store
     source = cached_source(config.data)
-    model = cached_model(model_spec(config, source))
+    model = cached_model(config.model_spec(source.class_order))
+    resolve_device(config.compute.device)
     name = settings.class_name
     if name not in model.class_names:
         raise UnknownClassError(name, model.class_names, "the model's outputs")
     source.check_class(name)
-    members, others = _sample(source, config.split, name, settings.samples, config.seed)
+    seed = config.analysis.seed
+    members, others = _sample(source, config.split, name, settings.samples, seed)
     if not members and not others:
         raise SprayError(f"split {config.split!r} has no images; choose another --split")
     colour, colour_source = _reference_colour(settings.reference_colour, source, members)
     preprocessings = strategy_preprocessings(model.preprocessing, colour, mirror_mode=settings.mirror_mode,
-                                             seed=config.seed)
+                                             seed=seed)
+    variant = Variant(model, source, config.split, config.compute)
     params = {
-        "class_name": name, "split": config.split, "samples": settings.samples, "seed": config.seed,
+        "class_name": name, "split": config.split, "samples": settings.samples, "seed": seed,
         "mirror_mode": settings.mirror_mode, "reference_colour": list(colour), "chunk_size": CHUNK_SIZE,
-        "preprocessing": model.preprocessing.to_dict(), "sample_ids": params_hash({"ids": members + others}),
-        "n_examples": settings.n_examples,
+        **variant.identity, "sample_ids": params_hash({"ids": members + others}), "n_examples": settings.n_examples,
     }
     store = open_store(location, "a")
-    key = ClassKey(model.fingerprint, source.fingerprint(), name)
+    key = variant.key(name)
     digest = params_hash(params)
     with contextlib.ExitStack() as stack:
         if store.is_local:
-            stack.enter_context(store.writer_lock(ClassKey(*key[:2], f"{GROUP}/{name}")))
+            stack.enter_context(store.writer_lock(key._replace(class_name=f"{GROUP}/{name}")))
         node = _experiment_group(store, key, digest, len(members) + len(others), config.force)
         node.attrs.update(to_json({
-            "params": params, "reference_colour_source": colour_source, "class_name": name,
+            "params": params, "reference_colour_source": colour_source, "class_name": name, "key": list(key),
             "model": {"fingerprint": model.fingerprint, "spec": model.spec},
             "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
             "strategies": [[s.name, s.label] for s in strategies(settings.mirror_mode)],  # ordered pairs
@@ -153,14 +158,14 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
                                                 n_maps=len(preprocessings) * CHUNK_SIZE * len(pending))
         tasks = [PaddingChunkTask(location, node.path, chunk, tuple(ids[rows]), tuple(flags[rows]),
                                   model.class_names.index(name), model.spec, source.spec(),
-                                  {n: p.to_dict() for n, p in preprocessings.items()}, threads)
+                                  {n: p.to_dict() for n, p in preprocessings.items()}, config.compute, threads)
                  for chunk in pending for rows in [slice(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)]]
         n_computed = _run(runner, tasks, progress)
         table = _read_table(node)
-        summary = summarise(table[table["error"] == ""], seed=config.seed)
+        summary = summarise(table[table["error"] == ""], seed=seed)
         verdict = padding_verdict(summary, name).to_dict()
         _write_table(node, "summary", summary)
-        examples = _examples(node, model, source, preprocessings, table, settings.n_examples, config.seed)
+        examples = _examples(node, model, source, preprocessings, table, settings.n_examples, seed, config.compute)
         node.attrs.update(to_json({"verdict": verdict, "completed_at": time.time(),
                                    "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique())}))
     results = PaddingResults(name, table, summary, verdict, examples, dict(node.attrs), digest, n_computed)
@@ -170,13 +175,6 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
 
 
 # ---- planning -----------------------------------------------------------------------------
-def model_spec(config: RunConfig, source: Any) -> dict:
-    """``load_model`` arguments: a user model's class names default to the data set's classes."""
-    if config.model is None:
-        return {}
-    return {"classes": list(source.classes), **config.model_spec()}
-
-
 def _sample(source: Any, split: str | None, class_name: str, limit: int | None, seed: int) -> tuple[list[str], list[str]]:
     """Ids of the class and ids not of it, each subsampled to ``limit`` (seeded, order kept)."""
     members = source.ids(split, class_name)
@@ -208,8 +206,7 @@ def _reference_colour(given: Any, source: Any, members: list[str]) -> tuple[tupl
 
 def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_samples: int, force: bool) -> zarr.Group:
     """The experiment's group, created at full size (again with ``force``) or reopened to resume."""
-    path = "/".join([encode_name(key.model_id), encode_name(key.dataset_id), GROUP, encode_name(key.class_name),
-                     digest])
+    path = "/".join([key.variant, GROUP, encode_name(key.class_name), digest])
     if path in store.root and not force:
         return store.root[path]
     node = store.root.require_group(path.rsplit("/", 1)[0]).create_group(digest, overwrite=True)
@@ -226,14 +223,15 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
     preprocessings = {n: Preprocessing.from_dict(d) for n, d in task.preprocessings.items()}
     images, rows = [], []
     with relevance_compute(task.torch_threads):
-        model, source = cached_model(task.model_spec), cached_source(task.source_spec)
+        device = worker_device(task.settings.device)
+        model, source = cached_model(task.model_spec, device), cached_source(task.source_spec)
         for sid, member in zip(task.sample_ids, task.members):
             try:
                 images.append((sid, member, source.load(sid).image))
             except UnreadableImageError as error:  # skipped, counted and recorded (issue 4)
                 rows.append({"sample_id": sid, "member": member, "strategy": BASELINE, "error": str(error)})
         views = explain_strategies(model.module, preprocessings, [(sid, image) for sid, _, image in images],
-                                   task.class_index, BATCH_SIZE)
+                                   task.class_index, task.settings.batch_for(device), task.settings.composite, device)
     for (sid, member, image), view in zip(images, views):
         for row in strategy_rows(sid, image, view, BASELINE):
             bad = not np.isfinite(row["score"])
@@ -293,7 +291,7 @@ def _read_table(node: zarr.Group) -> pd.DataFrame:
 
 # ---- examples -----------------------------------------------------------------------------
 def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[str, Preprocessing],
-              table: pd.DataFrame, n_examples: int, seed: int) -> dict[str, np.ndarray]:
+              table: pd.DataFrame, n_examples: int, seed: int, settings: ComputeSettings) -> dict[str, np.ndarray]:
     """Relevance maps under every strategy for a few padded images (half of the class), stored once."""
     if "examples" in node and node["examples"].attrs.get("complete"):
         return {name: np.asarray(array[...]) for name, array in node["examples"].arrays()}
@@ -305,9 +303,9 @@ def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[st
         chosen += [(ids[i], member) for i in np.sort(rng.choice(len(ids), size=min(count, len(ids)), replace=False))]
     images = [(sid, source.load(sid).image) for sid, _ in chosen]
     views = explain_strategies(model.module, preprocessings, images, model.class_names.index(
-        node.attrs["class_name"]), BATCH_SIZE) if images else []
+        node.attrs["class_name"]), BATCH_SIZE, settings.composite) if images else []
     names = list(preprocessings)
-    crop = model.preprocessing.crop_size
+    crop = views[0][names[0]].relevance.shape[-1] if views else (model.preprocessing.input_size or 1)
     arrays = {
         "sample_id": np.asarray([sid for sid, _ in chosen], dtype=str),
         "member": np.asarray([member for _, member in chosen], dtype=bool),
@@ -331,11 +329,12 @@ def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[st
 def experiment_groups(store: RelevanceStore, class_name: str) -> list[zarr.Group]:
     """Every complete experiment of ``class_name`` in the store, oldest first."""
     found = []
-    for _, model_group in store.root.groups():
-        for _, dataset_group in model_group.groups():
-            path = f"{GROUP}/{encode_name(class_name)}"
-            if path in dataset_group:
-                found += [node for _, node in dataset_group[path].groups() if "verdict" in node.attrs]
+    path = f"{GROUP}/{encode_name(class_name)}"
+    for _, model_group in store.child_groups(store.root):
+        for _, dataset_group in store.child_groups(model_group):
+            for _, variant in store.child_groups(dataset_group):
+                if path in variant:
+                    found += [node for _, node in variant[path].groups() if "verdict" in node.attrs]
     return sorted(found, key=lambda node: node.attrs.get("completed_at", 0.0))
 
 

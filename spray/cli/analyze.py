@@ -5,34 +5,35 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, apply, config_from_flags
+from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, VARIANT_OPTION, apply, config_from_flags
 
 
 @click.command()
 @CLASS_OPTION
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="TOML file with any of these options (flags given here override it).")
-@apply(STORE_OPTIONS + ANALYSIS_OPTIONS)
+@apply(STORE_OPTIONS + [VARIANT_OPTION] + ANALYSIS_OPTIONS)
 @click.option("--force", is_flag=True, default=None, help="Redo an analysis the store already has.")
 @click.option("--no-stability", "stability", flag_value=False, default=True,
               help="Skip the stability check (refits at other grids and nearby k).")
 @one_line_errors
-def analyze(config_file, classes, stability, **flags) -> None:
+def analyze(config_file, classes, stability, variant, **flags) -> None:
     """Cluster the stored maps of a class: kNN graph, L_sym spectrum, eigengap, clusters, embeddings.
 
     Reads the maps `spray compute` stored, and stores the result next to them, keyed by every
     parameter and the maps analysed (an existing identical analysis is reused). Classes are
     looked up by name in the store; 'all' analyses every stored class.
     """
-    from relevance_store import open_store
-    from workflows.analyze import analyze_group
-
     config = config_from_flags(config_file, classes=classes, **flags)
     if not config.classes:
         raise click.UsageError("name the class to analyse with --class NAME (or --class all)")
+    from relevance_store import open_store
+    from workflows.analyze import analyze_group
+
     store = open_store(config.store, "r+")
-    groups = ([store.class_group(key) for key in store.class_keys()] if config.classes == ("all",)
-              else [store.find_class(name) for name in config.classes])
+    groups = ([store.class_group(key) for key in store.class_keys()
+               if variant is None or key.maps_id.startswith(variant) or key.model_id.startswith(variant)]
+              if config.classes == ("all",) else [store.find_class(name, variant) for name in config.classes])
     for group in groups:
         analysis = analyze_group(group, config, stability=stability)
         eigenvalues = ", ".join(f"{v:.3g}" for v in analysis.result.arrays["eigenvalues"][:5])

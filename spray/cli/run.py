@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import (ANALYSIS_OPTIONS, CLASS_OPTION, COMPUTE_OPTIONS, MODEL_OPTIONS, REPORT_OPTIONS,
-                               STORE_OPTIONS, apply, config_from_flags)
+from spray.cli.options import (ANALYSIS_OPTIONS, CLASS_OPTION, COMPUTE_OPTIONS, MODEL_OPTIONS, PIPELINE_OPTIONS,
+                               REPORT_OPTIONS, STORE_OPTIONS, apply, config_from_flags)
 
 
 @click.command()
 @CLASS_OPTION
-@apply(MODEL_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + COMPUTE_OPTIONS + ANALYSIS_OPTIONS)
+@apply(MODEL_OPTIONS + PIPELINE_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + COMPUTE_OPTIONS + ANALYSIS_OPTIONS)
 @one_line_errors
 def run(config_file, classes, **flags) -> None:
     """Find the prediction strategies of a class: LRP maps, spectral clusters, HTML report.
@@ -25,12 +25,13 @@ def run(config_file, classes, **flags) -> None:
       spray run --class aeroplane
       spray run --class all
       spray run --class horse --model mynet.py:build --weights mynet.pt --data /data/VOC2007
+      spray run --class shirt --data fashion-mnist --model fm.py:build --weights fm.pt --preprocessing native
     """
-    from workflows.pipeline import run as run_pipeline
-
     config = config_from_flags(config_file, classes=classes, **flags)
     if not config.classes:
         raise click.UsageError("name the class to analyse with --class NAME (or --class all)")
+    from workflows.pipeline import run as run_pipeline
+
     result = run_pipeline(config)
     for outcome in result.outcomes:
         computed = f"{outcome.n_computed} maps computed" if outcome.n_computed else "maps reused"

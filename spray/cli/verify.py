@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import COMPUTE_OPTIONS, MODEL_OPTIONS, REPORT_OPTIONS, STORE_OPTIONS, apply, config_from_flags
+from spray.cli.options import (COMPUTE_OPTIONS, EXECUTION_OPTIONS, MODEL_OPTIONS, PIPELINE_OPTIONS, REPORT_OPTIONS,
+                               STORE_OPTIONS, apply, config_from_flags)
 
-# --scheduler, --workers and --force of `spray compute`; --no-full-maps has no meaning here.
-_RUN_OPTIONS = [*COMPUTE_OPTIONS[:2], COMPUTE_OPTIONS[3]]
+# The composite of the maps the experiment explains, and where it runs (no sample selection or
+# full maps here: every image of the split is scored).
+_RUN_OPTIONS = [COMPUTE_OPTIONS[0], *EXECUTION_OPTIONS]
 
 
 @click.group()
@@ -22,7 +24,7 @@ def verify() -> None:
 
 @verify.command()
 @click.option("--class", "class_name", required=True, metavar="NAME", help="Class whose output is scored.")
-@apply(MODEL_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + _RUN_OPTIONS)
+@apply(MODEL_OPTIONS + PIPELINE_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + _RUN_OPTIONS)
 @click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N",
               help="Use at most N images of the class and N images not of it (seeded subsample). [default: all]")
 @click.option("--reference-colour", default=None, metavar="R,G,B",

@@ -30,7 +30,8 @@ class Sample:
 class ImageSource(abc.ABC):
     """A labelled image collection with stable sample ids, split into named splits.
 
-    Subclasses set ``name``, ``classes`` (sorted) and ``splits`` and implement
+    Subclasses set ``name``, ``classes`` (sorted) and ``splits`` (and may override
+    :attr:`class_order`, the order of a model's outputs) and implement
     :meth:`_ids`, :meth:`labels`, :meth:`load`, :meth:`fingerprint` and :meth:`spec`.
     A source with the single split ``"all"`` answers a request for any split with all
     its samples, so the default analysis split ("test", L2100) works on a plain folder.
@@ -51,6 +52,13 @@ class ImageSource(abc.ABC):
                 )
             split = None
         return self._ids(split, class_name)
+
+    @property
+    def class_order(self) -> list[str]:
+        """The usual order of this data set's labels: output i of a model trained on it is
+        ``class_order[i]``. Default: the sorted class names (torchvision's ImageFolder
+        convention); data sets with an official label order override it."""
+        return list(self.classes)
 
     def check_class(self, class_name: str) -> None:
         """Raise :class:`UnknownClassError` (listing the classes) for a name not in the source."""

@@ -3,7 +3,9 @@
 The package installs the four gzipped IDX files of Zalando's release under
 ``/usr/share/datasets/fashion-mnist/``; nothing is downloaded. Images are 28x28 grey,
 returned as RGB uint8. Class names are the official ones made safe as store keys
-(``T-shirt/top`` -> ``tshirt_top``). Sample ids: ``train-00042``, ``test-01234``.
+(``T-shirt/top`` -> ``tshirt_top``); ``classes`` lists them sorted, ``class_order`` in the
+official label order (0 = T-shirt/top ... 9 = Ankle boot), the order of a model's outputs.
+Sample ids: ``train-00042``, ``test-01234``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class FashionMNISTSource(ImageSource):
         self.splits = list(FILES)
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._fingerprint: str | None = None
+
+    @property
+    def class_order(self) -> list[str]:
+        """The official label order (label i of the IDX files is output i of a model trained on them)."""
+        return list(CLASS_NAMES)
 
     def _split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in self._arrays:

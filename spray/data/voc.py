@@ -19,6 +19,11 @@ from spray.data.base import ImageSource, Sample
 from spray.data.images import read_rgb, tree_fingerprint
 from spray.errors import SprayError
 
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
+    "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+"""The 20 Pascal VOC classes in the official order of the devkit (``VOCcode/VOCinit.m``)."""
 CLASS_LIST = re.compile(r"^(?P<name>.+)_(?P<split>[^_]+)\.txt$")
 
 
@@ -54,6 +59,12 @@ class VOCSource(ImageSource):
         self.classes = sorted({m["name"] for m in lists if m and m["split"] in self.splits})
         if not self.splits or not self.classes:
             raise SprayError(f"{main} has no <split>.txt or <class>_<split>.txt lists; is this a complete VOC tree?")
+
+    @property
+    def class_order(self) -> list[str]:
+        """The official 20-class order when the tree holds VOC classes (a model trained on VOC has
+        20 outputs even if this tree lists fewer), else the sorted class names."""
+        return list(VOC_CLASSES) if set(self.classes) <= set(VOC_CLASSES) else list(self.classes)
 
     def _read_list(self, name: str) -> list[tuple[str, int]]:
         path = self.root / "ImageSets" / "Main" / f"{name}.txt"

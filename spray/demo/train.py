@@ -26,7 +26,7 @@ from spray.preprocess import Preprocessing
 
 # The demo model's input: longest side 72, edge padding, 64x64 centre crop - the thesis
 # pipeline (256 -> 227, L2141) scaled down so LRP over a class takes seconds on a CPU.
-DEMO_PREPROCESSING = Preprocessing(longest_side=72, pad_mode="edge", crop_size=64)
+DEMO_PREPROCESSING = Preprocessing(resize_to=72, pad_mode="edge", crop_size=64)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spray.preprocess import Preprocessing, centre_crop
+from spray.preprocess import Preprocessing
 from spray.verification.strategies import orientation
 
 
@@ -43,23 +43,26 @@ def explain_strategies(
     images: Sequence[tuple[str, np.ndarray]],
     class_index: int,
     batch_size: int = 32,
+    composite: str = "thesis",
+    device: str = "cpu",
 ) -> list[dict[str, StrategyView]]:
-    """Every (sample id, image) under every strategy: one dict {strategy: view} per image."""
+    """Every (sample id, image) under every strategy: one dict {strategy: view} per image, explained
+    with ``composite`` (the run's, so that the maps compare with the stored ones) on ``device``."""
     from spray.lrp import attribute
 
     jobs = [(i, name, prep, key, image) for i, (key, image) in enumerate(images) for name, prep in preprocessings.items()]
     views: list[dict[str, StrategyView]] = [{} for _ in images]
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start : start + batch_size]
-        inputs = torch.from_numpy(np.stack([prep(image, key) for _, _, prep, key, image in batch]))
-        relevance, logits = attribute(module, inputs, int(class_index))
-        relevance = relevance.detach().sum(dim=1).numpy().astype(np.float32)
-        scores = logits.detach()[:, int(class_index)].numpy()
-        for row, (i, name, prep, key, image) in enumerate(batch):
-            square, mask = prep.square(image, key)
+        seen = [prep.model_view(image, key) for _, _, prep, key, image in batch]
+        inputs = torch.from_numpy(np.stack([prep.normalise(pixels) for (_, _, prep, _, _), (pixels, _) in zip(batch, seen)]))
+        relevance, logits = attribute(module, inputs.to(device), int(class_index), composite=composite)
+        relevance = relevance.detach().sum(dim=1).float().cpu().numpy()
+        scores = logits.detach()[:, int(class_index)].float().cpu().numpy()
+        for row, ((i, name, _, _, _), (pixels, mask)) in enumerate(zip(batch, seen)):
             views[i][name] = StrategyView(
-                pixels=np.ascontiguousarray(centre_crop(square, prep.crop_size)),
-                pad_mask=np.ascontiguousarray(centre_crop(mask, prep.crop_size)),
+                pixels=np.ascontiguousarray(pixels),
+                pad_mask=np.ascontiguousarray(mask),
                 score=float(scores[row]),
                 relevance=relevance[row],
             )

@@ -128,9 +128,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _run_config(path: Path) -> RunConfig:
+    values = load_config(path, section="run")
     try:
-        return RunConfig().replace(**load_config(path, section="run"))
-    except TypeError as error:
+        return RunConfig().replace(**values)
+    except ConfigError as error:
         raise ConfigError(f"[run] of {path}: {error}") from None
 
 
