@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import operator
 import warnings
+from typing import Callable
 
 import torch
 import torch.fx
@@ -89,12 +90,13 @@ _LAYER_NORM_ARGUMENTS = ("input", "normalized_shape", "weight", "bias", "eps")
 class Explanation:
     """One pass of the explanation graph over a model's graph.
 
-    ``masks`` maps nodes to a tensor that multiplies the relevance arriving at that node's
-    output (conditional relevance); ``values`` holds every evaluated node's value after the run.
+    ``masks`` maps nodes to a function of the node's value giving a tensor that multiplies
+    the relevance arriving at that output (conditional relevance); ``values`` holds every
+    evaluated node's value after the run.
     """
 
     def __init__(self, model: nn.Module, graph: ModelGraph, composite: Composite,
-                 masks: dict[torch.fx.Node, torch.Tensor] | None = None) -> None:
+                 masks: dict[torch.fx.Node, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
         self.model, self.graph, self.composite = model, graph.graph, composite
         self.masks = masks or {}
         self.values: dict[torch.fx.Node, object] = {}
@@ -130,7 +132,7 @@ class Explanation:
                 continue
             value = self._evaluate(node)
             if node in self.masks:
-                value = scale_gradient(value, self.masks[node])
+                value = scale_gradient(value, self.masks[node](value))
             self.values[node] = value
             if node is self.result:
                 break

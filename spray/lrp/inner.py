@@ -44,8 +44,7 @@ def layer_node(model: nn.Module, graph: ModelGraph, explanation: Explanation, na
         )
     (node,) = nodes
     if node is not explanation.result and node not in _ancestors(explanation.result):
-        order = {n: i for i, n in enumerate(explanation.graph.nodes)}
-        where = "comes after" if order[node] > order[explanation.result] else "does not feed"
+        where = "comes after" if explanation.result in _ancestors(node) else "does not feed"
         raise SprayError(
             f"layer {name!r} {where} the explained logits of {type(model).__name__}, so no relevance "
             "reaches it; name a layer between the input and the classifier's output."
@@ -86,9 +85,13 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
 
     ``input_shape`` is one sample's shape, e.g. (3, 224, 224). The model runs once on zeros
     (with the explanation graph, so an unsupported layer raises as it would in ``attribute``).
-    Modules that run more than once, and those after the logits, are left out. Module order.
+    Left out: modules that run more than once, those after the logits, and those no
+    relevance reaches (a gate branch held constant). In module order.
     """
     shape = tuple(int(n) for n in input_shape)
+    if not shape or min(shape) < 1:
+        raise SprayError(f"input shape {tuple(input_shape)} is not one sample's shape; pass (channels, height, "
+                         "width) with positive sizes.")
     graph = model_graph(model)
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
     x = torch.zeros((1, *shape), dtype=torch.float32 if tensor is None else tensor.dtype,
@@ -96,9 +99,15 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a final softmax: the logits are explained, as in attribute
         explanation = Explanation(model, graph, resolve("epsilon"))
+    feeding = _ancestors(explanation.result) | {explanation.result}
+    candidates = {path: nodes[0] for path, nodes in graph.outputs.items() if len(nodes) == 1 and nodes[0] in feeding}
     try:
         with torch.enable_grad():
-            explanation.run(x.requires_grad_(True))
+            logits = explanation.run(x.requires_grad_(True))
+            values = {path: explanation.values[node] for path, node in candidates.items()}
+            values = {path: v for path, v in values.items() if isinstance(v, torch.Tensor) and v.requires_grad}
+            # which outputs relevance reaches (not a branch held constant, such as a gate)
+            reached = torch.autograd.grad(logits.sum(), list(values.values()), allow_unused=True)
     except SprayError:
         raise
     except Exception as error:  # the model's own shape checks
@@ -106,13 +115,8 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
             f"model {type(model).__name__} fails on an input of shape {shape} ({error}); pass one sample's "
             "shape (channels, height, width) as the model expects it."
         ) from error
-    feeding = _ancestors(explanation.result) | {explanation.result}
-    layers = []
-    for path, _ in model.named_modules():
-        nodes = graph.outputs.get(path, ())
-        if len(nodes) == 1 and nodes[0] in feeding and isinstance(explanation.values[nodes[0]], torch.Tensor):
-            layers.append((path, tuple(explanation.values[nodes[0]].shape[1:])))
-    return layers
+    flowing = {path for path, gradient in zip(values, reached) if gradient is not None}
+    return [(path, tuple(values[path].shape[1:])) for path, _ in model.named_modules() if path in flowing]
 
 
 def _ancestors(node: torch.fx.Node) -> set[torch.fx.Node]:
