@@ -179,3 +179,43 @@ def test_schedule_run_starts_a_blocking_scheduler_with_the_daily_trigger(config,
     assert Path(log) == config.parent / "nightly/reports/audit.log"
     assert "scheduler started (stub)" in Path(log).read_text()
     assert "scheduler stopped" in result.output
+
+
+INJECTED = "x\n* * * * * touch /tmp/spray-pwned\n"
+
+
+@pytest.fixture()
+def hostile_config(tmp_path):
+    """A config in a folder whose name carries a newline and a whole crontab line."""
+    path = tmp_path / INJECTED / "audit.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(AUDIT_TOML)
+    return path
+
+
+def test_a_newline_in_the_config_folder_cannot_inject_a_crontab_line(hostile_config, fake_crontab):
+    runner = CliRunner()
+    for extra in ([], ["--install"]):
+        result = runner.invoke(cli, ["schedule", "--config", str(hostile_config), *extra])
+        assert result.exit_code == 1 and "control character" in result.output, result.output
+        assert not any(line.startswith("* * * * *") for line in result.output.splitlines())
+    assert not fake_crontab.exists()  # nothing installed
+    assert not (hostile_config.parent / "nightly").exists()  # nor any folder made before the refusal
+
+
+def test_a_newline_in_the_config_folder_cannot_inject_a_systemd_line(hostile_config, tmp_path):
+    units = tmp_path / "units"
+    result = CliRunner().invoke(cli, ["schedule", "--config", str(hostile_config), "--systemd", str(units)])
+    assert result.exit_code == 1 and "control character" in result.output
+    assert not units.exists() or not any(units.iterdir())
+
+
+@pytest.mark.parametrize("character", ["\n", "\r", "\x00", "\t", "\x1b", "\x7f", "\x85", "\x9b"])
+def test_every_control_character_is_refused_in_every_value_of_a_cron_line_or_unit(config, tmp_path, character):
+    log = tmp_path / "audit.log"
+    for make in (scheduling.crontab_entry, scheduling.systemd_units):
+        with pytest.raises(scheduling.ScheduleError, match="--on-findings .*control character"):
+            make("02:00", config, log, f"notify{character}ExecStartPre=/bin/sh -c id")
+        with pytest.raises(scheduling.ScheduleError, match="log file .*control character"):
+            make("02:00", config, tmp_path / f"re{character}ports" / "audit.log")
+    assert scheduling.crontab_entry("02:00", config, log, "notify \u00e9t\u00e9 \u2603")  # printable non-ASCII is fine

@@ -38,6 +38,8 @@ def schedule(at: str, config_path: str, on_findings: str | None, install: bool, 
     config = load_audit_config(config_path)
     folder = Path(config_path).resolve().parent
     log_path = folder / config.log_path  # scheduled runs start in the config's folder
+    if not run_now:  # before anything is made: no path of a cron line or unit may break its line
+        scheduling.refuse_control_characters(config_path, log_path, on_findings)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if systemd_dir is not None:
         units = scheduling.systemd_units(at, config_path, log_path, on_findings)

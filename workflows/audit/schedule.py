@@ -5,6 +5,11 @@ All three run the same command, ``python -m spray audit --config FILE``, from th
 file's folder (so relative paths in it mean what they meant when it was written), append its
 output to ``audit.log`` in the reports folder, and use the machine's local time for ``--at``
 (as cron and systemd do).
+
+No value that reaches a crontab line or a unit file may hold a control character: a newline
+in a config folder's name installed a cron entry of the folder's choosing, and gave the
+systemd service an ``ExecStartPre=`` (issue 14). Quoting cannot help there, as both formats
+end a line at every newline whatever the quotes; so C0, DEL and C1 characters are refused.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ CRONTAB_ENV = "SPRAY_CRONTAB"
 """Environment variable naming the crontab program (default ``crontab``); tests point it at a fake."""
 UNIT_NAME = "spray-audit"
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _EXIT_MEANINGS = {0: "no findings", 1: "error", 2: "usage error", 3: "findings"}
 log = logging.getLogger("spray.audit.schedule")
 
@@ -46,6 +52,28 @@ def parse_time(at: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def refuse_control_characters(
+    config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None
+) -> None:
+    """Raise :class:`ScheduleError` if any value written into a crontab line or a unit file
+    (the config's absolute path and folder, the log file, the Python executable and the
+    ``--on-findings`` command) holds a control character."""
+    paths = {"config file": config_path, "log file": log_path}
+    _refuse_in({**{what: os.fspath(path) for what, path in paths.items()},
+                "Python executable": sys.executable, "--on-findings command": on_findings or ""})
+    _refuse_in({what: str(Path(path).resolve()) for what, path in paths.items()})  # the folders above them too
+
+
+def _refuse_in(values: dict[str, str]) -> None:
+    for what, value in values.items():
+        if match := _CONTROL.search(value):
+            raise ScheduleError(
+                f"the {what} {value!r} holds the control character {match.group()!r}, which would end the crontab "
+                "or unit-file line and let the rest run as a line of its own; rename it (or move the config) so "
+                "that the path has no control characters"
+            )
+
+
 def audit_command(config_path: str | os.PathLike, on_findings: str | None = None) -> list[str]:
     """The command every schedule runs (absolute paths: cron and systemd start elsewhere)."""
     command = [sys.executable, "-m", "spray", "audit", "--config", str(Path(config_path).resolve())]
@@ -55,6 +83,7 @@ def audit_command(config_path: str | os.PathLike, on_findings: str | None = None
 def crontab_entry(at: str, config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None) -> tuple[str, str]:
     """``(marker comment, crontab line)`` running the audit daily at ``at``."""
     hour, minute = parse_time(at)
+    refuse_control_characters(config_path, log_path, on_findings)
     folder = Path(config_path).resolve().parent
     command = shlex.join(audit_command(config_path, on_findings))
     log_file = shlex.quote(str(Path(log_path).resolve()))
@@ -87,6 +116,7 @@ def systemd_units(at: str, config_path: str | os.PathLike, log_path: str | os.Pa
     Exit status 3 (findings) counts as success, so a failed unit always means an error.
     """
     hour, minute = parse_time(at)
+    refuse_control_characters(config_path, log_path, on_findings)
     config = Path(config_path).resolve()
     log_file = _specifiers(str(Path(log_path).resolve()))
     exec_start = " ".join(_systemd_quote(arg) for arg in audit_command(config, on_findings))
@@ -216,6 +246,7 @@ __all__ = [
     "install_crontab",
     "logging_to",
     "parse_time",
+    "refuse_control_characters",
     "run_logged",
     "systemd_units",
     "write_systemd_units",
