@@ -6,12 +6,30 @@ import threading
 
 import pytest
 import torch
-from lrp_models import conv_bn_net, conv_net, inputs, relative_error, residual_concat_net
+from lrp_models import (
+    conv_bn_net,
+    conv_net,
+    convnext_net,
+    inputs,
+    mbconv_net,
+    relative_error,
+    residual_concat_net,
+    resnet_style,
+    shuffle_net,
+)
 from torch import nn
 
 import spray
 from spray.errors import SprayError, UnsupportedLayerError
-from spray.lrp import AlphaBeta, Basic, Composite, attribute
+from spray.lrp import (
+    AlphaBeta,
+    Basic,
+    Composite,
+    attribute,
+    attribute_layers,
+    conditional_relevance,
+    explainable_layers,
+)
 
 
 def _hooks(model: nn.Module) -> int:
@@ -153,20 +171,6 @@ def test_unsupported_layer_error_names_its_path_and_type():
         attribute(model, torch.randn(1, 3, 8, 8), 0)
 
 
-class _Gated(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 3, 1)
-
-    def forward(self, x):
-        return (self.conv(x) * x).flatten(1)
-
-
-def test_unsupported_operation_in_a_traced_model_raises_a_spray_error():
-    with pytest.raises(UnsupportedLayerError, match="mul"):
-        attribute(_Gated(), torch.randn(1, 3, 2, 2), 0)
-
-
 @pytest.mark.parametrize("target", [7, torch.tensor([0, 1, 2]), -1])
 def test_bad_target_raises_a_spray_error(target):
     with pytest.raises(SprayError, match="target"):
@@ -180,12 +184,56 @@ def test_bad_composite_and_literature_beta_raise_spray_errors():
         AlphaBeta(alpha=2.0, beta=1.0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu():
-    model, x = residual_concat_net(), inputs((2, 3, 8, 8))
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+CUDA_MODELS = {
+    "residual_concat": (residual_concat_net, (2, 3, 8, 8), "stem"),
+    "mbconv_se": (mbconv_net, (2, 3, 8, 8), "blocks.0"),
+    "convnext": (convnext_net, (2, 3, 16, 16), "features.1"),
+    "shufflenet": (shuffle_net, (2, 3, 16, 16), "stage2.0"),
+    "resnet": (resnet_style, (2, 3, 16, 16), "layer1"),
+}
+
+
+@pytest.fixture
+def no_tf32():
+    """Float32 convolutions and matmuls in full precision (cuDNN defaults to TF32)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", list(CUDA_MODELS))
+def test_cuda_matches_cpu(name):
+    build, shape, _ = CUDA_MODELS[name]
+    model, x = build(), inputs(shape)
+    x[..., 1:6, 1:6] = x[..., 1:2, 1:2]  # ties for the max pools
     expected, _ = attribute(model, x, 1)
     relevance, _ = attribute(model.cuda(), x.cuda(), 1)
     assert relevance.device.type == "cuda"
     assert relative_error(relevance.cpu(), expected) <= 1e-10
     lrp0, _ = attribute(model, x.cuda(), 1, Composite.uniform(Basic()))
     assert torch.isfinite(lrp0).all()
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", list(CUDA_MODELS))
+def test_cuda_float32_layers_and_conditional_relevance_match_cpu(name, no_tf32):
+    build, shape, layer = CUDA_MODELS[name]
+    model, x = build(), inputs(shape)
+    expected = attribute_layers(model, x, 2, [layer])
+    channels = [0, 1]
+    expected_conditional, _ = conditional_relevance(model, x, 2, layer, channels)
+    model, x = model.float().cuda(), x.float().cuda()
+    found = attribute_layers(model, x, torch.tensor([2, 2], device="cuda"), [layer])
+    conditional, _ = conditional_relevance(model, x, 2, layer, channels)
+    weights = torch.zeros(2, expected.layers[layer].shape[1])
+    weights[:, channels] = 1
+    per_sample, _ = conditional_relevance(model, x, 2, layer, weights)
+    assert found.relevance.dtype == torch.float32 and found.relevance.device.type == "cuda"
+    assert relative_error(found.relevance.double().cpu(), expected.relevance) <= 1e-4
+    assert relative_error(found.layers[layer].double().cpu(), expected.layers[layer]) <= 1e-4
+    assert relative_error(conditional.double().cpu(), expected_conditional) <= 1e-4
+    assert torch.equal(per_sample, conditional)
+    assert dict(explainable_layers(model, shape[1:]))[layer] == tuple(expected.layers[layer].shape[1:])
