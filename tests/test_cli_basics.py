@@ -33,33 +33,29 @@ def test_help_does_not_import_torch():
     assert out.strip().endswith("False")
 
 
-def test_serve_binds_loopback_by_default(tmp_path):
+def test_serve_binds_loopback_by_default(tmp_path, monkeypatch):
     from spray.cli import serve as serve_module
 
     (tmp_path / "index.html").write_text("<p>hello</p>")
     captured = {}
-    original = serve_module.http.server.ThreadingHTTPServer
+    original = serve_module.make_server
 
-    class Recording(original):
-        def __init__(self, address, handler):
-            super().__init__((address[0], 0), handler)
-            captured["server"] = self
-            captured["host"] = address[0]
+    def recording(reports, host, port):  # the default host, on a free port
+        captured["host"] = host
+        captured["server"] = original(reports, host, 0)
+        return captured["server"]
 
-    serve_module.http.server.ThreadingHTTPServer = Recording
-    try:
-        thread = threading.Thread(
-            target=lambda: CliRunner().invoke(serve_module.serve, ["--reports", str(tmp_path)]), daemon=True
-        )
-        thread.start()
-        for _ in range(100):
-            if "server" in captured:
-                break
-            threading.Event().wait(0.05)
-        server = captured["server"]
-        port = server.server_address[1]
-        assert captured["host"] == "127.0.0.1"
-        assert b"hello" in urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5).read()
-        server.shutdown()
-    finally:
-        serve_module.http.server.ThreadingHTTPServer = original
+    monkeypatch.setattr(serve_module, "make_server", recording)
+    thread = threading.Thread(
+        target=lambda: CliRunner().invoke(serve_module.serve, ["--reports", str(tmp_path)]), daemon=True
+    )
+    thread.start()
+    for _ in range(100):
+        if "server" in captured:
+            break
+        threading.Event().wait(0.05)
+    server = captured["server"]
+    port = server.server_address[1]
+    assert captured["host"] == "127.0.0.1" and server.server_address[0] == "127.0.0.1"
+    assert b"hello" in urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5).read()
+    server.shutdown()
