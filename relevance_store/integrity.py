@@ -35,7 +35,8 @@ CREATED_ARRAYS = ("sample_id", "label")
 class Problem:
     """One thing wrong with a class group, and what repairs it."""
 
-    key: ClassKey
+    key: ClassKey | None
+    """None for a node that could not even be read as a class group."""
     message: str
     chunk: int | None = None
     """A done chunk that recomputing repairs (``repair_store`` marks it not done)."""
@@ -47,7 +48,7 @@ class Problem:
         return self.chunk is not None or self.analysis is not None
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
+        return self.message if self.key is None else f"{self.key}: {self.message}"
 
 
 @dataclass
@@ -124,8 +125,9 @@ def check_class(group: ClassGroup) -> list[Problem]:
 
 def check_store(store: RelevanceStore) -> list[Problem]:
     """Problems of every class group (empty list: the store is sound)."""
-    problems = []
-    for key in store.class_keys():
+    keys = store.class_keys()
+    problems = [Problem(None, unreadable) for unreadable in store.problems]  # groups the listing skipped
+    for key in keys:
         try:
             problems += check_class(store.class_group(key))
         except Exception as error:  # a class that cannot even be opened: report it, check the others

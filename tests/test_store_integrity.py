@@ -105,3 +105,30 @@ def test_repair_of_a_sound_store_changes_nothing(tmp_path):
     fill_chunk(group, 0)
     result = run_cli("check", "--repair", str(tmp_path / "s.zarr"))
     assert result.exit_code == 0 and "OK" in result.output and group.pending_chunks() == [1]
+
+
+def test_a_class_group_with_truncated_metadata_is_reported_and_the_others_checked(tmp_path):
+    location = tmp_path / "s.zarr"
+    store = open_store(location, "a")
+    broken, sound = make_group(store, "horse", n=8, chunk_size=4), make_group(store, "zebra", n=8, chunk_size=4)
+    fill_chunk(sound, 0)
+    fill_chunk(sound, 1)
+    sound.group["score"][1] = np.nan  # a problem of the other class: it must still be found
+    metadata = location / broken.key.path / "zarr.json"
+    metadata.write_bytes(metadata.read_bytes()[:20])
+    result = run_cli("check", str(location))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "horse" in result.output and "cannot be read" in result.output
+    assert "chunk 0 has 1 non-finite rows in 'score'" in result.output
+    info = run_cli("info", str(location))
+    assert info.exit_code == 0 and "zebra" in info.output and "not listed: " in info.output and "horse" in info.output
+
+
+def test_info_and_check_take_the_store_as_an_argument_or_as_store(tmp_path):
+    location = str(tmp_path / "s.zarr")
+    fill_chunk(make_group(open_store(location, "a"), n=4, chunk_size=4), 0)
+    for command in ("info", "check"):
+        for args in ([location], ["--store", location], [location, "--store", location]):
+            result = run_cli(command, *args)
+            assert result.exit_code == 0 and "1 class group(s)" in result.output, (command, args, result.output)
+        assert run_cli(command, location, "--store", location + "x").exit_code == 2

@@ -1,10 +1,26 @@
-"""``spray info STORE`` and ``spray check STORE``: what a store holds, and whether it is sound."""
+"""``spray info`` and ``spray check``: what a store holds, and whether it is sound.
+
+Both take the store as an argument or as ``--store`` (as ``run``, ``compute`` and the others
+do); the default is ./spray-store.zarr, the default of `spray run`.
+"""
 
 from __future__ import annotations
 
 import click
 
 from spray.cli.errors import one_line_errors
+
+DEFAULT_STORE = "spray-store.zarr"
+STORE_ARGUMENT = click.argument("store", required=False)
+STORE_OPTION = click.option("--store", "store_option", metavar="PATH",
+                            help=f"The store, as the STORE argument.  [default: ./{DEFAULT_STORE}]")
+
+
+def resolve_store(argument: str | None, option: str | None) -> str:
+    """The store named by the argument or ``--store`` (not two different ones), else the default."""
+    if argument and option and argument != option:
+        raise click.UsageError(f"two stores given ({argument} and --store {option}); give one")
+    return argument or option or DEFAULT_STORE
 
 
 def _size(n_bytes: int | None) -> str:
@@ -18,15 +34,17 @@ def _size(n_bytes: int | None) -> str:
 
 
 @click.command()
-@click.argument("store", default="spray-store.zarr")
+@STORE_ARGUMENT
+@STORE_OPTION
 @one_line_errors
-def info(store: str) -> None:
+def info(store: str | None, store_option: str | None) -> None:
     """List the models, datasets and classes in STORE with counts, completeness and size on disk.
 
-    STORE defaults to ./spray-store.zarr (the default of `spray run`).
+    STORE (or --store) defaults to ./spray-store.zarr (the default of `spray run`).
     """
     from relevance_store import open_store, summarise
 
+    store = resolve_store(store, store_option)
     opened = open_store(store, "r")
     rows = summarise(opened)
     click.echo(f"{store}: {len(rows)} class group(s), {_size(opened.size_on_disk())} on disk")
@@ -38,6 +56,8 @@ def info(store: str) -> None:
             extras = f"grids {','.join(map(str, row.grids))}" + (", full maps" if row.full_maps else "")
             click.echo(f"  {row.class_name:<20} {row.n_done:>7}/{row.n_samples:<7} maps  {state:<22} "
                        f"{row.n_errors} errors  {extras}  {row.analyses} analyses")
+    for problem in opened.problems:
+        click.echo(f"not listed: {problem}")
 
 
 def _by_model_and_data(rows: list) -> dict:
@@ -48,12 +68,13 @@ def _by_model_and_data(rows: list) -> dict:
 
 
 @click.command()
-@click.argument("store", default="spray-store.zarr")
+@STORE_ARGUMENT
+@STORE_OPTION
 @click.option("--repair", is_flag=True,
               help="Mark the done chunks with a problem not done, so that the next `spray compute` or "
                    "`spray run` with the same settings recomputes them, and remove analyses that cannot be decoded.")
 @one_line_errors
-def check(store: str, repair: bool) -> None:
+def check(store: str | None, store_option: str | None, repair: bool) -> None:
     """Verify STORE: decode every chunk marked done (each carries a checksum) and every stored
     analysis; every done chunk has all its data, and every good row is finite.
 
@@ -64,6 +85,7 @@ def check(store: str, repair: bool) -> None:
     from relevance_store import open_store
     from relevance_store.integrity import check_store, repair_store
 
+    store = resolve_store(store, store_option)
     opened = open_store(store, "r+" if repair else "r")
     problems = check_store(opened)
     for problem in problems:
