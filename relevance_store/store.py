@@ -140,18 +140,19 @@ class RelevanceStore:
         return ClassGroup(group, key)
 
     def writer_lock(self, key: ClassKey, *, wait: bool = False) -> WriterLock:
-        """The per-class writer lock, kept beside the store in ``<store>.locks/``.
+        """The per-class writer lock (with a lease), kept beside the store in ``<store>.locks/``.
 
         It lives outside the Zarr hierarchy because Zarr warns about every foreign file
-        inside one. Remote (URL) stores cannot be locked this way: the caller must make
-        sure only one writer runs per class there.
+        inside one; :mod:`relevance_store.locks` says how it works and ``spray unlock``
+        removes locks left behind. Remote (URL) stores cannot be locked this way: the caller
+        must make sure only one writer runs per class there.
         """
         if not self.is_local:
             raise StoreError(f"writer locks need a local store path, not {self.location}; "
                              "compute into a local or mounted path")
-        directory = Path(f"{local_path(self.location)}.locks")
-        name = "__".join(encode_name(part) for part in key) + ".lock"
-        return WriterLock(directory / name, f"class {key.class_name!r} in {self.location}", wait=wait)
+        stem = "__".join(encode_name(part) for part in key)
+        return WriterLock.beside_store(local_path(self.location), stem, f"class {key.class_name!r} in {self.location}",
+                                       wait=wait)
 
 
 def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
