@@ -25,7 +25,8 @@ _COLOUR_KEY = (
 
 
 def _header(data: ClassReportData) -> str:
-    summary = "".join(f"<p>{text(sentence)}</p>" for sentence in class_summary(data))
+    warnings = "".join(f'<p class="warning">{text(note)}</p>' for note in data.notes)
+    summary = warnings + "".join(f"<p>{text(sentence)}</p>" for sentence in class_summary(data))
     links = " &middot; ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in data.links.items())
     return (
         f"<h1>Class {text(data.class_name)}</h1>"

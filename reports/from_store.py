@@ -29,6 +29,7 @@ from reports.class_page import render_class_page
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
 from reports.safe import class_page_filename
+from spray.class_order import class_order_warning
 from spray.errors import ReportDataError
 
 #: Pooled grid shown on hover when the analysis names none (L2100).
@@ -99,10 +100,24 @@ def _provenance(group: ClassGroup, analysis: AnalysisResult) -> dict[str, object
         "split": config.get("split"),
         "sample selection": config.get("selection"),
         "LRP composite": config.get("lrp_composite"),
+        "input pipeline": stored.get("preprocessing_summary"),
+        "class order (model outputs)": ", ".join(config.get("class_names", [])) or None,
+        "maps settings": group.key.maps_id,
+        "device": stored.get("compute", {}).get("device"),
         "analysis": analysis.params_hash,
         "analysed at": _when(analysis.written_at),
         "spray version": stored.get("spray_version"),
     }
+
+
+def _notes(group: ClassGroup, labels: np.ndarray, true_positive: np.ndarray | None) -> list[str]:
+    """Warnings for the top of the class page: a class order that looks wrong (``spray.class_order``)."""
+    members = labels == 1
+    names = group.provenance.get("config", {}).get("class_names", [])
+    if true_positive is None or not members.any():
+        return []
+    warning = class_order_warning(group.key.class_name, float(np.mean(true_positive[members])), len(names))
+    return [warning] if warning else []
 
 
 def class_report_data(
@@ -115,13 +130,15 @@ def class_report_data(
     maps = np.asarray(group.pooled(_grid(group, analysis))[rows], dtype=np.float64)
     thumbnails = group.thumbnails
     clusters = _clusters(analysis, labels, maps)
+    true_positive = _true_positives(group, analysis, rows)
     return ClassReportData(
         class_name=group.key.class_name,
         model_name=group.model_name,
         dataset_name=str(group.provenance.get("dataset", {}).get("name", group.key.dataset_id)),
         sample_ids=[group.sample_ids[i] for i in rows],
         scores=np.asarray(group.scores)[rows],
-        is_true_positive=_true_positives(group, analysis, rows),
+        is_true_positive=true_positive,
+        notes=_notes(group, np.asarray(group.labels)[rows], true_positive),
         labels=labels,
         eigenvalues=np.asarray(analysis.arrays["eigenvalues"], dtype=float),
         eigengap=analysis.arrays.get("eigengap"),

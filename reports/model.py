@@ -72,6 +72,8 @@ class ClassReportData:
     params: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
+    notes: Sequence[str] = ()
+    """Warnings shown first on the page (plain text, escaped), e.g. a class order that looks wrong."""
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)

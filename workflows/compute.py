@@ -24,6 +24,7 @@ from relevance_store import ClassGroup, ClassKey, RelevanceStore, open_store, pa
 from relevance_store.store import is_local, local_path
 from spray.analysis.pooling import sum_pool
 from spray import __version__
+from spray.class_order import class_order_warning, predicted_share
 from spray.errors import SprayError, StoreError, UnknownClassError
 from workflows import cluster
 from workflows.relevance_task import (ChunkTask, cached_model, cached_source, predict_classes, resolve_device,
@@ -45,6 +46,8 @@ class ComputeResult:
     n_computed: int
     n_errors: int
     chunks_skipped: int
+    warning: str | None = None
+    """Set when the model predicts the class for no more of its images than chance (``spray.class_order``)."""
 
 
 def compute_class(store: str | os.PathLike, class_name: str, **options: Any) -> ComputeResult:
@@ -277,4 +280,8 @@ def _finish(group: ClassGroup, n_computed: int, n_tasks: int) -> ComputeResult:
     errors = len(group.errors)
     if group.complete:
         group.update_attrs(completed_at=time.time(), n_errors=errors)
-    return ComputeResult(group.key, group.n_samples, n_computed, errors, group.n_chunks - n_tasks)
+    members = group.valid & (group.labels == 1)
+    config = group.provenance["config"]
+    share = predicted_share(group.predicted[members], config["target"])
+    warning = class_order_warning(group.key.class_name, share, len(config["class_names"]))
+    return ComputeResult(group.key, group.n_samples, n_computed, errors, group.n_chunks - n_tasks, warning)

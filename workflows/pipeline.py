@@ -41,6 +41,8 @@ class ClassOutcome:
     analysis_key: str
     report_page: Path | None
     reused_analysis: bool
+    warning: str | None = None
+    """The class-order warning of the compute step (``spray.class_order``), if any."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
             analysis_key=analysis.result.params_hash,
             report_page=reports / class_page_filename(result.key.class_name),
             reused_analysis=analysis.reused,
+            warning=result.warning,
         )
         for result, _group, analysis in analysed
     ]

@@ -42,4 +42,6 @@ def compute(config_file, classes, grids, wait, **flags) -> None:
         errors = f", {result.n_errors} unreadable or failed (recorded)" if result.n_errors else ""
         click.echo(f"{result.key.class_name}: {result.n_samples} samples, {result.n_computed} maps computed now"
                    f"{errors}")
+        if result.warning:
+            click.echo(f"  warning: {result.warning}")
     click.echo(f"store: {config.store}")

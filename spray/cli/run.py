@@ -38,6 +38,8 @@ def run(config_file, classes, **flags) -> None:
         analysis = "analysis reused" if outcome.reused_analysis else "analysed"
         click.echo(f"{outcome.class_name}: {outcome.n_samples} samples ({computed}, {analysis}), "
                    f"{outcome.n_clusters} cluster(s)")
+        if outcome.warning:
+            click.echo(f"  warning: {outcome.warning}")
     split = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.timings.items())
     click.echo(f"time: {split}")
     pages = [o.report_page for o in result.outcomes]
