@@ -25,6 +25,7 @@ from bokeh.resources import INLINE
 
 from reports.images import heatmap_rgb, png_data_uri
 from reports.safe import text
+from spray.atomic import write_text_atomically
 
 PROTOTYPE_PX = 64
 
@@ -35,7 +36,7 @@ def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: d
     ``timeline``: the audit history rows of this model name up to and including this audit
     (columns as in ``workflows.audit.record.SCHEMA``); ``summary``: the audit's JSON summary
     (``findings`` as dicts with ``kind``, ``class_name``, ``message``; ``classes`` with each
-    class's ``report_page``).
+    class's ``report_page``). The file is replaced atomically (never left half written).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,8 +49,7 @@ def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: d
         sizing_mode="stretch_width",
     )
     title = f"spray audit {summary.get('model_name')} {summary.get('audit_id')}"
-    path.write_text(file_html(layout, resources=INLINE, title=title))
-    return path
+    return write_text_atomically(path, file_html(layout, resources=INLINE, title=title))
 
 
 def _per_class_per_audit(timeline: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from bokeh.model import Model
 from bokeh.resources import INLINE
 
 from reports.safe import text
+from spray.atomic import write_text_atomically
 
 _TEMPLATE = """
 {% block postamble %}<style>{{ css }}</style>{% endblock %}
@@ -69,7 +70,8 @@ def definition_table(items: dict, empty: str) -> str:
 
 
 def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block]) -> Path:
-    """Render ``blocks`` (with ``roots`` embedded where named) into one standalone file at ``path``."""
+    """Render ``blocks`` (with ``roots`` embedded where named) into one standalone file at ``path``,
+    replaced atomically (:func:`spray.atomic.write_text_atomically`)."""
     page = file_html(
         list(roots),
         resources=INLINE,
@@ -77,6 +79,4 @@ def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[
         template=_TEMPLATE,
         template_variables={"css": _CSS, "blocks": blocks},
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text_atomically(path, page)  # never a half page under the page's name

@@ -29,6 +29,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from spray.atomic import write_text_atomically
 from spray.errors import SprayError
 
 CRONTAB_ENV = "SPRAY_CRONTAB"
@@ -148,8 +149,7 @@ def write_systemd_units(folder: str | os.PathLike, units: dict[str, str]) -> lis
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, unit in units.items():
-        (folder / name).write_text(unit)
-        written.append(folder / name)
+        written.append(write_text_atomically(folder / name, unit))
     return written
 
 
