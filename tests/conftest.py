@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+import spray  # noqa: F401  (first: sets OMP_WAIT_POLICY before any test imports torch)
+
 # ---- relevance store and compute workflow (issue 4) ---------------------------------------
 
 
