@@ -23,3 +23,17 @@ def tiny_model_spec():
     from compute_fixtures import FACTORY, SMALL_PREPROCESSING
 
     return {"model": FACTORY, "preprocessing": SMALL_PREPROCESSING}
+
+
+# ---- data fingerprints (issue 14) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_digest_cache(tmp_path_factory):
+    """Keep the file-digest cache of data fingerprints (``spray.data.file_digests``) out of the
+    user's ~/.cache: every test, and every spray process a test starts, uses a private one."""
+    from spray.data.file_digests import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("digest-cache")))
+        yield
