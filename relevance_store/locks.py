@@ -197,15 +197,18 @@ class WriterLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
-            with guarded(self.path.parent):
-                if self._stop.is_set():
-                    return
-                if not self._is_mine():
-                    self.lost = True
-                    log.warning("the lock %s of %s was taken over or removed while held", self.path, self.what)
-                    return
-                self._owner = {**self._owner, "heartbeat": time.time()}
-                self._write(self._owner)
+            try:
+                with guarded(self.path.parent):
+                    if self._stop.is_set():
+                        return
+                    if not self._is_mine():
+                        self.lost = True
+                        log.warning("the lock %s of %s was taken over or removed while held", self.path, self.what)
+                        return
+                    self._owner = {**self._owner, "heartbeat": time.time()}
+                    self._write(self._owner)
+            except OSError as error:  # a full or unreachable disk: try again at the next beat
+                log.warning("could not refresh the lock %s (%s)", self.path, error)
 
     def _is_mine(self) -> bool:
         record = self.read_owner()
