@@ -237,6 +237,13 @@ class ClassGroup:
     def complete(self) -> bool:
         return bool(self.done.all())
 
+    def writable(self) -> ClassGroup:
+        """This group opened for writing (the same group when it already is)."""
+        if not self.group.read_only:
+            return self
+        return ClassGroup(zarr.open_group(store=self.group.store.with_read_only(False), path=self.group.path,
+                                          mode="r+", zarr_format=3), self.key)
+
     def reset_done(self) -> None:
         """Mark every chunk not done, so that the next compute rewrites all of them in place
         (``--force``). The arrays and the stored analyses stay; nothing is deleted."""

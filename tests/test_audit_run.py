@@ -58,7 +58,8 @@ def fake_run(config, progress=True):
         report_page=Path(config.reports) / "class-horse.html",
         reused_analysis=True,
     )
-    return SimpleNamespace(outcomes=[outcome], index_page=None, timings={}, model_fingerprint="ab" * 32, dataset_fingerprint="cd" * 32)
+    return SimpleNamespace(outcomes=[outcome], index_page=None, timings={}, model_fingerprint="ab" * 32,
+                           dataset_fingerprint="cd" * 32, skipped={})
 
 
 @pytest.fixture(autouse=True)
@@ -312,3 +313,50 @@ def test_the_audit_page_renders_offline_in_chromium(tmp_path):
     assert errors == [] and dialogs == [] and network == []
     assert len(canvases) >= 2  # the lambda_2 and suspicion timelines
     assert EVIL in shown and HOSTILE_MODEL in shown  # shown as text, not run
+
+
+def test_relative_paths_in_a_config_are_read_from_the_config_s_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "audits"
+    folder.mkdir()
+    (folder / "audit.toml").write_text(textwrap.dedent(
+        """
+        [run]
+        classes = ["horse"]
+        model = "nets/net.py:build"
+        weights = "w/v7.pt"
+        store = "store.zarr"
+        reports = "reports"
+        data = "demo"
+        [audit]
+        history = "history"
+        """))
+    monkeypatch.chdir(tmp_path)  # started elsewhere, as cron or a CI job may
+    config = load_audit_config("audits/audit.toml")
+    assert config.run.store == str(folder / "store.zarr") and config.run.reports == str(folder / "reports")
+    assert config.run.model == f"{folder / 'nets/net.py'}:build" and config.run.weights == str(folder / "w/v7.pt")
+    assert config.run.data == "demo" and config.history_path == folder / "history"
+
+
+def test_the_summary_is_written_last_so_a_crash_leaves_no_orphan_summary(tmp_path, monkeypatch):
+    config = write_config(tmp_path, "marked.pt")
+
+    def crash(self, frame):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(AuditHistory, "append", crash)
+    with pytest.raises(OSError):
+        run_audit(load_audit_config(config), progress=False)
+    assert not list((tmp_path / "reports" / "audits").glob("*.json"))
+
+
+def test_skipped_classes_are_listed_in_the_summary_and_the_output(tmp_path, monkeypatch):
+    def with_a_skipped_class(config, progress=True):
+        result = fake_run(config, progress)
+        result.skipped = {"zebra": "class 'zebra' has 2 usable relevance maps of 2"}
+        return result
+
+    monkeypatch.setattr(sys.modules["workflows.pipeline"], "run", with_a_skipped_class)
+    result = audit_cli(write_config(tmp_path, "marked.pt"))
+    assert result.exit_code == 0 and "zebra: skipped, class 'zebra' has 2 usable" in result.output
+    (summary,) = (tmp_path / "reports" / "audits").glob("*.json")
+    assert json.loads(summary.read_text())["skipped_classes"] == {"zebra": "class 'zebra' has 2 usable relevance maps of 2"}

@@ -8,6 +8,7 @@ The arrays and tables are stored under the names the reports read (``reports.fro
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import warnings
 from dataclasses import dataclass
@@ -70,19 +71,42 @@ def _predicted_as_class(group: ClassGroup, rows: np.ndarray) -> dict[str, np.nda
     return {"predicted": group.predicted[rows] == names.index(group.key.class_name)}
 
 
+class TooFewMapsError(AnalysisInputError):
+    """A class with fewer usable maps than a kNN graph needs; a run skips it and goes on."""
+
+
+def _too_few(group: ClassGroup, rows: np.ndarray) -> TooFewMapsError:
+    """Why a class has too few usable maps: not computed yet, or which failures, how often."""
+    reasons = collections.Counter(str(r) for r in group.error_reasons[group.sample_done] if r)
+    missing = int((~group.sample_done).sum())
+    parts = [f"{count} {reason}" for reason, count in reasons.most_common(3)]
+    parts += [f"{missing} not computed yet (run `spray compute` to finish it)"] if missing else []
+    why = f" ({'; '.join(parts)})" if parts else ""
+    return TooFewMapsError(
+        f"class {group.key.class_name!r} has {len(rows)} usable relevance maps of {group.n_samples}{why}; "
+        f"the kNN graph needs at least {MIN_SAMPLES}: fix the images or the model, or add images of this class"
+    )
+
+
 def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = True) -> ClassAnalysis:
-    """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis)."""
+    """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis).
+
+    The stored analysis is read without write access; writing a new one reopens the group
+    writable. Raises :class:`TooFewMapsError` for a class with fewer than 3 usable maps and
+    an ``AnalysisInputError`` for a grid finer than the maps."""
     rows = np.flatnonzero(group.valid)
     if len(rows) < MIN_SAMPLES:
-        raise AnalysisInputError(
-            f"class {group.key.class_name!r} has {len(rows)} usable relevance maps; the kNN graph needs at "
-            f"least {MIN_SAMPLES}: add images of this class or run `spray compute` to finish it"
-        )
+        raise _too_few(group, rows)
+    side = min(group.map_shape)
+    if config.analysis.grid > side:
+        raise AnalysisInputError(f"--grid {config.analysis.grid} is finer than the {side}x{side} relevance maps of "
+                                 f"class {group.key.class_name!r}; choose a grid of at most {side}")
     estimator = estimator_for(config.analysis)
     params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
     digest = params_hash(params)
     if not config.force and digest in group.analysis_hashes():
         return ClassAnalysis(group.read_analysis(digest), reused=True)
+    group = group.writable()
 
     maps, full_resolution = _maps(group, rows, config.analysis.grid)
     if not full_resolution:

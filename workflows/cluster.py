@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -95,16 +96,38 @@ def choose_runner(stack: contextlib.ExitStack, scheduler: str | None, workers: i
     return map, local_threads(1)
 
 
-def dask_map(client: Any, resources: dict[str, int] | None = None) -> Runner:
+NO_WORKER_TIMEOUT_S = 60.0
+"""How long a run waits while the cluster has no worker at all before it stops with a clear
+error (what is stored is kept; a rerun resumes). Long enough for a worker to restart."""
+
+
+def dask_map(client: Any, resources: dict[str, int] | None = None,
+             no_worker_timeout_s: float = NO_WORKER_TIMEOUT_S) -> Runner:
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
-    pending tasks are cancelled when the caller stops or fails. ``resources``: what each task holds."""
-    from distributed import as_completed
+    pending tasks are cancelled when the caller stops or fails. ``resources``: what each task
+    holds. With no worker for ``no_worker_timeout_s`` seconds it raises :class:`ClusterError`
+    instead of waiting forever."""
+    from distributed import wait
 
     def run(func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
         futures = client.map(func, items, pure=False, retries=2, resources=resources)
+        pending, alone_since = set(futures), None
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=min(5.0, no_worker_timeout_s), return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished in this tick
+                    done = set()
+                for future in done:
+                    yield future.result()
+                if done or client.scheduler_info().get("workers"):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = time.monotonic()
+                elif time.monotonic() - alone_since >= no_worker_timeout_s:
+                    raise ClusterError(
+                        f"the Dask cluster has had no worker for {no_worker_timeout_s:.0f} s with {len(pending)} "
+                        "task(s) left; finished chunks are kept: start workers (`dask worker ADDRESS`) and rerun")
         finally:
             client.cancel(futures)
 
@@ -125,7 +148,11 @@ def remote_client(address: str, timeout_s: float = 10.0) -> Iterator:
                            "start it with `dask scheduler` or fix --scheduler") from None
     with client:
         if not client.scheduler_info().get("workers"):
-            client.wait_for_workers(1, timeout=timeout_s)
+            try:
+                client.wait_for_workers(1, timeout=timeout_s)
+            except (TimeoutError, OSError):
+                raise ClusterError(f"the Dask scheduler at {address} has no worker after {timeout_s:.0f} s; start "
+                                   f"workers with `dask worker {address}` and rerun") from None
         yield client
 
 

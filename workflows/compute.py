@@ -94,6 +94,9 @@ def compute_classes(
     resolve_device(settings.device)  # fail now, not in every task
     names = _class_names(classes, model, source)
     variant = Variant(model, source, split, settings)
+    stored = None if force else _stored_complete(location, variant, names)
+    if stored is not None:  # everything is there: read only, no lock (a read-only store works)
+        return [_finish(group, 0, 0, record=False) for group in stored]
     relevance_store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
         for name in names:  # hold every class's writer lock for the whole run
@@ -109,6 +112,26 @@ def compute_classes(
                  for group in groups for chunk in pending[group.key]]
         computed = _run(runner, tasks, progress)
         return [_finish(group, computed.get(group.key, 0), len(pending[group.key])) for group in groups]
+
+
+def _stored_complete(location: str, variant: Variant, names: list[str]) -> list[ClassGroup] | None:
+    """The class groups when every one is stored complete with every grid asked for, else None."""
+    try:
+        store = open_store(location, "r")
+    except StoreError:
+        return None
+    groups = []
+    for name in names:
+        key = variant.key(name)
+        if not store.has_class(key):
+            return None
+        group = store.class_group(key)
+        if "config" not in group.provenance or not group.complete or not set(variant.settings.grids) <= set(group.grids):
+            return None
+        if variant.settings.selection == "true" and group.sample_ids != variant.source.ids(variant.split, name):
+            return None
+        groups.append(group)
+    return groups
 
 
 def _class_names(classes: Sequence[str] | str, model: Any, source: Any) -> list[str]:
@@ -221,6 +244,11 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
                          "choose another class or split")
     key = variant.key(name)
     group = store.class_group(key) if store.has_class(key) and "config" in store.root[key.path].attrs else None
+    size = group.map_shape[0] if group is not None else variant.input_size(ids)
+    too_fine = [grid for grid in settings.grids if grid > size]
+    if too_fine:  # a grid cell must hold at least one pixel of the map
+        raise SprayError(f"--grid {too_fine[0]} is finer than the {size}x{size} relevance maps of class {name!r}; "
+                         f"choose a grid of at most {size} (the thesis uses 20, also 5, 10 and 50; L2100)")
     if group is not None and group.sample_ids != list(ids):  # the same data fingerprint lists other samples
         raise StoreError(f"the store holds class {name!r} of this model and data with other samples; "
                          "delete that class group or use another --store")
@@ -234,7 +262,6 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
         if missing:
             group.update_attrs(config={**stored, "grids": group.grids})
     else:
-        size = variant.input_size(ids)
         config = {**variant.identity, "target": variant.model.class_names.index(name), "grids": list(settings.grids),
                   "full_maps": settings.full_maps, "thumbnail_size": settings.thumbnail_size,
                   "chunk_size": settings.chunk_size, "map_shape": [size, size],
@@ -276,9 +303,10 @@ def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool) -> dict
     return computed
 
 
-def _finish(group: ClassGroup, n_computed: int, n_tasks: int) -> ComputeResult:
+def _finish(group: ClassGroup, n_computed: int, n_tasks: int, record: bool = True) -> ComputeResult:
+    """The result of one class; ``record`` writes the completion time into the store."""
     errors = len(group.errors)
-    if group.complete:
+    if record and group.complete:
         group.update_attrs(completed_at=time.time(), n_errors=errors)
     members = group.valid & (group.labels == 1)
     config = group.provenance["config"]

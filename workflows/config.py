@@ -61,6 +61,8 @@ class RunConfig:
     """Local worker processes (default: one per core, or per GPU)."""
     force: bool = False
     """Recompute the relevance maps (of these settings only) and the analyses even where stored."""
+    wait: bool = False
+    """Wait for another run writing the same classes instead of failing."""
     preprocessing: Mapping[str, Any] = field(default_factory=dict)
     """The input pipeline asked for: a preset and/or steps (``spray.preprocess``); unset steps
     come from the model's own pipeline (the demo's) or the ``thesis`` preset."""
@@ -78,6 +80,7 @@ class RunConfig:
             check_text(name, getattr(self, name))
         check_int("workers", self.workers, low=1, optional=True)
         check_bool("force", self.force)
+        check_bool("wait", self.wait)
         try:
             object.__setattr__(self, "preprocessing", check_request(self.preprocessing))
         except PreprocessingError as error:
@@ -151,8 +154,25 @@ def load_config(path: str | Path, section: str | None = None) -> dict[str, Any]:
             raise ConfigError(
                 f"unknown key {raw_key!r} in config file {path}; known keys: {', '.join(sorted(KNOWN_KEYS))}"
             )
-        values[key] = value
+        values[key] = _relative_to(path.resolve().parent, key, value)
     return values
+
+
+PATH_KEYS = frozenset({"model", "weights", "class_names", "data", "store", "reports"})
+"""Settings that name files or folders: relative ones in a config file are read from the file's
+folder (as `spray schedule` runs it), never from wherever the command was started."""
+
+
+def _relative_to(folder: Path, key: str, value: Any) -> Any:
+    """``value`` with a relative path made relative to ``folder`` (the config file's)."""
+    if key not in PATH_KEYS or not isinstance(value, str) or "://" in value:
+        return value
+    if key == "data" and value in ("demo", "fashion-mnist"):
+        return value
+    if key == "model":  # only a file factory (path/file.py:fn) is a path; pkg.mod:fn is not
+        location, sep, factory = value.rpartition(":")
+        return f"{_relative_to(folder, 'weights', location)}{sep}{factory}" if location.endswith(".py") else value
+    return value if Path(value).expanduser().is_absolute() else str(folder / value)
 
 
 def resolve_config(config_file: str | Path | None = None, **flags: Any) -> RunConfig:

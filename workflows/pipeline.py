@@ -8,6 +8,7 @@ alone. Every stage skips what the store already holds, so a second run computes 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray import __version__
 from spray.errors import SprayError
-from workflows.analyze import analyze_group
+from workflows.analyze import TooFewMapsError, analyze_group
 from workflows.compute import compute_classes
 from workflows.config import RunConfig
 
@@ -54,6 +55,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     model_fingerprint: str = ""
     dataset_fingerprint: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Classes that could not be analysed (fewer than 3 usable maps), with the reason."""
 
 
 @contextlib.contextmanager
@@ -78,25 +81,49 @@ def _report_groups(store_location: str, key: ClassKey) -> list[ClassGroup]:
     return sorted((g for g in groups if g.analysis_hashes()), key=lambda g: g.key.class_name)
 
 
+def check_reports_folder(reports: Path) -> None:
+    """Fail before any work when the reports folder cannot be written (a file, or read-only)."""
+    if reports.exists() and not reports.is_dir():
+        raise SprayError(f"--reports {reports} is a file, not a folder; choose a folder for the HTML reports")
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=reports, prefix=".spray-write-check-"):
+            pass
+    except OSError as error:
+        raise SprayError(f"cannot write the reports folder {reports} ({error.strerror or error}); "
+                         "choose another --reports folder") from None
+
+
 def run(config: RunConfig, progress: bool = True) -> RunResult:
-    """Compute, analyse and report ``config.classes`` (``("all",)`` = every class)."""
+    """Compute, analyse and report ``config.classes`` (``("all",)`` = every class).
+
+    A class with fewer than 3 usable maps is skipped (``RunResult.skipped``) and the others go
+    on; when no class can be analysed, the first reason is raised."""
     if not config.classes:
         raise SprayError("no class given; name one with --class NAME (or --class all for every class)")
+    check_reports_folder(Path(config.reports))
     timings: dict[str, float] = {}
     with _timed(timings, "compute"):
         computed = compute_classes(
             config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
             split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
-            force=config.force, progress=progress,
+            force=config.force, wait=config.wait, progress=progress,
         )
-    store = open_store(config.store, "r+")
-    analysed = []
+    store = open_store(config.store, "r")
+    analysed, skipped = [], {}
     with _timed(timings, "analyse"):
         for result in computed:
             group = store.class_group(result.key)
-            analysed.append((result, group, analyze_group(group, config)))
+            try:
+                analysed.append((result, group, analyze_group(group, config)))
+            except TooFewMapsError as error:
+                skipped[result.key.class_name] = str(error)
+    if not analysed:
+        first_reason = next(iter(skipped.values()))
+        raise SprayError(first_reason if len(skipped) == 1 else
+                         f"none of the {len(skipped)} classes can be analysed; first: {first_reason}")
     reports = Path(config.reports)
-    first = computed[0].key
+    first = analysed[0][0].key
     with _timed(timings, "report"):
         groups = _report_groups(config.store, first)
         write_reports(
@@ -124,7 +151,8 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         for result, _group, analysis in analysed
     ]
     index = reports / "index.html"
-    return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id)
+    return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id,
+                     skipped)
 
 
 def _with_prototypes(result: AnalysisResult) -> pd.DataFrame:

@@ -43,6 +43,9 @@ def audit(ctx: click.Context, config_path: str | None, on_findings: str | None, 
     counts changing. Findings go to a JSON summary and the top of the audit page in
     <reports>/audits/.
 
+    A class with fewer than 3 usable maps is skipped (named in the output and the summary's
+    skipped_classes) and does not change the exit status.
+
     Exit status: 0 no findings, 3 findings, 1 error (also: another audit of the store is
     running), 2 usage error.
     """
@@ -57,6 +60,8 @@ def audit(ctx: click.Context, config_path: str | None, on_findings: str | None, 
     for outcome in result.run_result.outcomes:
         reuse = "analysis reused" if outcome.reused_analysis else "analysed"
         click.echo(f"{outcome.class_name}: {outcome.n_computed} of {outcome.n_samples} maps computed, {reuse}")
+    for class_name, reason in result.run_result.skipped.items():
+        click.echo(f"{class_name}: skipped, {reason}")
     if result.previous_audit_id is None:
         click.echo(f"first audit of {config.model_name!r}: recorded as the baseline for the next one")
     for finding in result.findings:

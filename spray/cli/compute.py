@@ -17,9 +17,8 @@ from workflows.settings import MAX_GRID, ComputeSettings
               help="Sum-pooling grid GxG to store; repeat for several. [default: 20, thesis L2100]")
 @click.option("--chunk-size", "chunk_size", type=click.IntRange(min=1), default=None,
               help=f"Samples per store chunk, which is also one task. [default: {ComputeSettings().chunk_size}]")
-@click.option("--wait", is_flag=True, help="Wait for another run writing the same class instead of failing.")
 @one_line_errors
-def compute(config_file, classes, grids, wait, **flags) -> None:
+def compute(config_file, classes, grids, **flags) -> None:
     """Compute LRP relevance maps for every sample of a class into the Zarr store.
 
     Resumable: a rerun skips the chunks already done (--force recomputes the maps of these
@@ -36,7 +35,7 @@ def compute(config_file, classes, grids, wait, **flags) -> None:
     results = compute_classes(
         config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
         split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
-        force=config.force, wait=wait,
+        force=config.force, wait=config.wait,
     )
     for result in results:
         errors = f", {result.n_errors} unreadable or failed (recorded)" if result.n_errors else ""

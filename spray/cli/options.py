@@ -102,6 +102,8 @@ EXECUTION_OPTIONS: list[Callable[[Any], Any]] = [
                  help=f"Images per LRP pass. [default: {CPU_BATCH_SIZE} on CPU, {GPU_BATCH_SIZE} on a GPU]"),
     click.option("--force", is_flag=True, default=None,
                  help="Recompute what the store already has (only the maps of the settings given)."),
+    click.option("--wait", is_flag=True, default=None,
+                 help="Wait for another run writing the same classes instead of failing."),
 ]
 
 COMPUTE_OPTIONS: list[Callable[[Any], Any]] = [

@@ -20,6 +20,10 @@ def run(config_file, classes, **flags) -> None:
     planted Clever Hans shortcuts), keeps the relevance maps in ./spray-store.zarr and writes
     the reports to ./spray-reports/. Every step resumes: a second run computes nothing new.
 
+    A class with fewer than 3 usable maps is skipped with a line saying why, and the others go
+    on (exit status 0); exit status 1 when no class can be analysed or the input is bad, 2 for
+    a usage error.
+
     \b
     Examples:
       spray run --class aeroplane
@@ -40,6 +44,8 @@ def run(config_file, classes, **flags) -> None:
                    f"{outcome.n_clusters} cluster(s)")
         if outcome.warning:
             click.echo(f"  warning: {outcome.warning}")
+    for class_name, reason in result.skipped.items():
+        click.echo(f"{class_name}: skipped, {reason}")
     split = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.timings.items())
     click.echo(f"time: {split}")
     pages = [o.report_page for o in result.outcomes]

@@ -1,10 +1,11 @@
 """One audit: run the pipeline (incrementally), record it, compare it with the last one, alert.
 
 The order of the steps is what makes an interrupted audit harmless: the pipeline resumes
-from the store; the summary JSON and the audit page are written first; the history rows are
-committed last, in one atomic rename. A crash before that commit leaves the history exactly
-as it was, so the rerun compares against the same previous audit and raises the same
-findings; nothing that was recorded is ever rewritten.
+from the store; the audit page is written first; the history rows are committed in one
+atomic rename; the summary JSON (what hooks and people read first) comes last, so a summary
+never names an audit that is not recorded or a page that does not exist. A crash before the
+history commit leaves the history exactly as it was, so the rerun compares against the same
+previous audit and raises the same findings; nothing that was recorded is ever rewritten.
 """
 
 from __future__ import annotations
@@ -84,12 +85,12 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
         summary_path = folder / f"{audit_id}.json"
         page_path = folder / f"{audit_id}.html"
         summary = _summary(frame, findings, run_result, previous_id, page_path)
-        _write_atomically(summary_path, json.dumps(summary, indent=2, default=str))
         from reports.audit_page import write_audit_page
 
         timeline = frame if earlier.empty else pd.concat([earlier, frame], ignore_index=True)
         write_audit_page(page_path, timeline, summary)
         history_file = history.append(frame)
+        _write_atomically(summary_path, json.dumps(summary, indent=2, default=str))
     return AuditResult(audit_id, findings, summary_path, page_path, history_file, run_result, previous_id)
 
 
@@ -135,6 +136,7 @@ def _summary(frame: pd.DataFrame, findings: list[Finding], run_result: Any, prev
         "exit_code": EXIT_FINDINGS if findings else EXIT_NO_FINDINGS,
         "findings": [finding.to_dict() for finding in findings],
         "classes": classes,
+        "skipped_classes": dict(run_result.skipped),
         "page": str(page),
     }
 

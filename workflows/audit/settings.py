@@ -112,8 +112,8 @@ def load_audit_config(path: str | Path, **overrides: Any) -> AuditConfig:
             known = ", ".join(sorted(_AUDIT_KEYS | _THRESHOLD_KEYS))
             raise ConfigError(f"unknown key {raw_key!r} in [audit] of {path}; known keys: {known}")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if "history" in values:
-        values["history"] = Path(values["history"])
+    if "history" in values:  # relative to the config file's folder, as the [run] paths
+        values["history"] = path.resolve().parent / Path(values["history"]).expanduser()
     values.setdefault("model_name", run.model or "demo")
     return AuditConfig(run=run, thresholds=Thresholds(**thresholds), **values)
 

@@ -1,0 +1,61 @@
+"""A cluster without workers ends a run with one clear line instead of a traceback or a hang."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workflows import cluster
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lonely_scheduler(tmp_path):
+    """A real `dask scheduler` on 127.0.0.1 with no worker."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    log = open(tmp_path / "scheduler.log", "w")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "scheduler", "--host", "127.0.0.1",
+                                "--port", address.rsplit(":", 1)[1], "--no-dashboard"], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", int(address.rsplit(":", 1)[1])), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield address
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+
+
+def test_a_scheduler_without_workers_is_one_clear_error(lonely_scheduler):
+    with pytest.raises(cluster.ClusterError, match=r"has no worker after 1 s; start workers with `dask worker"):
+        with cluster.remote_client(lonely_scheduler, timeout_s=1):
+            pass
+
+
+def test_losing_every_worker_stops_the_run_after_the_documented_wait(lonely_scheduler):
+    from distributed import Client
+
+    with Client(lonely_scheduler, timeout=30) as client:
+        run = cluster.dask_map(client, no_worker_timeout_s=2)
+        started = time.monotonic()
+        with pytest.raises(cluster.ClusterError, match=r"no worker for 2 s with 3 task\(s\) left; finished chunks "
+                                                       r"are kept"):
+            list(run(abs, [1, 2, 3]))
+        assert time.monotonic() - started < 20
