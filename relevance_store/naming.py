@@ -8,6 +8,7 @@ never used as a path as-is: every character outside ``[A-Za-z0-9_-]`` is percent
 
 from __future__ import annotations
 
+import hashlib
 import string
 import urllib.parse
 from typing import NamedTuple
@@ -17,18 +18,31 @@ from spray.errors import StoreError
 _SAFE = frozenset(string.ascii_letters + string.digits + "_-")
 
 
+MAX_NODE_NAME = 120
+"""Longest node name in characters (ASCII after encoding, so bytes too): file systems allow 255
+bytes per name, and a CJK character takes 9 encoded (3 UTF-8 bytes, each ``%XX``)."""
+
+
 def encode_name(name: str) -> str:
-    """Return the node name for ``name``: reversible, one path segment, never ``.``/``..``."""
+    """Return the node name for ``name``: one path segment, never ``.``/``..``; reversible by
+    :func:`decode_name` up to :data:`MAX_NODE_NAME` characters. A longer one is cut and ends in
+    ``~`` and 16 hex digits of the name's sha256 (``~`` never occurs otherwise), so two long
+    names never share a node; the full name is kept in the group's attrs."""
     if not isinstance(name, str) or not name:
         raise StoreError(f"store node name {name!r} is empty or not text; give a non-empty class name")
     encoded = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in name)
     if encoded.startswith("_"):
         encoded = "%5F" + encoded[1:]
+    if len(encoded) > MAX_NODE_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        keep = encoded[: MAX_NODE_NAME - 17]
+        keep = keep[: keep.rfind("%")] if "%" in keep[-2:] else keep  # never cut inside a %XX
+        encoded = f"{keep}~{digest}"
     return encoded
 
 
 def decode_name(encoded: str) -> str:
-    """Inverse of :func:`encode_name`."""
+    """Inverse of :func:`encode_name` (of a name of up to :data:`MAX_NODE_NAME` encoded characters)."""
     return urllib.parse.unquote(encoded)
 
 

@@ -156,3 +156,13 @@ def test_store_never_imports_torch():
 
     code = "import sys, relevance_store, relevance_store.integrity; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent).returncode == 0
+
+
+def test_a_long_class_name_gets_a_short_unique_node_and_keeps_its_name(tmp_path):
+    store = open_store(tmp_path / "s.zarr", "a")
+    long_names = ["猫" * 40, "猫" * 39 + "犬", "x" * 300]
+    groups = [make_group(store, class_name=name, n=3) for name in long_names]
+    nodes = [encode_name(name) for name in long_names]
+    assert all(len(node) <= 120 and "~" in node for node in nodes) and len(set(nodes)) == 3
+    assert sorted(k.class_name for k in open_store(tmp_path / "s.zarr").class_keys()) == sorted(long_names)
+    assert [open_store(tmp_path / "s.zarr").class_group(g.key).n_samples for g in groups] == [3, 3, 3]

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("spray.cli.report", "report", "Write the HTML reports from the store."),
     "serve": ("spray.cli.serve", "serve", "Serve the reports folder on 127.0.0.1 for browsing."),
     "info": ("spray.cli.store_commands", "info", "List models, datasets and classes in a store."),
-    "check": ("spray.cli.store_commands", "check", "Verify a store: every done chunk present and finite."),
+    "check": ("spray.cli.store_commands", "check", "Verify a store: decode every done chunk (checksums), finite maps; --repair marks damage for recompute."),
     "unlock": ("spray.cli.unlock", "unlock", "List and remove the locks a gone run left beside a store (with a warning)."),
     "demo": ("spray.cli.demo", "demo", "The built-in demo world: generate, export, train its model."),
     "verify": ("spray.cli.verify", "verify", "Verification experiments for a suspected shortcut (padding)."),

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from spray.atomic import write_text_atomically
 from spray.errors import ModelError
 from workflows.audit.comparison import Finding, compare_audits
 from workflows.audit.history import AuditHistory, last_audit
@@ -90,7 +91,7 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
         timeline = frame if earlier.empty else pd.concat([earlier, frame], ignore_index=True)
         write_audit_page(page_path, timeline, summary)
         history_file = history.append(frame)
-        _write_atomically(summary_path, json.dumps(summary, indent=2, default=str))
+        write_text_atomically(summary_path, json.dumps(summary, indent=2, default=str))
     return AuditResult(audit_id, findings, summary_path, page_path, history_file, run_result, previous_id)
 
 
@@ -139,13 +140,6 @@ def _summary(frame: pd.DataFrame, findings: list[Finding], run_result: Any, prev
         "skipped_classes": dict(run_result.skipped),
         "page": str(page),
     }
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
 
 
 def _now() -> datetime.datetime:
