@@ -4,6 +4,7 @@ table in the store, statistics recomputed from it with pandas/scipy, resume, CLI
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,3 +115,13 @@ def test_cli_runs_with_a_given_colour_and_reports_bad_input_in_one_line(experime
     assert good.exit_code == 0, good.output
     assert "class-boat-padding.html" in good.output
     assert read_padding_results(tmp_path / "s.zarr", "boat").attrs["params"]["reference_colour"] == [10, 20, 30]
+
+
+def test_a_finished_experiment_is_read_back_without_writing_the_store(experiment):
+    config, settings, results = experiment
+    store = Path(config.store)
+    files = lambda: {str(p): p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}  # noqa: E731
+    before = files()
+    again = verify_padding(config, settings, progress=False, write_page=False)
+    assert files() == before and again.n_computed == 0 and again.params_hash == results.params_hash
+    pd.testing.assert_frame_equal(again.table, results.table)

@@ -137,9 +137,15 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         "mirror_mode": settings.mirror_mode, "reference_colour": list(colour), "chunk_size": CHUNK_SIZE,
         **variant.identity, "sample_ids": params_hash({"ids": members + others}), "n_examples": settings.n_examples,
     }
-    store = open_store(location, "a")
     key = variant.key(name)
     digest = params_hash(params)
+    stored = None if config.force else _stored_experiment(location, key, digest)
+    if stored is not None:  # finished before: read only, no lock (a read-only store works)
+        results = _results(name, stored, digest, 0)
+        if write_page:
+            results.page = write_padding_page(results, config.reports)
+        return results
+    store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
         if store.is_local:
             stack.enter_context(store.writer_lock(key._replace(class_name=f"{GROUP}/{name}")))
@@ -204,9 +210,30 @@ def _reference_colour(given: Any, source: Any, members: list[str]) -> tuple[tupl
     return colour, f"sky (top rows) of the most typical of {used} landscape images of the class (medoid)"
 
 
+def _experiment_path(key: ClassKey, digest: str) -> str:
+    return "/".join([key.variant, GROUP, encode_name(key.class_name), digest])
+
+
+def _stored_experiment(location: str, key: ClassKey, digest: str) -> zarr.Group | None:
+    """The finished experiment with these parameters (every chunk, summary and examples), or None."""
+    try:
+        node = open_store(location, "r").root[_experiment_path(key, digest)]
+    except (StoreError, KeyError):
+        return None
+    finished = "verdict" in node.attrs and "completed_at" in node.attrs and bool(np.asarray(node["done"][:]).all())
+    return node if finished and "examples" in node and node["examples"].attrs.get("complete") else None
+
+
+def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> PaddingResults:
+    """The stored experiment ``node`` read back whole."""
+    examples = {name: np.asarray(array[...]) for name, array in node["examples"].arrays()} if "examples" in node else {}
+    return PaddingResults(class_name, _read_table(node), _read_parquet(node["summary"]), dict(node.attrs["verdict"]),
+                          examples, dict(node.attrs), digest, n_computed)
+
+
 def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_samples: int, force: bool) -> zarr.Group:
     """The experiment's group, created at full size (again with ``force``) or reopened to resume."""
-    path = "/".join([key.variant, GROUP, encode_name(key.class_name), digest])
+    path = _experiment_path(key, digest)
     if path in store.root and not force:
         return store.root[path]
     node = store.root.require_group(path.rsplit("/", 1)[0]).create_group(digest, overwrite=True)
@@ -345,10 +372,7 @@ def read_padding_results(store_location: str | os.PathLike, class_name: str) -> 
     if not nodes:
         raise StoreError(f"the store {store_location} has no padding experiment for class {class_name!r}; "
                          f"run `spray verify padding --class {class_name}` first")
-    node = nodes[-1]
-    examples = {name: np.asarray(array[...]) for name, array in node["examples"].arrays()} if "examples" in node else {}
-    return PaddingResults(class_name, _read_table(node), _read_parquet(node["summary"]), dict(node.attrs["verdict"]),
-                          examples, dict(node.attrs), node.basename)
+    return _results(class_name, nodes[-1], nodes[-1].basename, 0)
 
 
 def write_padding_page(results: PaddingResults, reports: str | os.PathLike) -> Path:

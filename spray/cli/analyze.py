@@ -30,7 +30,7 @@ def analyze(config_file, classes, stability, variant, **flags) -> None:
     from relevance_store import open_store
     from workflows.analyze import analyze_group
 
-    store = open_store(config.store, "r+")
+    store = open_store(config.store, "r")  # an analysis to write reopens its class writable
     groups = ([store.class_group(key) for key in store.class_keys()
                if variant is None or key.maps_id.startswith(variant) or key.model_id.startswith(variant)]
               if config.classes == ("all",) else [store.find_class(name, variant) for name in config.classes])
