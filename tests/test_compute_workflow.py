@@ -207,3 +207,28 @@ def test_non_finite_relevance_is_recorded_as_a_sample_error(run, store_path, mon
     failed = {group.sample_ids[row]: relevance_task.NON_FINITE for row in range(0, 12, 5)}  # first of each chunk
     assert group.errors == failed and result.n_errors == 3
     assert np.isnan(group.pooled(20)[0]).all() and check_store(open_store(store_path)) == []
+
+
+def test_a_run_whose_lock_was_taken_over_stops_and_keeps_what_it_stored(run, store_path, monkeypatch):
+    from relevance_store.store import RelevanceStore
+    from workflows import compute
+    from workflows.compute import ComputeError
+
+    locks, real_lock, real_chunk = [], RelevanceStore.writer_lock, compute.run_chunk
+
+    def recorded_lock(self, key, wait=False):
+        locks.append(real_lock(self, key, wait=wait))
+        return locks[-1]
+
+    def chunk_then_lose_the_lock(task):
+        result = real_chunk(task)
+        for lock in locks:
+            lock.lost = True  # as the heartbeat finds when another host took the lock over
+        return result
+
+    monkeypatch.setattr(RelevanceStore, "writer_lock", recorded_lock)
+    monkeypatch.setattr(compute, "run_chunk", chunk_then_lose_the_lock)
+    with pytest.raises(ComputeError, match="another run took over the writer lock of class 'dog'"):
+        run("dog")
+    group = open_store(store_path).find_class("dog")
+    assert group.done.tolist() == [True, False, False] and check_store(open_store(store_path)) == []

@@ -99,8 +99,8 @@ def compute_classes(
         return [_finish(group, 0, 0, record=False) for group in stored]
     relevance_store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
-        for name in names:  # hold every class's writer lock for the whole run
-            stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait))
+        locks = [stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait))
+                 for name in names]  # every class's writer lock, held for the whole run
         executor = _Executor(stack, scheduler, workers, location, settings.device)
         selected = _select(executor, variant, names)
         groups = [_prepare_group(relevance_store, variant, name, ids, labels, force=force)
@@ -110,7 +110,7 @@ def compute_classes(
         tasks = [ChunkTask(location, group.key, chunk, tuple(group.sample_ids[group.chunk_rows(chunk)]),
                            model.class_names.index(group.key.class_name), model.spec, source.spec(), settings, threads)
                  for group in groups for chunk in pending[group.key]]
-        computed = _run(runner, tasks, progress)
+        computed = _run(runner, tasks, progress, locks)
         return [_finish(group, computed.get(group.key, 0), len(pending[group.key])) for group in groups]
 
 
@@ -286,8 +286,10 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
 
 
 # ---- running ------------------------------------------------------------------------------
-def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool) -> dict[ClassKey, int]:
-    """Run every task (one graph for all classes) with a progress bar; maps computed per class."""
+def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool, locks: Sequence[Any] = ()) -> dict[ClassKey, int]:
+    """Run every task (one graph for all classes) with a progress bar; maps computed per class.
+
+    Stops when another run took over one of ``locks`` (this one stalled past the lease)."""
     computed: dict[ClassKey, int] = {}
     with tqdm(total=sum(len(t.sample_ids) for t in tasks), unit="map", desc="relevance maps",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -295,6 +297,10 @@ def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool) -> dict
             for result in runner(run_chunk, tasks):
                 computed[result.key] = computed.get(result.key, 0) + result.n_samples
                 bar.update(result.n_samples)
+                lost = [lock.what for lock in locks if lock.lost]
+                if lost:
+                    raise ComputeError(f"another run took over the writer lock of {lost[0]} while this one was "
+                                       "stalled; stopping here: what is stored is kept")
         except SprayError:
             raise
         except Exception as error:  # a worker died too often, a bug in a task, ...
