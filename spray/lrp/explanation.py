@@ -115,7 +115,7 @@ class Explanation:
             warnings.warn(
                 f"the model ends in {result.target!r}; explaining its input logits instead "
                 "(thesis L848-L868).",
-                stacklevel=4,
+                stacklevel=5,  # the caller of attribute / attribute_layers / conditional_relevance
             )
             result = result.args[0]
         return result
@@ -257,16 +257,17 @@ class Explanation:
         )
         if constant_factor:
             return products.scale(op, a, b)
-        if op is operator.mul:
-            a_node, b_node = node.args
-            a_is_gate = products.choose_gate(a, b, self._gate_like(a_node), self._gate_like(b_node))
-            if a_is_gate is not None:
-                return products.gate(a, b, a_is_gate)
-        raise UnsupportedLayerError(
-            _where(node),
-            f"{_describe(node.target)} of two input-dependent tensors, neither of which is a gate "
-            "(a sigmoid/hardsigmoid/softmax output or a broadcast factor)",
-        )
+        if op is not operator.mul:
+            raise UnsupportedLayerError(_where(node), f"{_describe(node.target)} by an input-dependent tensor")
+        a_node, b_node = node.args
+        a_is_gate = products.choose_gate(a, b, self._gate_like(a_node), self._gate_like(b_node))
+        if a_is_gate is None:
+            raise UnsupportedLayerError(
+                _where(node),
+                f"{_describe(node.target)} of two input-dependent tensors, neither of which is a gate "
+                "(a sigmoid/hardsigmoid/softmax output or a broadcast factor)",
+            )
+        return products.gate(a, b, a_is_gate)
 
     def _gate_like(self, node: torch.fx.Node) -> bool:
         """Whether ``node`` is a sigmoid-like op's output, seen through shape-only ops."""
