@@ -52,6 +52,6 @@ def test_groups_without_padded_images_get_a_message_not_an_empty_chart(tmp_path)
     table = synthetic_table(1.0, -1.0)
     table = table[~table["member"] | (table["orientation"] == "square")]  # the class: square images only
     html = page_html(tmp_path, "cat", table)
-    assert "No cat image needs padding" in html
+    assert "No landscape cat image was sampled" in html
     assert '"name":"members_orientation"' not in html.replace(" ", "")
     assert "nothing to compare here" in html

@@ -88,7 +88,7 @@ def test_verdict_for_square_images_only_is_untestable_with_a_clear_message():
     table = synthetic_table(1.0, -1.0)
     verdict = padding_verdict(summarise(table[table["orientation"] == "square"]), "cat")
     assert verdict.conclusion == UNTESTABLE
-    assert any("No cat image needs padding" in sentence for sentence in verdict.findings)
+    assert any("No landscape cat image was sampled" in sentence for sentence in verdict.findings)
 
 
 def test_a_significant_but_tiny_change_is_not_called_an_effect():
@@ -98,4 +98,25 @@ def test_a_significant_but_tiny_change_is_not_called_an_effect():
     summary = summarise(table)
     assert (summary.loc[summary["strategy"] == "noise", "score_std"] > 25).all()
     verdict = padding_verdict(summary, "cat")
-    assert verdict.conclusion == NOT_SUPPORTED and "not a significant effect" in " ".join(verdict.findings)
+    text = " ".join(verdict.findings)
+    assert verdict.conclusion == NOT_SUPPORTED
+    rise = summary[(~summary["member"]) & (summary["orientation"] == "landscape")
+                   & (summary["strategy"] == "random_colour")].iloc[0]
+    assert rise["p_value"] < 0.05  # significant ...
+    assert f"significant, but below the effect-size threshold of 0.2 x score spread = {0.2 * rise['score_std']:.2f}" in text
+
+
+def test_the_verdict_is_judged_on_landscape_images_whatever_the_portraits_do():
+    table = synthetic_table(1.0, -1.0)
+    portrait = (table["orientation"] == "portrait") & (~table["member"])
+    table.loc[portrait, "delta"] = -3.0  # portraits (padded left and right) go the other way
+    assert padding_verdict(summarise(table), "cat").conclusion == CONFIRMED
+
+
+@pytest.mark.parametrize("n", [20, 40, 80, 160])
+def test_the_verdict_does_not_depend_on_the_sample_size(n):
+    for seed in range(3):
+        assert padding_verdict(summarise(synthetic_table(1.0, -1.0, seed=seed, n=n), seed=seed), "cat").conclusion \
+            == CONFIRMED
+        assert padding_verdict(summarise(synthetic_table(0.0, 0.0, seed=seed, n=n), seed=seed), "cat").conclusion \
+            == NOT_SUPPORTED
