@@ -101,6 +101,27 @@ NO_WORKER_TIMEOUT_S = 60.0
 error (what is stored is kept; a rerun resumes). Long enough for a worker to restart."""
 
 
+class Executor:
+    """Where a run's tasks go, chosen when work is known (``choose_runner``) and kept for later
+    stages: compute and analysis share the workers. In-process is upgraded to a cluster when a
+    later stage alone brings enough work to pay for one; a cluster, once started, is kept."""
+
+    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
+                 device: str = "cpu") -> None:
+        self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
+        self.gpus = local_gpus(device) if scheduler is None else 0
+        self.chosen: tuple[Runner, int] | None = None
+
+    def choose(self, n_maps: int) -> tuple[Runner, int]:
+        """A function mapping tasks to results (as they complete), and torch/BLAS threads per worker,
+        for ``n_maps`` maps of work (or its equivalent)."""
+        if self.chosen is None or (self.chosen[0] is map and n_maps and self.scheduler is None
+                                   and use_local_cluster(self.workers, n_maps) and not self.gpus):
+            self.chosen = choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps,
+                                        gpus=self.gpus)
+        return self.chosen
+
+
 def dask_map(client: Any, resources: dict[str, int] | None = None,
              no_worker_timeout_s: float = NO_WORKER_TIMEOUT_S) -> Runner:
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);

@@ -68,6 +68,7 @@ def compute_classes(
     force: bool = False,
     wait: bool = False,
     progress: bool = True,
+    executor: cluster.Executor | None = None,
     **setting_overrides: Any,
 ) -> list[ComputeResult]:
     """Compute (or resume) the relevance maps of ``classes`` ("all" = every class) into ``store``.
@@ -82,7 +83,8 @@ def compute_classes(
     at least ``settings.LOCAL_CLUSTER_MIN_MAPS`` maps, in this process otherwise.
     Chunks already done are skipped unless ``force``, which recomputes the maps of these
     settings only. A class being written by another process raises :class:`StoreError`
-    unless ``wait``.
+    unless ``wait``. ``executor`` (``workflows.cluster.Executor``) lets a caller keep the
+    workers for later stages (the pipeline's analysis); by default they close on return.
     """
     settings = (settings or ComputeSettings()).replace(**setting_overrides)
     location = str(local_path(os.fspath(store))) if is_local(os.fspath(store)) else os.fspath(store)
@@ -101,7 +103,8 @@ def compute_classes(
     with contextlib.ExitStack() as stack:
         locks = [stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait))
                  for name in names]  # every class's writer lock, held for the whole run
-        executor = _Executor(stack, scheduler, workers, location, settings.device)
+        if executor is None:
+            executor = cluster.Executor(stack, scheduler, workers, location, settings.device)
         selected = _select(executor, variant, names)
         groups = [_prepare_group(relevance_store, variant, name, ids, labels, force=force)
                   for name, (ids, labels) in selected.items()]
@@ -177,26 +180,8 @@ class Variant:
         return int(size)
 
 
-# ---- where tasks run ----------------------------------------------------------------------
-class _Executor:
-    """Chooses where tasks run, once, when the first batch of work is known (see ``compute_classes``)."""
-
-    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
-                 device: str) -> None:
-        self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
-        self.gpus = cluster.local_gpus(device) if scheduler is None else 0
-        self.chosen: tuple[cluster.Runner, int] | None = None
-
-    def choose(self, n_maps: int) -> tuple[cluster.Runner, int]:
-        """A function mapping tasks to results (as they complete), and torch threads per worker."""
-        if self.chosen is None:
-            self.chosen = cluster.choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps,
-                                                gpus=self.gpus)
-        return self.chosen
-
-
 # ---- planning -----------------------------------------------------------------------------
-def _select(executor: _Executor, variant: Variant, names: list[str]) -> dict[str, tuple[list[str], list[int]]]:
+def _select(executor: cluster.Executor, variant: Variant, names: list[str]) -> dict[str, tuple[list[str], list[int]]]:
     """Sample ids and true-membership labels (1/0) per class."""
     source, model, settings = variant.source, variant.model, variant.settings
     if settings.selection == "true":

@@ -23,7 +23,9 @@ from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray import __version__
 from spray.errors import SprayError
-from workflows.analyze import TooFewMapsError, analyze_group
+from relevance_store.store import is_local, local_path
+from workflows import cluster
+from workflows.analyze import analyze_classes
 from workflows.compute import compute_classes
 from workflows.config import RunConfig
 
@@ -103,21 +105,21 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         raise SprayError("no class given; name one with --class NAME (or --class all for every class)")
     check_reports_folder(Path(config.reports))
     timings: dict[str, float] = {}
-    with _timed(timings, "compute"):
-        computed = compute_classes(
-            config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
-            split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
-            force=config.force, wait=config.wait, progress=progress,
-        )
+    location = str(local_path(config.store)) if is_local(config.store) else config.store
+    with contextlib.ExitStack() as stack:  # compute and analysis share the workers
+        executor = cluster.Executor(stack, config.scheduler, config.workers, location, config.compute.device)
+        with _timed(timings, "compute"):
+            computed = compute_classes(
+                config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
+                split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
+                force=config.force, wait=config.wait, progress=progress, executor=executor,
+            )
+        with _timed(timings, "analyse"):
+            analyses, skipped = analyze_classes(location, [r.key for r in computed], config, executor,
+                                                progress=progress)
     store = open_store(config.store, "r")
-    analysed, skipped = [], {}
-    with _timed(timings, "analyse"):
-        for result in computed:
-            group = store.class_group(result.key)
-            try:
-                analysed.append((result, group, analyze_group(group, config)))
-            except TooFewMapsError as error:
-                skipped[result.key.class_name] = str(error)
+    analysed = [(result, store.class_group(result.key), analyses[result.key])
+                for result in computed if result.key in analyses]
     if not analysed:
         first_reason = next(iter(skipped.values()))
         raise SprayError(first_reason if len(skipped) == 1 else

@@ -54,6 +54,46 @@ def pin_torch_threads(threads: int) -> None:
 
 
 @contextlib.contextmanager
+def analysis_compute(threads: int) -> Iterator[None]:
+    """Settings for one class's spectral analysis: one BLAS thread (with busy-waiting OpenBLAS
+    threads and one other busy process, the 32-eigenpair stage at 10k took 4.7-11.5 CPU-s, with
+    one thread 0.7 CPU-s; ARCHITECTURE.md), ``threads`` OpenMP threads (scikit-learn's k-means)
+    and numba threads (UMAP, NN-descent), so that workers x threads = cores."""
+    from threadpoolctl import threadpool_limits
+
+    tune_allocator()
+    previous = _numba_threads(threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=threads, user_api="openmp"):
+            yield
+    finally:
+        _numba_threads(previous)
+
+
+def _numba_threads(threads: int) -> int:
+    """Set numba's threads (at most its pool's size) and return the previous count."""
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    return previous
+
+
+def thread_counts() -> dict[str, int]:
+    """The thread limits in force now: BLAS and OpenMP (threadpoolctl), numba, torch if loaded."""
+    from threadpoolctl import threadpool_info
+
+    counts: dict[str, int] = {}
+    for pool in threadpool_info():
+        counts[pool["user_api"]] = max(counts.get(pool["user_api"], 0), int(pool["num_threads"]))
+    if "numba" in sys.modules:
+        counts["numba"] = sys.modules["numba"].get_num_threads()
+    if "torch" in sys.modules:
+        counts["torch"] = sys.modules["torch"].get_num_threads()
+    return counts
+
+
+@contextlib.contextmanager
 def relevance_compute(torch_threads: int) -> Iterator[None]:
     """Settings for a block of model work: ``torch_threads`` torch threads, the allocator tuned,
     and one BLAS thread until the block ends."""
