@@ -1,8 +1,9 @@
-"""Standalone Bokeh HTML reports rendered from what is in the store (never recomputes analysis).
+"""Bokeh HTML reports rendered from what is in the store (never recomputes analysis).
 
 The renderer takes plain data (``reports.model``) so it does not depend on how the store or
 the analysis are laid out; ``reports.from_store`` maps those onto it. Pages open offline from
-disk (Bokeh resources inline) and escape every user string.
+disk (BokehJS written once into the reports folder, ``reports.page``) and escape every user
+string.
 
     render_class_page(ClassReportData, out_dir) -> Path   # out_dir/class-<slug>.html
     render_index_page(IndexReportData, out_dir) -> Path   # out_dir/index.html

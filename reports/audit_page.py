@@ -1,6 +1,6 @@
 """The audit page: what changed since the last audit, then how each class evolved.
 
-A standalone Bokeh HTML file (resources inline, so it opens offline from disk). The findings
+A Bokeh HTML file (BokehJS from the reports folder, so it opens offline from disk). The findings
 come first, because they are what a person opening the nightly audit wants to know; then
 two timelines across every audit of the model name: lambda_2 of L_sym per class (the
 ranking key of the cross-class comparison, Fig. 6.5, L2124) and the highest cluster
@@ -21,9 +21,9 @@ from bokeh.layouts import column
 from bokeh.models import ColumnDataSource, Div, HoverTool
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
-from bokeh.resources import INLINE
 
 from reports.images import heatmap_rgb, png_data_uri
+from reports.page import bokeh_resources
 from reports.safe import text
 from spray.atomic import write_text_atomically
 
@@ -49,7 +49,8 @@ def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: d
         sizing_mode="stretch_width",
     )
     title = f"spray audit {summary.get('model_name')} {summary.get('audit_id')}"
-    return write_text_atomically(path, file_html(layout, resources=INLINE, title=title))
+    return write_text_atomically(path, file_html(layout, resources=bokeh_resources(path, Path(path).parent.parent),
+                                                 title=title))
 
 
 def _per_class_per_audit(timeline: pd.DataFrame) -> pd.DataFrame:

@@ -1,18 +1,25 @@
-"""Writing one standalone HTML page: escaped static HTML blocks interleaved with Bokeh roots.
+"""Writing one HTML page: escaped static HTML blocks interleaved with Bokeh roots.
 
-Bokeh's JavaScript and CSS are inlined (``INLINE``, ~1.5 MB): CDN resources render a blank
-page offline (ARCHITECTURE.md, measured facts), and reports must open from disk.
+BokehJS is written once into the reports folder (``bokeh-<version>/static/js/``) and every page
+loads it by a relative path, so pages open offline from disk (CDN resources render a blank
+page offline, ARCHITECTURE.md) without each carrying 1.27 MB of inlined BokehJS: 1000 class
+pages would have been ~2 GB. Copy the whole reports folder to move the pages.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import bokeh
 from bokeh.embed import file_html
 from bokeh.model import Model
-from bokeh.resources import INLINE
+from bokeh.resources import Resources
+from bokeh.util.paths import bokehjs_path
 
 from reports.safe import text
 from spray.atomic import write_text_atomically
@@ -38,6 +45,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report .subtitle { color: #555; margin: 0 0 0.8em; word-break: break-word; }
 .spray-report .summary { background: #f4f6fa; border-left: 4px solid #3b6fb6; padding: 10px 14px; font-size: 1.05em; }
 .spray-report .summary p { margin: 0.25em 0; }
+.spray-report .summary p.warning { color: #8a1c1c; font-weight: 600; }
 .spray-report .note { color: #555; font-size: 0.9em; }
 .spray-report table.plain { border-collapse: collapse; font-size: 0.9em; }
 .spray-report table.plain th, .spray-report table.plain td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: left; vertical-align: top; word-break: break-word; }
@@ -69,12 +77,42 @@ def definition_table(items: dict, empty: str) -> str:
     return f'<table class="plain">{rows}</table>'
 
 
-def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block]) -> Path:
-    """Render ``blocks`` (with ``roots`` embedded where named) into one standalone file at ``path``,
-    replaced atomically (:func:`spray.atomic.write_text_atomically`)."""
+BOKEH_ASSETS = f"bokeh-{bokeh.__version__}"
+"""Folder of BokehJS inside the reports folder; versioned, so an upgrade never mixes files."""
+
+
+def bokeh_resources(page: Path, assets_root: Path | None = None) -> Resources:
+    """Resources that load BokehJS from ``<assets_root>/bokeh-<version>/`` by a path relative to
+    ``page`` (written there once; ``assets_root`` defaults to the page's folder)."""
+    root = Path(assets_root) if assets_root is not None else Path(page).parent
+    _write_bokeh_assets(root / BOKEH_ASSETS)
+    relative = Path(os.path.relpath(root / BOKEH_ASSETS, Path(page).parent)).as_posix()
+    return Resources(mode="server", root_url=f"{relative}/")
+
+
+def _write_bokeh_assets(folder: Path) -> None:
+    """Copy BokehJS's minified bundles into ``folder/static/js`` unless they are there (each file
+    lands whole: copied to a temporary name, then renamed)."""
+    target = folder / "static" / "js"
+    source = Path(bokehjs_path()) / "js"
+    for bundle in sorted(source.glob("bokeh*.min.js")):
+        destination = target / bundle.name
+        if destination.is_file() and destination.stat().st_size == bundle.stat().st_size:
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        temporary = target / f".{bundle.name}.{uuid.uuid4().hex[:8]}.tmp"
+        shutil.copyfile(bundle, temporary)
+        os.replace(temporary, destination)
+
+
+def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block],
+               assets_root: Path | None = None) -> Path:
+    """Render ``blocks`` (with ``roots`` embedded where named) into the page at ``path``, replaced
+    atomically (:func:`spray.atomic.write_text_atomically`); BokehJS comes from ``assets_root``
+    (default: the page's folder, see :func:`bokeh_resources`)."""
     page = file_html(
         list(roots),
-        resources=INLINE,
+        resources=bokeh_resources(path, assets_root),
         title=title,
         template=_TEMPLATE,
         template_variables={"css": _CSS, "blocks": blocks},
