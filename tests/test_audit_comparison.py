@@ -17,9 +17,8 @@ from workflows.audit.comparison import (
     NEW_CLUSTER,
     RESOLVED_CLUSTER,
     compare_audits,
-    match_clusters,
-    prototype_similarity,
 )
+from spray.matching import match_clusters, prototype_similarity
 from workflows.audit.history import AuditHistory
 from workflows.audit.record import audit_frame, eigengap_at
 from workflows.audit.settings import Thresholds

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("spray.cli.demo", "demo", "The built-in demo world: generate, export, train its model."),
     "verify": ("spray.cli.verify", "verify", "Verification experiments for a suspected shortcut (padding)."),
     "audit": ("spray.cli.audit", "audit", "Nightly model audit: analyse, compare with the last run, alert."),
+    "export": ("spray.cli.export", "export", "Export stored analyses for other tools (a ViRelAy project)."),
+    "tag": ("spray.cli.tag", "tag", "Tag a cluster as shortcut, legitimate or unsure; the tag follows it."),
     "schedule": ("spray.cli.schedule", "schedule", "Schedule nightly audits (cron line, systemd timer, or in-process)."),
 }
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
+from spray.matching import match_clusters, prototype_similarity
 from workflows.audit.settings import Thresholds
 
 NEW_CLUSTER = "new_cluster"
@@ -40,30 +40,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise cosine similarity of the rows of ``a`` (m, d) and ``b`` (n, d); 0 for a zero row."""
-    a_norm = np.linalg.norm(a, axis=1, keepdims=True)
-    b_norm = np.linalg.norm(b, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        similarity = (a @ b.T) / (a_norm * b_norm.T)
-    return np.nan_to_num(similarity, nan=0.0)
-
-
-def prototype_similarity(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """Cosine similarity (m, n) of previous and current prototypes; all 0 when their lengths differ
-    (another pooling grid: the maps are not comparable)."""
-    if previous.shape[1] != current.shape[1]:
-        return np.zeros((len(previous), len(current)))
-    return cosine_similarity(previous, current)
-
-
-def match_clusters(similarity: np.ndarray, min_similarity: float) -> list[tuple[int, int, float]]:
-    """One-to-one pairs ``(previous row, current row, similarity)`` maximising the total similarity
-    (Hungarian assignment), keeping the pairs at least ``min_similarity`` alike."""
-    rows, cols = linear_sum_assignment(similarity, maximize=True)
-    return [(int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols) if similarity[r, c] >= min_similarity]
 
 
 def compare_audits(previous: pd.DataFrame | None, current: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
@@ -158,7 +134,4 @@ __all__ = [
     "NEW_CLUSTER",
     "RESOLVED_CLUSTER",
     "compare_audits",
-    "cosine_similarity",
-    "match_clusters",
-    "prototype_similarity",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from spray.matching import SAME_STRATEGY_SIMILARITY
 from workflows.config import ConfigError, RunConfig, load_config
 
 
@@ -24,7 +25,7 @@ class Thresholds:
     they are product defaults [X], meant to be tuned per model in ``audit.toml``.
     """
 
-    prototype_similarity: float = 0.8
+    prototype_similarity: float = SAME_STRATEGY_SIMILARITY
     """Cosine similarity of two cluster prototypes (mean pooled maps) above which the clusters
     of two audits are the same strategy; pairs are matched one to one (Hungarian assignment)."""
     suspicion: float = 0.25
