@@ -16,6 +16,7 @@ from workflows.audit.comparison import (
     LAMBDA2_SHIFT,
     NEW_CLUSTER,
     RESOLVED_CLUSTER,
+    audit_notices,
     compare_audits,
 )
 from spray.matching import match_clusters, prototype_similarity
@@ -31,7 +32,7 @@ CORNER[0, 0] = 1.0  # relevance on a watermark in the corner
 _clock = itertools.count()
 
 
-def outcome(class_name, clusters, eigenvalues=(0.0, 0.2, 0.5, 0.6, 0.7, 0.8)):
+def outcome(class_name, clusters, eigenvalues=(0.0, 0.2, 0.5, 0.6, 0.7, 0.8), settings_key="s"):
     """A ClassOutcome-shaped value: clusters are (size, suspicion, prototype) triples."""
     return SimpleNamespace(
         class_name=class_name,
@@ -44,12 +45,13 @@ def outcome(class_name, clusters, eigenvalues=(0.0, 0.2, 0.5, 0.6, 0.7, 0.8)):
             {"size": [c[0] for c in clusters], "suspicion": [c[1] for c in clusters], "prototype": [c[2] for c in clusters]}
         ),
         analysis_key="k",
+        settings_key=settings_key,
         report_page=None,
         reused_analysis=True,
     )
 
 
-def audit(*outcomes, model_name="demo", audit_id=None):
+def audit(*outcomes, model_name="demo", audit_id=None, tags=None):
     started = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC) + datetime.timedelta(days=next(_clock))
     result = SimpleNamespace(outcomes=list(outcomes), model_fingerprint="f" * 64, dataset_fingerprint="d" * 64)
     return audit_frame(
@@ -59,6 +61,7 @@ def audit(*outcomes, model_name="demo", audit_id=None):
         finished_at=started,
         model_name=model_name,
         model_version="v",
+        tags=tags,
     )
 
 
@@ -171,3 +174,22 @@ def test_an_interrupted_append_leaves_every_earlier_row(tmp_path, monkeypatch):
     assert list(pd.read_parquet(history.path)["audit_id"]) == ["kept"]  # the temp file is invisible
     history.append(audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]), audit_id="rerun"))
     assert list(history.read()["audit_id"]) == ["kept", "rerun", "rerun"]
+
+
+def test_a_class_analysed_with_other_settings_is_re_baselined_not_compared():
+    before = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)], settings_key="grid20"))
+    after = audit(outcome("horse", [(38, 0.1, BODY)], eigenvalues=(0, 0.5, 0.6, 0.7, 0.8, 0.9), settings_key="grid10"))
+    assert compare_audits(before, after, Thresholds()) == []
+    (notice,) = audit_notices(before, after, Thresholds())
+    assert "other settings than the previous audit" in notice and "new baseline" in notice
+
+
+def test_a_cluster_tagged_legitimate_raises_no_finding_and_a_tagged_shortcut_is_still_present():
+    before = audit(outcome("horse", [(30, 0.1, BODY)]))
+    marked = [(30, 0.1, BODY), (8, 0.9, CORNER)]
+    legitimate = audit(outcome("horse", marked), tags={"horse": ["", "legitimate"]})
+    assert kinds(compare_audits(before, legitimate, Thresholds())) == [CLUSTER_COUNT_CHANGE]
+    shortcut = audit(outcome("horse", marked), tags={"horse": ["", "shortcut"]})
+    assert NEW_CLUSTER not in kinds(compare_audits(before, shortcut, Thresholds()))
+    assert audit_notices(before, shortcut, Thresholds()) == [
+        "horse: cluster 1 (8 samples), tagged as a shortcut, is still present"]

@@ -55,6 +55,7 @@ def fake_run(config, progress=True):
         n_clusters=len(clusters),
         clusters=pd.DataFrame({"size": [c[0] for c in clusters], "suspicion": [c[1] for c in clusters], "prototype": [c[2] for c in clusters]}),
         analysis_key="key",
+        settings_key="settings",
         report_page=Path(config.reports) / "class-horse.html",
         reused_analysis=True,
     )

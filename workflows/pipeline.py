@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store
+from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store, params_hash
 from reports.from_store import write_reports
 from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
@@ -46,6 +46,9 @@ class ClassOutcome:
     reused_analysis: bool
     warning: str | None = None
     """The class-order warning of the compute step (``spray.class_order``), if any."""
+    settings_key: str = ""
+    """The maps' settings and every analysis parameter (not the maps themselves): audits compare
+    only classes analysed with equal keys (``workflows.audit.comparison``)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
             n_clusters=int(analysis.result.attrs["n_clusters"]),
             clusters=_with_prototypes(analysis.result),
             analysis_key=analysis.result.params_hash,
+            settings_key=settings_key(result.key, analysis.result),
             report_page=reports / class_page_filename(result.key.class_name),
             reused_analysis=analysis.reused,
             warning=result.warning,
@@ -155,6 +159,12 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     index = reports / "index.html"
     return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id,
                      skipped)
+
+
+def settings_key(key: ClassKey, result: AnalysisResult) -> str:
+    """A digest of how a class was analysed: its maps' settings and every analysis parameter,
+    without the rows analysed (which change with every model version)."""
+    return params_hash({"maps": key.maps_id, **{k: v for k, v in result.params.items() if k != "rows"}})
 
 
 def _with_prototypes(result: AnalysisResult) -> pd.DataFrame:

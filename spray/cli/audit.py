@@ -66,6 +66,8 @@ def audit(ctx: click.Context, config_path: str | None, on_findings: str | None, 
         click.echo(f"first audit of {config.model_name!r}: recorded as the baseline for the next one")
     for finding in result.findings:
         click.echo(f"FINDING {finding.message}")
+    for notice in result.notices:
+        click.echo(f"note: {notice}")
     click.echo(f"{len(result.findings)} findings; summary: {result.summary_path}")
     click.echo(f"audit page: {result.page_path}")
     if result.findings and config.on_findings:

@@ -27,6 +27,9 @@ RESOLVED_CLUSTER = "resolved_cluster"
 LAMBDA2_SHIFT = "lambda2_shift"
 EIGENGAP_SHIFT = "eigengap_shift"
 CLUSTER_COUNT_CHANGE = "cluster_count_change"
+TAGGED = ("legitimate", "shortcut")
+"""Clusters a person tagged (``spray tag``) raise no new/resolved finding: legitimate ones never
+again, a shortcut one is reported as still present (:func:`audit_notices`)."""
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,42 @@ class Finding:
 
 
 def compare_audits(previous: pd.DataFrame | None, current: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
-    """The findings of ``current`` against ``previous`` (history rows, see ``record.SCHEMA``)."""
+    """The findings of ``current`` against ``previous`` (history rows, see ``record.SCHEMA``).
+
+    A class analysed with other settings than last time (``settings_key``: the maps' settings
+    and every analysis parameter) is not compared: its clusters and spectrum are other
+    quantities, so this audit is its new baseline (see :func:`audit_notices`)."""
     if previous is None or previous.empty:
         return []
     findings: list[Finding] = []
     previous_classes = dict(tuple(previous.groupby("class_name", sort=True)))
     for class_name, now in current.groupby("class_name", sort=True):
         before = previous_classes.get(class_name)
-        if before is not None:
+        if before is not None and not _settings_changed(before, now):
             findings += _compare_class(str(class_name), before, now, thresholds)
     return findings
+
+
+def audit_notices(previous: pd.DataFrame | None, current: pd.DataFrame, thresholds: Thresholds) -> list[str]:
+    """What a person should know that is not a finding: classes re-baselined because their
+    settings changed, and clusters tagged as shortcuts that are still there."""
+    notices = []
+    previous_classes = dict(tuple(previous.groupby("class_name", sort=True))) if previous is not None else {}
+    for class_name, now in current.groupby("class_name", sort=True):
+        before = previous_classes.get(class_name)
+        if before is not None and _settings_changed(before, now):
+            notices.append(f"{class_name}: analysed with other settings than the previous audit (maps settings or "
+                           "analysis parameters changed), so it is not compared; this audit is its new baseline")
+        for _, cluster in now[now["tag"] == "shortcut"].iterrows():
+            notices.append(f"{class_name}: cluster {int(cluster['cluster'])} ({int(cluster['cluster_size'])} samples), "
+                           "tagged as a shortcut, is still present")
+    return notices
+
+
+def _settings_changed(before: pd.DataFrame, now: pd.DataFrame) -> bool:
+    """Whether two audits of a class used other settings (unknown in older history rows: assumed equal)."""
+    old, new = before["settings_key"].iloc[0], now["settings_key"].iloc[0]
+    return bool(old) and bool(new) and old != new
 
 
 def _compare_class(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
@@ -96,7 +125,7 @@ def _cluster_findings(class_name: str, before: pd.DataFrame, now: pd.DataFrame, 
         (RESOLVED_CLUSTER, before, matched_old, 1, "disappeared (resolved)"),
     ):
         for position, (_, cluster) in enumerate(clusters.iterrows()):
-            if position in matched or cluster["suspicion"] < thresholds.suspicion:
+            if position in matched or cluster["suspicion"] < thresholds.suspicion or cluster["tag"] in TAGGED:
                 continue
             best = float(similarity.max(axis=axis, initial=0.0)[position])
             when = "this audit" if kind == NEW_CLUSTER else "the previous audit"
@@ -130,6 +159,7 @@ __all__ = [
     "CLUSTER_COUNT_CHANGE",
     "EIGENGAP_SHIFT",
     "Finding",
+    "audit_notices",
     "LAMBDA2_SHIFT",
     "NEW_CLUSTER",
     "RESOLVED_CLUSTER",

@@ -55,6 +55,7 @@ class AuditHistory:
             raise StoreError(
                 f"the audit history {self.path} has an unreadable file ({error}); move that file aside"
             ) from None
+        frame["tag"] = frame["tag"].fillna("")  # audits recorded before tags existed
         if model_name is not None:
             frame = frame[frame["model_name"] == model_name]
         return frame.sort_values(["started_at", "audit_id", "class_name", "cluster"], kind="stable").reset_index(

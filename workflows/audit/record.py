@@ -30,6 +30,7 @@ SCHEMA = pa.schema(
         ("dataset_fingerprint", pa.string()),
         ("class_name", pa.string()),
         ("analysis_key", pa.string()),
+        ("settings_key", pa.string()),
         ("n_samples", pa.int64()),
         ("n_computed", pa.int64()),
         ("reused_analysis", pa.bool_()),
@@ -40,6 +41,7 @@ SCHEMA = pa.schema(
         ("cluster_size", pa.int64()),
         ("suspicion", pa.float64()),
         ("prototype", pa.list_(pa.float32())),
+        ("tag", pa.string()),
     ]
 )
 """The history table's columns; every audit file is written with exactly this schema."""
@@ -55,8 +57,10 @@ def audit_frame(
     finished_at: datetime,
     model_name: str,
     model_version: str,
+    tags: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
-    """The rows of one audit, from a ``RunResult`` (``workflows.pipeline``, docs/interfaces.md)."""
+    """The rows of one audit, from a ``RunResult`` (``workflows.pipeline``, docs/interfaces.md);
+    ``tags`` gives each class's clusters their tag kinds ("" for none), in cluster-table order."""
     audit = {
         "audit_id": audit_id,
         "started_at": pd.Timestamp(started_at),
@@ -66,17 +70,21 @@ def audit_frame(
         "model_fingerprint": run_result.model_fingerprint,
         "dataset_fingerprint": run_result.dataset_fingerprint,
     }
-    rows = [{**audit, **row} for outcome in run_result.outcomes for row in _class_rows(outcome)]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    rows = [{**audit, **row} for outcome in run_result.outcomes
+            for row in _class_rows(outcome, (tags or {}).get(outcome.class_name))]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["tag"] = frame["tag"].fillna("")
+    return frame
 
 
-def _class_rows(outcome: Any) -> list[dict[str, Any]]:
+def _class_rows(outcome: Any, tags: list[str] | None) -> list[dict[str, Any]]:
     eigenvalues = np.asarray(outcome.eigenvalues, dtype=float)
     smallest = np.full(N_SMALLEST, np.nan)
     smallest[: min(N_SMALLEST, eigenvalues.size)] = eigenvalues[:N_SMALLEST]
     per_class = {
         "class_name": outcome.class_name,
         "analysis_key": outcome.analysis_key,
+        "settings_key": outcome.settings_key,
         "n_samples": int(outcome.n_samples),
         "n_computed": int(outcome.n_computed),
         "reused_analysis": bool(outcome.reused_analysis),
@@ -93,9 +101,10 @@ def _class_rows(outcome: Any) -> list[dict[str, Any]]:
             "cluster_size": int(size),
             "suspicion": float(suspicion),
             "prototype": np.asarray(prototype, dtype=np.float32).ravel(),
+            "tag": tag,
         }
-        for cluster_id, size, suspicion, prototype in zip(
-            ids, clusters["size"], clusters["suspicion"], clusters["prototype"]
+        for cluster_id, size, suspicion, prototype, tag in zip(
+            ids, clusters["size"], clusters["suspicion"], clusters["prototype"], tags or [""] * len(clusters)
         )
     ]
 

@@ -17,15 +17,16 @@ import secrets
 import shlex
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spray.atomic import write_text_atomically
-from spray.errors import ModelError
-from workflows.audit.comparison import Finding, compare_audits
+from spray.errors import ModelError, StoreError
+from workflows.audit.comparison import Finding, audit_notices, compare_audits
 from workflows.audit.history import AuditHistory, last_audit
 from workflows.audit.lock import audit_lock
 from workflows.audit.record import audit_frame
@@ -50,6 +51,8 @@ class AuditResult:
     history_file: Path
     run_result: Any
     previous_audit_id: str | None
+    notices: list[str] = field(default_factory=list)
+    """Not findings: classes re-baselined after a settings change, tagged shortcuts still present."""
 
     @property
     def exit_code(self) -> int:
@@ -76,23 +79,25 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
             finished_at=_now(),
             model_name=config.model_name,
             model_version=config.version or run_result.model_fingerprint[:12],
+            tags=cluster_tags(config.run.store, run_result, config.thresholds.prototype_similarity),
         )
         history = AuditHistory(config.history_path)
         earlier = history.read(config.model_name)
         previous = last_audit(earlier)
         findings = compare_audits(previous, frame, config.thresholds)
+        notices = audit_notices(previous, frame, config.thresholds)
         previous_id = None if previous is None else str(previous["audit_id"].iloc[0])
         folder = config.reports_path / "audits"
         summary_path = folder / f"{audit_id}.json"
         page_path = folder / f"{audit_id}.html"
-        summary = _summary(frame, findings, run_result, previous_id, page_path)
+        summary = _summary(frame, findings, notices, run_result, previous_id, page_path)
         from reports.audit_page import write_audit_page
 
         timeline = frame if earlier.empty else pd.concat([earlier, frame], ignore_index=True)
         write_audit_page(page_path, timeline, summary)
         history_file = history.append(frame)
         write_text_atomically(summary_path, json.dumps(summary, indent=2, default=str))
-    return AuditResult(audit_id, findings, summary_path, page_path, history_file, run_result, previous_id)
+    return AuditResult(audit_id, findings, summary_path, page_path, history_file, run_result, previous_id, notices)
 
 
 def check_model_files(run: RunConfig) -> None:
@@ -112,7 +117,26 @@ def run_on_findings(command: str, summary_path: Path) -> int:
     return subprocess.run(f"{command} {shlex.quote(str(summary_path))}", shell=True, env=environment).returncode
 
 
-def _summary(frame: pd.DataFrame, findings: list[Finding], run_result: Any, previous_id: str | None, page: Path) -> dict:
+def cluster_tags(store: str, run_result: Any, min_similarity: float) -> dict[str, list[str]]:
+    """Each analysed class's clusters' tag kinds ("" for none), matched from every tag given on the
+    class in the store (``relevance_store.tags``), in cluster-table order."""
+    from relevance_store import open_store
+    from relevance_store.tags import class_tags, tags_for_clusters
+
+    try:
+        opened = open_store(store, "r")
+    except StoreError:  # nothing stored, nothing tagged
+        return {}
+    kinds = {}
+    for outcome in run_result.outcomes:
+        prototypes = np.stack([np.asarray(p, dtype=float) for p in outcome.clusters["prototype"]])
+        found = tags_for_clusters(class_tags(opened, outcome.class_name), prototypes, min_similarity)
+        kinds[outcome.class_name] = [tag.kind if tag else "" for tag in found]
+    return kinds
+
+
+def _summary(frame: pd.DataFrame, findings: list[Finding], notices: list[str], run_result: Any,
+             previous_id: str | None, page: Path) -> dict:
     first = frame.iloc[0] if len(frame) else None
     classes = [
         {
@@ -136,6 +160,7 @@ def _summary(frame: pd.DataFrame, findings: list[Finding], run_result: Any, prev
         "previous_audit_id": previous_id,
         "exit_code": EXIT_FINDINGS if findings else EXIT_NO_FINDINGS,
         "findings": [finding.to_dict() for finding in findings],
+        "notices": notices,
         "classes": classes,
         "skipped_classes": dict(run_result.skipped),
         "page": str(page),
