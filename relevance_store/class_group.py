@@ -76,6 +76,7 @@ def create_class_arrays(
     map_shape: tuple[int, int] | None,
     thumbnail_size: int | None,
     chunk_size: int,
+    latent_channels: int | None = None,
 ) -> None:
     """Create every array at its final size (never resized later: not safe concurrently)."""
     n = len(sample_ids)
@@ -97,6 +98,8 @@ def create_class_arrays(
         make("full", (n, *map_shape), "float32", np.nan, filters=full_map_filters())
     if thumbnail_size:
         make("thumbnail", (n, int(thumbnail_size), int(thumbnail_size), 3), "uint8", 0)
+    if latent_channels:
+        make("latent", (n, int(latent_channels)), "float32", np.nan)
     n_chunks = -(-n // c)
     group.create_array(
         "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, compressors=compressors(),
@@ -213,6 +216,12 @@ class ClassGroup:
         return self.group["full"] if "full" in self.group else None
 
     @property
+    def latent(self) -> np.ndarray | None:
+        """(N, C) relevance arriving at the inner layer's channels (summed over space), or None
+        when the maps were computed without ``--layer``."""
+        return np.asarray(self.group["latent"][:]) if "latent" in self.group else None
+
+    @property
     def thumbnails(self) -> zarr.Array | None:
         """(N, T, T, 3) uint8 input thumbnails as a lazy Zarr array, or None if not kept."""
         return self.group["thumbnail"] if "thumbnail" in self.group else None
@@ -263,12 +272,14 @@ class ClassGroup:
         full: np.ndarray | None = None,
         thumbnails: np.ndarray | None = None,
         errors: Sequence[str] | None = None,
+        latent: np.ndarray | None = None,
     ) -> None:
         """Write all of chunk ``index`` (whole chunk objects only), then mark it done."""
         grids = self.grids
         if set(pooled) != set(grids):
             raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {grids}, got {sorted(pooled)}")
-        names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "done"]
+        names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "latent",
+                 "done"]
         arrays = sync(_open_arrays(self.group.store_path, names))
         rows = _chunk_slice(index, arrays["score"].chunks[0], arrays["score"].shape[0])
         n = rows.stop - rows.start
@@ -278,7 +289,8 @@ class ClassGroup:
                   "predicted": np.asarray(predicted if predicted is not None else np.full(n, -1), dtype=np.int32),
                   "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
         values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
-        for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8)):
+        for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8),
+                                   ("latent", latent, np.float32)):
             if name in arrays:
                 if given is None:
                     raise StoreError(f"{self.key} keeps {name} arrays; chunk {index} must include them")
@@ -307,7 +319,7 @@ class ClassGroup:
     def data_arrays(self) -> dict[str, zarr.Array]:
         """Every per-sample array written by chunk tasks, by name."""
         names = ["score", "error", *(f"pooled/{g}" for g in self.grids)]
-        names += [name for name in ("full", "thumbnail") if name in self.group]
+        names += [name for name in ("full", "thumbnail", "latent") if name in self.group]
         return {name: self.group[name] for name in names}
 
     def chunk_present(self, name: str, index: int) -> bool:

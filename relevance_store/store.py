@@ -96,15 +96,18 @@ class RelevanceStore:
             raise StoreError(f"the store {self.location} has no class group for {key}; run `spray compute` for it first")
         return ClassGroup(self.root[key.path], key)
 
-    def find_class(self, class_name: str, variant: str | None = None) -> ClassGroup:
+    def find_class(self, class_name: str, variant: str | None = None, layer: str | None = None) -> ClassGroup:
         """The one class group named ``class_name``; ``variant`` (a prefix of its maps id or model
-        id, see ``spray info``) picks one when the store holds the class under several settings."""
+        id, see ``spray info``) picks one when the store holds the class under several settings,
+        and so does ``layer`` (maps computed with that ``--layer``)."""
         matches = [k for k in self.class_keys() if k.class_name == class_name
-                   and (variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant))]
+                   and (variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant))
+                   and (layer is None or self.class_group(k).provenance.get("config", {}).get("layer") == layer)]
         if len(matches) != 1:
             if not matches:
                 raise StoreError(f"the store {self.location} has no class {class_name!r}"
-                                 + (f" under --variant {variant}" if variant else "") + "; see `spray info`")
+                                 + (f" under --variant {variant}" if variant else "")
+                                 + (f" computed with --layer {layer}" if layer else "") + "; see `spray info`")
             listed = "; ".join(f"--variant {k.maps_id[:8]} ({self.class_group(k).settings_summary})" for k in matches)
             raise StoreError(f"the store {self.location} holds class {class_name!r} under {len(matches)} settings; "
                              f"pick one: {listed}")
@@ -128,13 +131,15 @@ class RelevanceStore:
         thumbnail_size: int | None = 48,
         chunk_size: int = 32,
         attrs: dict | None = None,
+        latent_channels: int | None = None,
     ) -> ClassGroup:
-        """Create (or replace) a class group with every array at its final size."""
+        """Create (or replace) a class group with every array at its final size (``latent_channels``:
+        also an (N, C) array of the relevance at an inner layer's channels)."""
         if self.has_class(key):
             del self.root[key.path]
         group = self.root.require_group(key.path)
         create_class_arrays(group, sample_ids, labels, grids=grids, map_shape=map_shape,
-                            thumbnail_size=thumbnail_size, chunk_size=chunk_size)
+                            thumbnail_size=thumbnail_size, chunk_size=chunk_size, latent_channels=latent_channels)
         group.attrs.update({**(attrs or {}), "key": list(key), "created_at": time.time(),
                             "spray_version": __version__})
         return ClassGroup(group, key)

@@ -197,9 +197,9 @@ def test_non_finite_relevance_is_recorded_as_a_sample_error(run, store_path, mon
     real_explain = relevance_task.explain
 
     def first_map_overflows(*args, **kwargs):
-        maps, scores, predicted = real_explain(*args, **kwargs)
-        maps[0, 3, 3] = np.inf
-        return maps, scores, predicted
+        explained = real_explain(*args, **kwargs)
+        explained.maps[0, 3, 3] = np.inf
+        return explained
 
     monkeypatch.setattr(relevance_task, "explain", first_map_overflows)
     (result,) = run("dog")

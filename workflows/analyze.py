@@ -47,11 +47,14 @@ class ClassAnalysis:
     reused: bool
 
 
-def estimator_for(settings: AnalysisSettings) -> SpectralRelevanceAnalysis:
-    """The analysis the settings ask for (every other setting: the SPEC §1 defaults)."""
+def estimator_for(settings: AnalysisSettings, latent: bool = False) -> SpectralRelevanceAnalysis:
+    """The analysis the settings ask for (every other setting: the SPEC §1 defaults). ``latent``:
+    of an inner layer's channel vectors, compared by cosine (``normalize="l2"``) unless set."""
+    normalize = settings.normalize if settings.normalize is not None else ("l2" if latent else "none")
     return SpectralRelevanceAnalysis(
-        grid=settings.grid, k=settings.k, n_clusters=settings.n_clusters, min_clusters=settings.min_clusters,
-        normalize=settings.normalize, embeddings=tuple(settings.embeddings), random_state=settings.seed,
+        grid=None if latent else settings.grid, k=settings.k, n_clusters=settings.n_clusters,
+        min_clusters=settings.min_clusters, normalize=None if normalize == "none" else normalize,
+        embeddings=tuple(settings.embeddings), random_state=settings.seed,
     )
 
 
@@ -68,6 +71,18 @@ def _maps(group: ClassGroup, rows: np.ndarray, grid: int) -> tuple[np.ndarray, b
     if full is not None and len(rows) * int(np.prod(full.shape[1:])) <= FULL_MAPS_BUDGET:
         return np.asarray(full[:])[rows].astype(np.float64), True
     return group.pooled(grid)[rows].astype(np.float64), False
+
+
+def _cluster_means(values: np.ndarray, estimator: SpectralRelevanceAnalysis) -> np.ndarray:
+    """(K, ...) mean of ``values`` per cluster, in cluster-table order."""
+    labels = estimator.labels_
+    return np.stack([values[labels == c].mean(axis=0) for c in estimator.clusters_["cluster"]])
+
+
+def _mean_maps(group: ClassGroup, rows: np.ndarray, grid: int, estimator: SpectralRelevanceAnalysis) -> np.ndarray:
+    """The pooled pixel maps' mean per cluster of a latent analysis: where in the image each
+    cluster's relevance lies (the prototype pages, tags and audits match on)."""
+    return _cluster_means(group.pooled(grid if grid in group.grids else group.grids[0])[rows], estimator)
 
 
 def _predicted_as_class(group: ClassGroup, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -108,16 +123,20 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
     if config.analysis.grid > side:
         raise AnalysisInputError(f"--grid {config.analysis.grid} is finer than the {side}x{side} relevance maps of "
                                  f"class {group.key.class_name!r}; choose a grid of at most {side}")
-    estimator = estimator_for(config.analysis)
+    latent = group.latent
+    estimator = estimator_for(config.analysis, latent=latent is not None)
     params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
     digest = params_hash(params)
     if not config.force and digest in group.analysis_hashes():
         return ClassAnalysis(group.read_analysis(digest), reused=True)
     group = group.writable()
 
-    maps, full_resolution = _maps(group, rows, config.analysis.grid)
-    if not full_resolution:
-        estimator.set_params(grid=None)
+    if latent is not None:  # SpRAy on the inner layer's channel vectors (N, C)
+        maps, full_resolution = latent[rows].astype(np.float64), False
+    else:
+        maps, full_resolution = _maps(group, rows, config.analysis.grid)
+        if not full_resolution:
+            estimator.set_params(grid=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)  # third-party deprecation noise
         estimator.fit(maps)
@@ -127,9 +146,11 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
         "eigengap": estimator.eigengap_,
         "labels": estimator.labels_,
         "rows": rows,
-        "prototypes": estimator.prototypes_,
+        "prototypes": estimator.prototypes_ if latent is None else _mean_maps(group, rows, config.analysis.grid,
+                                                                               estimator),
         **estimator.embedding_,
         **_predicted_as_class(group, rows),
+        **({} if latent is None else {"latent_prototypes": _cluster_means(maps, estimator)}),
     }
     tables = {"clusters": estimator.clusters_} | ({"stability": table} if table is not None else {})
     attrs = {"n_clusters": estimator.n_clusters_, "resolved": estimator.params_,

@@ -179,6 +179,19 @@ class Variant:
                           self.model.spec.get("model") or "the demo model", size)
         return int(size)
 
+    def latent_channels(self, size: int) -> int | None:
+        """Channels of ``settings.layer``'s output (None without a layer); an unknown layer, or one
+        no relevance reaches (after the logits), is an error naming near layers."""
+        if self.settings.layer is None:
+            return None
+        import torch
+
+        from spray.lrp import attribute_layers
+
+        probe = torch.zeros(1, self.model.preprocessing.n_channels, size, size)
+        layers = attribute_layers(self.model.module, probe, 0, [self.settings.layer], self.settings.composite).layers
+        return int(layers[self.settings.layer].shape[1])
+
 
 # ---- planning -----------------------------------------------------------------------------
 def _select(executor: cluster.Executor, variant: Variant, names: list[str]) -> dict[str, tuple[list[str], list[int]]]:
@@ -251,7 +264,7 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
                   "full_maps": settings.full_maps, "thumbnail_size": settings.thumbnail_size,
                   "chunk_size": settings.chunk_size, "map_shape": [size, size],
                   "lrp_composite": settings.composite}
-        group = store.create_class(key, ids, labels, grids=settings.grids,
+        group = store.create_class(key, ids, labels, grids=settings.grids, latent_channels=variant.latent_channels(size),
                                    map_shape=(size, size) if settings.full_maps else None,
                                    thumbnail_size=settings.thumbnail_size, chunk_size=settings.chunk_size, attrs={
                                        "config": config,

@@ -152,21 +152,37 @@ def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...],
     return inputs, reasons
 
 
+@dataclass(frozen=True)
+class Explained:
+    """A stack of inputs explained: channel-summed relevance (B, H, W), the target logit (B,), the
+    top output (B,), and (with a layer) the relevance at its channels summed over space (B, C)."""
+
+    maps: np.ndarray
+    scores: np.ndarray
+    predicted: np.ndarray
+    latent: np.ndarray | None
+
+
 def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_size: int,
-            device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Channel-summed relevance (B, H, W), the target logit (B,) and the top output (B,) of a stack of inputs."""
+            device: str = "cpu", layer: str | None = None) -> Explained:
+    """Explain ``inputs`` in batches; see :class:`Explained` (one backward pass per batch, the
+    layer's relevance read on the way)."""
     import torch
 
-    from spray.lrp import attribute
+    from spray.lrp import attribute_layers
 
-    maps, scores, predicted = [], [], []
+    maps, scores, predicted, latent = [], [], [], []
     for start in range(0, len(inputs), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device)
-        relevance, logits = attribute(module, batch, target, composite=composite)
-        maps.append(relevance.sum(dim=1).float().cpu().numpy())  # sum over colour channels (L938)
-        scores.append(logits[:, target].float().cpu().numpy())
-        predicted.append(logits.argmax(dim=1).cpu().numpy().astype(np.int32))
-    return np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted)
+        result = attribute_layers(module, batch, target, [layer] if layer else [], composite=composite)
+        maps.append(result.relevance.sum(dim=1).float().cpu().numpy())  # sum over colour channels (L938)
+        scores.append(result.logits[:, target].float().cpu().numpy())
+        predicted.append(result.logits.argmax(dim=1).cpu().numpy().astype(np.int32))
+        if layer:
+            at_layer = result.layers[layer]
+            latent.append(at_layer.reshape(*at_layer.shape[:2], -1).sum(dim=2).float().cpu().numpy())
+    return Explained(np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted),
+                     np.concatenate(latent) if layer else None)
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
@@ -186,19 +202,26 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         full = np.full((n, height, width), np.nan, np.float32)
         scores = np.full(n, np.nan, np.float32)
         predicted = np.full(n, -1, np.int32)
+        latent = np.full((n, group.group["latent"].shape[1]), np.nan, np.float32) if settings.layer else None
         size = settings.thumbnail_size
         thumbnails = np.zeros((n, size, size, 3), np.uint8) if size else None
         if good:
             stacked = np.stack([inputs[i] for i in good])
-            full[good], scores[good], predicted[good] = explain(model.module, stacked, task.target, settings.composite,
-                                                                settings.batch_for(device), device)
+            explained = explain(model.module, stacked, task.target, settings.composite, settings.batch_for(device),
+                                device, settings.layer)
+            full[good], scores[good], predicted[good] = explained.maps, explained.scores, explained.predicted
+            if latent is not None:
+                latent[good] = explained.latent
             if thumbnails is not None:
                 thumbnails[good] = [thumbnail(x, model.preprocessing, size) for x in stacked]
     for i in good:
-        if not (np.isfinite(full[i]).all() and np.isfinite(scores[i])):
+        finite = np.isfinite(full[i]).all() and np.isfinite(scores[i]) and (latent is None or np.isfinite(latent[i]).all())
+        if not finite:
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
+            if latent is not None:
+                latent[i] = np.nan
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in group.grids}
-    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled,
+    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, latent=latent,
                       full=full if group.full is not None else None, thumbnails=thumbnails, errors=reasons)
     return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 

@@ -118,6 +118,10 @@ class ComputeSettings:
     """Images per LRP pass; None: 16 on CPU, 64 on a GPU."""
     device: str = "auto"
     """``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (a GPU when torch sees one). Float32 throughout."""
+    layer: str | None = None
+    """An inner layer (module path, ``spray layers`` lists them): also keep, per sample, the
+    relevance arriving at its channels, summed over space, read in the same backward pass; the
+    analysis then clusters those vectors (SpRAy in feature space, Anders et al. 2022)."""
 
     def __post_init__(self) -> None:
         check_choice("composite", self.composite, COMPOSITES)
@@ -128,13 +132,14 @@ class ComputeSettings:
         check_int("thumbnail_size", self.thumbnail_size, low=8, high=512, optional=True)
         check_int("chunk_size", self.chunk_size, low=1)
         check_int("batch_size", self.batch_size, low=1, optional=True)
+        check_text("layer", self.layer, optional=True)
         device = check_text("device", self.device)
         if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
             raise ConfigError(f"{_label('device')} = {device!r} is not one of auto, cpu, cuda, cuda:N")
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the maps' values (with the model's pipeline and class order)."""
-        return {"composite": self.composite, "selection": self.selection}
+        return {"composite": self.composite, "selection": self.selection} | ({"layer": self.layer} if self.layer else {})
 
     def batch_for(self, device: str) -> int:
         """Images per LRP pass on ``device``."""
@@ -159,7 +164,9 @@ class AnalysisSettings:
     min_clusters: int = 2
     """Fewest clusters the automatic count may choose; 1 restores the plain largest-gap rule."""
     normalize: str | None = None
-    """Per-map scaling before clustering: None (raw, as the thesis, L2590), "maxabs" (L942) or "l2"."""
+    """Per-map scaling before clustering: "none" (raw maps, as the thesis, L2590), "maxabs" (L942) or
+    "l2". None: raw for pixel maps, "l2" for an inner layer's channel vectors (cosine distance:
+    which channels carry the relevance, not how much there is, which follows the logit)."""
     embeddings: tuple[str, ...] = ("tsne", "umap")
     """2-D embeddings drawn in the report: t-SNE (L2091) and UMAP."""
     seed: int = 0
@@ -170,8 +177,7 @@ class AnalysisSettings:
         check_int("k", self.k, low=1, optional=True)
         check_int("n_clusters", self.n_clusters, low=1, high=32, optional=True)
         check_int("min_clusters", self.min_clusters, low=1, high=10)
-        normalize = None if self.normalize == "none" else self.normalize
-        object.__setattr__(self, "normalize", check_choice("normalize", normalize, ("maxabs", "l2"), optional=True))
+        check_choice("normalize", self.normalize, ("maxabs", "l2", "none"), optional=True)
         embeddings = as_tuple("embeddings", self.embeddings)
         for name in embeddings:
             check_choice("embeddings", name, ("tsne", "umap"))

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("spray.cli.verify", "verify", "Verification experiments for a suspected shortcut (padding)."),
     "audit": ("spray.cli.audit", "audit", "Nightly model audit: analyse, compare with the last run, alert."),
     "export": ("spray.cli.export", "export", "Export stored analyses for other tools (a ViRelAy project)."),
+    "layers": ("spray.cli.layers", "layers", "List a model's inner layers that --layer can read relevance at."),
     "tag": ("spray.cli.tag", "tag", "Tag a cluster as shortcut, legitimate or unsure; the tag follows it."),
     "schedule": ("spray.cli.schedule", "schedule", "Schedule nightly audits (cron line, systemd timer, or in-process)."),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
+from spray.errors import SprayError
 from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, VARIANT_OPTION, apply, config_from_flags
 
 
@@ -16,8 +17,10 @@ from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, VAR
 @click.option("--force", is_flag=True, default=None, help="Redo an analysis the store already has.")
 @click.option("--no-stability", "stability", flag_value=False, default=True,
               help="Skip the stability check (refits at other grids and nearby k).")
+@click.option("--layer", default=None, metavar="MODULE.PATH",
+              help="Analyse the maps computed with this --layer (their channel vectors).")
 @one_line_errors
-def analyze(config_file, classes, stability, variant, **flags) -> None:
+def analyze(config_file, classes, stability, variant, layer, **flags) -> None:
     """Cluster the stored maps of a class: kNN graph, L_sym spectrum, eigengap, clusters, embeddings.
 
     Reads the maps `spray compute` stored, and stores the result next to them, keyed by every
@@ -31,9 +34,16 @@ def analyze(config_file, classes, stability, variant, **flags) -> None:
     from workflows.analyze import analyze_group
 
     store = open_store(config.store, "r")  # an analysis to write reopens its class writable
-    groups = ([store.class_group(key) for key in store.class_keys()
-               if variant is None or key.maps_id.startswith(variant) or key.model_id.startswith(variant)]
-              if config.classes == ("all",) else [store.find_class(name, variant) for name in config.classes])
+    if config.classes == ("all",):
+        groups = [store.class_group(key) for key in store.class_keys()
+                  if variant is None or key.maps_id.startswith(variant) or key.model_id.startswith(variant)]
+    else:
+        groups = [store.find_class(name, variant, layer=layer) for name in config.classes]
+    if layer is not None:
+        groups = [g for g in groups if g.provenance.get("config", {}).get("layer") == layer]
+        if not groups:
+            raise SprayError(f"the store holds no maps computed with --layer {layer} for these classes; compute them "
+                             f"with `spray run --layer {layer}` (or `spray compute --layer {layer}`)")
     for group in groups:
         analysis = analyze_group(group, config, stability=stability)
         eigenvalues = ", ".join(f"{v:.3g}" for v in analysis.result.arrays["eigenvalues"][:5])

@@ -116,6 +116,9 @@ COMPUTE_OPTIONS: list[Callable[[Any], Any]] = [
                       "predicts as it. [default: true]"),
     click.option("--no-full-maps", "full_maps", flag_value=False, default=None,
                  help="Keep only pooled maps (no full-resolution relevance in the store)."),
+    click.option("--layer", default=None, metavar="MODULE.PATH",
+                 help="Also keep the relevance at this inner layer's channels (`spray layers` lists them); the "
+                      "analysis then clusters those channel vectors (SpRAy in feature space, Anders et al. 2022)."),
     *EXECUTION_OPTIONS,
 ]
 
