@@ -101,7 +101,18 @@ class _HardGate(nn.Module):
         return gate * x
 
 
-@pytest.mark.parametrize("gate", [_ClassicSE, _HardGate])
+class _SoftmaxGate(nn.Module):
+    """Channel attention weights from a softmax (not element-wise: a rule only as a gate)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc = nn.Conv2d(channels, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.softmax(self.fc(x), dim=1)
+
+
+@pytest.mark.parametrize("gate", [_ClassicSE, _HardGate, _SoftmaxGate])
 def test_gate_is_found_through_shape_ops_or_by_broadcasting(gate):
     torch.manual_seed(0)
     model = nn.Sequential(
@@ -144,8 +155,9 @@ class _Attention(nn.Module):
         (_Bilinear(), r"'features\.1\.1 \(mul\)'.*operator\.mul of two input-dependent tensors"),
         (_Attention(), r"'features\.1\.1 \(matmul\)'.*torch\.matmul"),
         (nn.Sequential(nn.Identity(), nn.LocalResponseNorm(2)), r"'features\.1\.1\.1'.*LocalResponseNorm"),
+        (nn.Sequential(nn.Identity(), nn.Softmax(dim=1)), r"'features\.1\.1\.1'.*softmax on the "),
     ],
-    ids=["product without a gate", "function", "module"],
+    ids=["product without a gate", "function", "module", "softmax not as a gate"],
 )
 def test_unsupported_operations_are_named_by_their_module_path(block, message):
     with pytest.raises(UnsupportedLayerError, match=message):

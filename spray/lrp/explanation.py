@@ -13,6 +13,7 @@ Operation kinds and their rules (SPEC section 3.3):
 - max pooling: winner takes all, ties split evenly (Eqs. 2.33-2.35, L736; :mod:`spray.lrp.pooling`);
 - average pooling, mean, ``+`` and ``-``: the z-rule of the linear map (L730, Eq. 2.39, L772);
 - ``*`` and ``/``: scaling by a constant or a gate held constant (:mod:`spray.lrp.products`);
+  a softmax only as such a gate;
 - routing (reshape, permute, cat (Eq. 2.41, L782), chunk, split, getitem, channel shuffle):
   relevance moves with the values, which is the ordinary gradient of these ops;
 - inference-time identities (Dropout, Identity, torchvision's ``stochastic_depth``) and
@@ -54,6 +55,7 @@ _ACTIVATION_METHODS = {"relu", "tanh", "sigmoid"}
 _GATE_MODULES = (nn.Sigmoid, nn.Hardsigmoid, nn.Softmax)
 _GATE_FUNCTIONS = {torch.sigmoid, F.sigmoid, F.hardsigmoid, F.softmax, torch.softmax}
 _GATE_METHODS = {"sigmoid", "softmax"}
+_SOFTMAX_FUNCTIONS = {F.softmax, torch.softmax}  # not element-wise: only as a gate
 # Ops that only move values: relevance moves with them (their ordinary gradient).
 _ROUTING_MODULES = (nn.Flatten, nn.Unflatten)
 _ROUTING_FUNCTIONS = {
@@ -72,7 +74,9 @@ _IDENTITY_FUNCTIONS = {F.dropout, F.dropout2d}
 _IDENTITY_FUNCTION_NAMES = {"stochastic_depth"}  # torchvision.ops, fx-wrapped: identity in eval
 _POOLING_MODULES = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 _POOLING_FUNCTIONS = {F.avg_pool2d, F.adaptive_avg_pool2d, torch.mean}
-_LINEAR_COMBINATIONS = {operator.add, torch.add, operator.iadd, operator.sub, torch.sub, operator.isub}
+# in-place forms run out of place: the explanation graph never writes into a value
+_LINEAR_COMBINATIONS = {operator.add: operator.add, torch.add: operator.add, operator.iadd: operator.add,
+                        operator.sub: operator.sub, torch.sub: operator.sub, operator.isub: operator.sub}
 _LINEAR_COMBINATION_METHODS = {"add": operator.add, "sub": operator.sub}
 _PRODUCTS = {operator.mul: operator.mul, torch.mul: operator.mul, operator.imul: operator.mul,
              operator.truediv: operator.truediv, torch.div: operator.truediv,
@@ -180,6 +184,8 @@ class Explanation:
             bias = None if module.bias is None else module.bias.detach()
             return normalisation.layer_norm(args[0], module.normalized_shape, weight, bias, module.eps,
                                             self.composite.layer_norm_epsilon())
+        if isinstance(module, nn.Softmax):
+            return products.gate_only(args[0], module, _where(node))
         if isinstance(module, _ACTIVATION_MODULES):
             inplace = getattr(module, "inplace", False)
             return pass_through(args[0], (lambda t: module(t.clone())) if inplace else module)
@@ -219,12 +225,14 @@ class Explanation:
             return pooling.adaptive_max_pool2d(bound["input"], bound["output_size"])
         if target in _ROUTING_FUNCTIONS:
             return target(*args, **kwargs)
+        if target in _SOFTMAX_FUNCTIONS:
+            return products.gate_only(args[0], lambda t: target(t, *args[1:], **kwargs), _where(node))
         if target in _IDENTITY_FUNCTIONS or getattr(target, "__name__", None) in _IDENTITY_FUNCTION_NAMES:
             return args[0]
         if target in _POOLING_FUNCTIONS:
             return proportional(lambda t: target(t, *args[1:], **kwargs), args[0])
         if target in _LINEAR_COMBINATIONS and not kwargs:
-            return proportional(target, *args)
+            return proportional(_LINEAR_COMBINATIONS[target], *args)
         if target in _PRODUCTS and not kwargs:
             return self._product(node, _PRODUCTS[target], args)
         if target is F.layer_norm:
@@ -242,6 +250,8 @@ class Explanation:
             return pass_through(subject, lambda t: getattr(t, name)(*rest, **kwargs))
         if name in _ROUTING_METHODS:
             return getattr(subject, name)(*rest, **kwargs)
+        if name == "softmax":
+            return products.gate_only(subject, lambda t: t.softmax(*rest, **kwargs), _where(node))
         if name == "mean":
             return proportional(lambda t: t.mean(*rest, **kwargs), subject)
         if name in _LINEAR_COMBINATION_METHODS and not kwargs:
@@ -302,8 +312,11 @@ def _is_squash(node: torch.fx.Node, model: nn.Module) -> bool:
 
 
 def _where(node: torch.fx.Node) -> str:
-    """The module path an operation belongs to, with the fx node's name."""
+    """A module's path; for an operation, the path of the module whose forward runs it and
+    the fx node's name."""
     path = module_path(node)
+    if node.op == "call_module":
+        return path
     return f"{path} ({node.name})" if path else node.name
 
 

@@ -20,6 +20,7 @@ import operator
 
 import torch
 
+from spray.errors import UnsupportedLayerError
 from spray.lrp.gradient import pass_through
 
 
@@ -54,3 +55,25 @@ def choose_gate(a: torch.Tensor, b: torch.Tensor, a_gate_like: bool, b_gate_like
     if a.numel() != b.numel():
         return a.numel() < b.numel()
     return None
+
+
+class _GateOnly(torch.autograd.Function):
+    """Forward ``function(value)``; relevance arriving here is an error naming the op."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor, function, where: str) -> torch.Tensor:
+        ctx.where = where
+        return function(value)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        raise UnsupportedLayerError(ctx.where, "softmax on the relevance path (it is supported as a gate)")
+
+
+def gate_only(value: torch.Tensor, function, where: str) -> torch.Tensor:
+    """A softmax: not element-wise, so it has no rule of its own, but it is a gate.
+
+    As a gate its output is held constant and no relevance reaches it; any relevance that
+    does arrive raises :class:`~spray.errors.UnsupportedLayerError` naming ``where``.
+    """
+    return _GateOnly.apply(value, function, where)
