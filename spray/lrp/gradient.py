@@ -1,9 +1,12 @@
-"""Two autograd primitives that turn a gradient pass into an LRP pass.
+"""The autograd primitives that turn a gradient pass into an LRP pass.
 
 The engine uses the *relevance convention*: the "gradient" autograd sends backwards through
-the explanation graph is the relevance itself (thesis Eq. 2.58-2.61, L870-L915). Every rule
-is then built from ordinary differentiable ops plus these two nodes, whose forward is the
-identity (the explained model's values never change) and whose backward rescales.
+the explanation graph is the relevance itself (thesis Eq. 2.58-2.61, L870-L915), so the
+gradient arriving at any value is that value's relevance. Every rule is then built from
+ordinary differentiable ops plus these nodes: two whose forward is the identity (the
+explained model's values never change) and whose backward rescales, and one that hands
+relevance through an element-wise op unchanged. Max pooling (:mod:`spray.lrp.pooling`) and
+softmax gates (:mod:`spray.lrp.products`) add their own.
 """
 
 from __future__ import annotations
