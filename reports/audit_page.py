@@ -1,11 +1,13 @@
 """The audit page: what changed since the last audit, then how each class evolved.
 
-A Bokeh HTML file (BokehJS from the reports folder, so it opens offline from disk). The findings
-come first, because they are what a person opening the nightly audit wants to know; then
-two timelines across every audit of the model name: lambda_2 of L_sym per class (the
-ranking key of the cross-class comparison, Fig. 6.5, L2124) and the highest cluster
-suspicion per class. A new or resolved cluster is shown with its prototype (mean pooled map).
-Every user string passes through :func:`reports.safe.text`.
+A page in the class pages' style (``reports.page``: the same CSS, BokehJS loaded from the
+reports folder, so it opens offline from disk). The findings come first, because they are
+what a person opening the nightly audit wants to know, each with the prototype (mean pooled
+map) of its cluster beside it; then the notices, the classes, and two timelines across every
+audit of the model name: lambda_2 of L_sym per class (the ranking key of the cross-class
+comparison, Fig. 6.5, L2124) and the highest cluster suspicion per class. The time axis spans
+at least a day, so a first audit reads as a date rather than as microsecond ticks. Every user
+string passes through :func:`reports.safe.text`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from bokeh.embed import file_html
-from bokeh.layouts import column
-from bokeh.models import ColumnDataSource, Div, HoverTool
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool, Range1d
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from reports.images import heatmap_rgb, png_data_uri
-from reports.page import bokeh_resources
+from reports.page import Block, write_page
 from reports.safe import text
-from spray.atomic import write_text_atomically
 
 PROTOTYPE_PX = 64
+MIN_SPAN = pd.Timedelta(days=1)
+"""Shortest time axis: one audit (or several within a day) is drawn on a day around it."""
 
 
 def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: dict[str, Any]) -> Path:
@@ -39,18 +40,21 @@ def write_audit_page(path: str | os.PathLike, timeline: pd.DataFrame, summary: d
     class's ``report_page``). The file is replaced atomically (never left half written).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     per_audit = _per_class_per_audit(timeline)
-    layout = column(
-        Div(text=_findings_html(summary, _prototype_pictures(timeline)), sizing_mode="stretch_width"),
-        Div(text=_classes_html(summary, path.parent), sizing_mode="stretch_width"),
+    roots = [
         _timeline(per_audit, "lambda_2", "lambda_2 of L_sym per class across audits (lower: more separated clusters)"),
         _timeline(per_audit, "suspicion", "highest cluster suspicion per class across audits"),
-        sizing_mode="stretch_width",
-    )
+    ]
+    blocks = [
+        Block(_findings_html(summary, _prototype_pictures(timeline))),
+        Block(_notices_html(summary)),
+        Block("<h2>Classes</h2>" + _classes_html(summary, path.parent)),
+        Block("<h2>Across audits</h2>"),
+        Block(root="lambda_2"),
+        Block(root="suspicion"),
+    ]
     title = f"spray audit {summary.get('model_name')} {summary.get('audit_id')}"
-    return write_text_atomically(path, file_html(layout, resources=bokeh_resources(path, Path(path).parent.parent),
-                                                 title=title))
+    return write_page(path, title, roots, blocks, assets_root=path.parent.parent)
 
 
 def _per_class_per_audit(timeline: pd.DataFrame) -> pd.DataFrame:
@@ -67,9 +71,15 @@ def _per_class_per_audit(timeline: pd.DataFrame) -> pd.DataFrame:
 
 
 def _timeline(per_audit: pd.DataFrame, column_name: str, title: str) -> Any:
+    times = per_audit["started_at"].dt.tz_localize(None)
+    first, last = (times.min(), times.max()) if len(times) else (pd.Timestamp.now(), pd.Timestamp.now())
+    pad = max(MIN_SPAN - (last - first), pd.Timedelta(0)) / 2 + (last - first) * 0.05
     plot = figure(
-        title=title, x_axis_type="datetime", height=300, sizing_mode="stretch_width", tools="pan,wheel_zoom,reset,save"
+        title=title, x_axis_type="datetime", height=300, sizing_mode="stretch_width", tools="pan,wheel_zoom,reset,save",
+        x_range=Range1d(first - pad, last + pad), name=column_name,
     )
+    plot.xaxis.formatter = DatetimeTickFormatter(hours="%Y-%m-%d %H:%M", hourmin="%Y-%m-%d %H:%M", days="%Y-%m-%d",
+                                                 months="%Y-%m", years="%Y")
     for index, (class_name, rows) in enumerate(per_audit.groupby("class_name", sort=True)):
         source = ColumnDataSource(
             {
@@ -108,7 +118,8 @@ def _prototype_pictures(timeline: pd.DataFrame) -> dict[tuple[str, str, int], st
         flat = np.asarray(row.prototype, dtype=float)
         side = int(round(np.sqrt(flat.size)))
         if side * side == flat.size and side > 0:
-            pictures[(row.audit_id, row.class_name, int(row.cluster))] = png_data_uri(heatmap_rgb(flat.reshape(side, side)))
+            picture = png_data_uri(heatmap_rgb(flat.reshape(side, side)))
+            pictures[(row.audit_id, row.class_name, int(row.cluster))] = picture
     return pictures
 
 
@@ -116,28 +127,50 @@ def _finding_html(finding: dict[str, Any], pictures: dict[tuple[str, str, int], 
     details = finding.get("details", {})
     picture = pictures.get((details.get("audit_id"), finding["class_name"], details.get("cluster")))
     image = (
-        f'<img src="{picture}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
-        'style="image-rendering: pixelated; vertical-align: middle" alt="cluster prototype (mean map)"> '
+        f'<img class="pixelated" src="{picture}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
+        'alt="cluster prototype (mean map)">'
         if picture
         else ""
     )
-    return f"<li>{image}<b>{text(finding['kind'].replace('_', ' '))}</b>: {text(finding['message'])}</li>"
+    return f"<li>{image}<span><b>{text(finding['kind'].replace('_', ' '))}</b>: {text(finding['message'])}</span></li>"
 
 
 def _findings_html(summary: dict[str, Any], pictures: dict[tuple[str, str, int], str]) -> str:
     findings = summary.get("findings", [])
     heading = (
         f"<h1>Audit of {text(summary.get('model_name'))} version {text(summary.get('model_version'))}</h1>"
-        f"<p>audit {text(summary.get('audit_id'))}, started {text(summary.get('started_at'))}; "
+        f'<p class="subtitle">audit {text(summary.get("audit_id"))}, started {text(_when(summary.get("started_at")))}; '
         f"model fingerprint {text(summary.get('model_fingerprint'))}</p>"
     )
     previous = summary.get("previous_audit_id")
     if previous is None:
-        return heading + "<h2>No findings: this is the first audit of this model name, the baseline for the next.</h2>"
-    if not findings:
-        return heading + f"<h2>No findings: nothing changed beyond the thresholds since audit {text(previous)}.</h2>"
+        verdict = "No findings: this is the first audit of this model name, the baseline for the next."
+    elif not findings:
+        verdict = f"No findings: nothing changed beyond the thresholds since audit {previous}."
+    else:
+        verdict = f"{len(findings)} finding{'s' if len(findings) != 1 else ''} since audit {previous}."
     items = "".join(_finding_html(finding, pictures) for finding in findings)
-    return heading + f"<h2>{len(findings)} findings since audit {text(previous)}</h2><ul>{items}</ul>"
+    listed = f'<ul class="findings">{items}</ul>' if items else ""
+    return heading + f'<div class="summary"><p><strong>{text(verdict)}</strong></p>{listed}</div>'
+
+
+def _when(started_at: Any) -> str:
+    """An ISO time as "2026-12-01 01:43:40 UTC" (the summary keeps microseconds; a person needs seconds)."""
+    if not started_at:
+        return "at an unknown time"
+    stamp = pd.Timestamp(started_at)
+    if stamp.tzinfo is None:
+        return stamp.strftime("%Y-%m-%d %H:%M:%S")
+    return stamp.tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _notices_html(summary: dict[str, Any]) -> str:
+    """Notices (changes that raise no finding, e.g. a tagged shortcut still present) and skipped classes."""
+    notices = [str(notice) for notice in summary.get("notices", [])]
+    notices += [f"class {name} was skipped: {reason}" for name, reason in summary.get("skipped_classes", {}).items()]
+    if not notices:
+        return ""
+    return "<h2>Notices</h2><ul>" + "".join(f"<li>{text(notice)}</li>" for notice in notices) + "</ul>"
 
 
 def _classes_html(summary: dict[str, Any], page_folder: Path) -> str:
@@ -153,7 +186,8 @@ def _classes_html(summary: dict[str, Any], page_folder: Path) -> str:
             f"<td>{reused}</td><td>{int(entry['n_clusters'])}</td></tr>"
         )
     return (
-        "<table><tr><th>class</th><th>samples</th><th>maps computed now</th><th>analysis</th><th>clusters</th></tr>"
+        '<table class="plain"><tr><th>class</th><th>samples</th><th>maps computed now</th><th>analysis</th>'
+        "<th>clusters</th></tr>"
         + "".join(rows)
         + "</table>"
     )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bokeh.layouts import row
 
-from reports.class_plots import cluster_table, eigenvalue_plot, embedding_plot, scatter_source, true_positive_share
+from reports.class_plots import (
+    cluster_table,
+    eigenvalue_plot,
+    embedding_plot,
+    percent_text,
+    scatter_source,
+    true_positive_share,
+)
 from reports.images import heatmap_rgb, png_data_uri, shrink, webp_data_uri
 from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
 from reports.page import Block, definition_table, write_page
@@ -40,9 +47,16 @@ def _descriptor_line(cluster: pd.Series) -> str:
     parts = []
     for name in DESCRIPTOR_COLUMNS:
         if name in cluster.index and pd.notna(cluster[name]):
-            value = f"{100 * cluster[name]:.0f}%" if name.endswith("_share") else f"{cluster[name]:.2f}"
-            parts.append(f"{name.replace('_share', '').replace('_', '/')}{' share' if name.endswith('_share') else ''} {value}")
+            value = percent_text(cluster[name]) if name.endswith("_share") else f"{cluster[name]:.2f}"
+            label = name.replace("_share", "").replace("_", "/") + (" share" if name.endswith("_share") else "")
+            parts.append(f"{label} {value}")
     return " &middot; ".join(parts)
+
+
+def breakable(label: str) -> str:
+    """``label`` escaped, with line-break opportunities after "_", "-", ".", "/" and ":" only, so a
+    sample id such as ``test_aeroplane_0010`` wraps between its words, not inside one."""
+    return "<wbr>".join(text(part) for part in re.split(r"(?<=[_\-./:])", str(label)))
 
 
 def _medoid_figure(data: ClassReportData, index: int) -> str:
@@ -54,15 +68,15 @@ def _medoid_figure(data: ClassReportData, index: int) -> str:
     sample_id = text(data.sample_ids[index])
     return (
         f'<figure title="{sample_id}">{image}<img class="pixelated" src="{heatmap}" {size} alt="relevance">'
-        f"<figcaption>{sample_id}</figcaption></figure>"
+        f"<figcaption>{breakable(data.sample_ids[index])}</figcaption></figure>"
     )
 
 
 def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str:
     size = int(cluster["size"])
-    details = f"{size / len(data.sample_ids):.0%} of the class"
+    details = f"{percent_text(size / len(data.sample_ids))} of the class"
     if data.is_true_positive is not None:
-        details += f", {true_positive_share(data, int(cluster['cluster'])):.0%} true positives"
+        details += f", {percent_text(true_positive_share(data, int(cluster['cluster'])))} true positives"
     prototype = png_data_uri(heatmap_rgb(np.asarray(cluster["prototype"], dtype=float)))
     medoids = "".join(_medoid_figure(data, int(i)) for i in list(cluster["medoids"])[:MEDOIDS_SHOWN])
     return (
@@ -71,8 +85,8 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
         f"{size} image{'s' if size != 1 else ''} ({details})</h3>"
         f'<p class="note">{_descriptor_line(cluster)}</p>'
         '<div class="strip">'
-        f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" height="{PROTOTYPE_PX}" '
-        'alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
+        f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" '
+        f'height="{PROTOTYPE_PX}" alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
         f"{medoids}</div></div>"
     )
 
@@ -96,32 +110,34 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
     """
     colours = cluster_colours(list(data.clusters["cluster"]) + list(np.unique(data.labels)))
     samples = scatter_source(data, colours)
-    overview = row(eigenvalue_plot(data), cluster_table(data, samples), name="overview")
-    roots = [overview]
+    roots = [eigenvalue_plot(data), cluster_table(data, samples)]
     blocks = [
         Block(html=_header(data)),
         Block(html="<h2>Spectrum and clusters</h2><p class=\"note\">Select rows of the table to highlight "
               "those clusters in the embeddings (shift/ctrl-click for several). <i>border</i> and "
               "<i>top+bottom</i>: share of the cluster's positive relevance on the outer ring, and on the top and "
               "bottom rows, of the pooled grid.</p>"),
-        Block(root="overview"),
+        Block(html='<div class="side-by-side">'), Block(root="spectrum"), Block(root="cluster_table"),
+        Block(html="</div>"),  # the table goes below the spectrum when the window is too narrow for both
     ]
     if data.embeddings:
         plots = [embedding_plot(data, method, samples, colours) for method in data.embeddings]
-        roots.append(row(*plots, name="embeddings"))
+        roots += plots
         blocks += [
             Block(html="<h2>Embeddings</h2><p class=\"note\">Hover a point for its image, relevance map, id "
                   "and score" + (" and whether it is a true positive (circles: true positives; triangles: the rest)."
                                  if data.is_true_positive is not None
                                  else ". The model's predictions were not stored, so true positives are not marked.")
                   + "</p>"),
-            Block(root="embeddings"),
+            Block(html='<div class="side-by-side">'), *(Block(root=plot.name) for plot in plots),
+            Block(html="</div>"),
         ]
     blocks += [
         Block(html=_cluster_cards(data, colours)),
         Block(html="<h2>Stability</h2><p class=\"note\">Agreement (adjusted Rand index) of the cluster labels with "
               "those found at other parameters; 1 means identical.</p>"
-              + definition_table(dict(data.stability), "No stability analysis was run.")),
+              + definition_table({name: f"{ari:.2f}" for name, ari in data.stability.items()},
+                                 "No stability analysis was run.")),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
     ]

@@ -7,6 +7,8 @@ when the point is hovered (then cached); image thumbnails are ~48 px WebP data U
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from bokeh.models import (
     ColumnDataSource,
@@ -14,11 +16,9 @@ from bokeh.models import (
     CustomJSHover,
     DataTable,
     HoverTool,
-    Label,
     Legend,
     LegendItem,
     NumberFormatter,
-    Span,
     TableColumn,
 )
 from bokeh.plotting import figure
@@ -74,8 +74,24 @@ points.selected.indices = picked;
 """
 
 
+def percent(fraction: float) -> int:
+    """``fraction`` in whole percent, halves rounded up: the one rounding rule of the class page, so the
+    table and the cards show the same number (97 of 200 is 49% in both, not 49% and 48%)."""
+    return math.floor(100 * fraction + 0.5 + 1e-9)  # 1e-9: 0.485 is stored as 0.48499999...
+
+
+def percent_text(fraction: float) -> str:
+    """``fraction`` as "49%" by :func:`percent`; "n/a" when unknown (NaN)."""
+    return f"{percent(fraction)}%" if np.isfinite(fraction) else "n/a"
+
+
 def eigenvalue_plot(data: ClassReportData) -> figure:
-    """Bars of the first 20 eigenvalues of L_sym, the chosen count's eigengap marked (Fig. 6.3)."""
+    """Bars of the first 20 eigenvalues of L_sym, the chosen count's eigengap marked (Fig. 6.3).
+
+    The eigengap's caption is a legend entry in the empty top left corner (eigenvalues ascend), so
+    it stays inside the plot wherever the gap lies; a text label beside the gap ran off the right
+    edge for gaps after about lambda_8.
+    """
     values = np.asarray(data.eigenvalues, dtype=float)[:N_EIGENVALUES_SHOWN]
     k = data.n_clusters
     index = np.arange(1, len(values) + 1)
@@ -96,24 +112,21 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
         y_axis_label="\u03bb_i",
         tools="save,reset",
         toolbar_location="right",
+        name="spectrum",
     )
     bars = plot.vbar(x="i", top="value", width=0.8, color="colour", source=source)
     plot.add_tools(HoverTool(renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]))
     plot.xaxis.ticker = list(index)
     top = float(values.max()) if values.max() > 0 else 1.0
-    plot.y_range.start, plot.y_range.end = 0, 1.18 * top  # headroom for the gap label above the bars
+    plot.y_range.start, plot.y_range.end = 0, 1.3 * top  # headroom for the caption above the bars
     if k < len(values):
-        plot.add_layout(Span(location=k + 0.5, dimension="height", line_color="crimson", line_dash="dashed", line_width=2))
+        line = plot.segment(x0=k + 0.5, y0=0, x1=k + 0.5, y1=1.3 * top, line_color="crimson", line_dash="dashed",
+                            line_width=2)
         plot.segment(x0=k + 0.5, y0=values[k - 1], x1=k + 0.5, y1=values[k], line_color="crimson", line_width=4)
-        plot.add_layout(
-            Label(
-                x=k + 0.7,
-                y=1.06 * top,
-                text=f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}",
-                text_color="crimson",
-                text_font_size="11pt",
-            )
-        )
+        caption = f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}"
+        plot.add_layout(Legend(items=[LegendItem(label=caption, renderers=[line])], location="top_left",
+                               label_text_color="crimson", label_text_font_size="10pt", background_fill_alpha=0.8,
+                               border_line_alpha=0, name="eigengap_caption"))
     return plot
 
 
@@ -209,35 +222,49 @@ def true_positive_share(data: ClassReportData, cluster: int) -> float:
     return float(np.asarray(data.is_true_positive, dtype=bool)[members].mean()) if members.any() else float("nan")
 
 
+def _column_width(title: str) -> int:
+    """Pixels a table column needs to show its title whole (~7 px per character at the table's font)."""
+    return max(48, 7 * len(title) + 22)
+
+
 def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
-    """The cluster descriptors as a table; selecting rows highlights those clusters' points."""
+    """The cluster descriptors as a table; selecting rows highlights those clusters' points.
+
+    Every column is as wide as its title (the table scales nothing: ``force_fit`` squeezed the first
+    header to "cluste"), and shares are rounded by :func:`percent` as on the cluster cards.
+    """
     table = data.clusters
     n = len(data.sample_ids)
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        return np.array([percent(v) / 100 if np.isfinite(v) else np.nan for v in values])
+
     columns = {
         "cluster": table["cluster"].astype(int).to_numpy(),
         "size": table["size"].astype(int).to_numpy(),
-        "share": table["size"].to_numpy(dtype=float) / n,
+        "share": shares(table["size"].to_numpy(dtype=float) / n),
     }
-    shown = [
-        TableColumn(field="cluster", title="cluster", width=70),
-        TableColumn(field="size", title="size", width=60),
-        TableColumn(field="share", title="of class", formatter=NumberFormatter(format="0%")),
-    ]
+    shown = [("cluster", "cluster", None), ("size", "size", None), ("share", "of class", "0%")]
     if data.is_true_positive is not None:
-        columns["tp_share"] = np.array([true_positive_share(data, c) for c in table["cluster"]])
-        shown.append(TableColumn(field="tp_share", title="true positives", formatter=NumberFormatter(format="0%")))
+        columns["tp_share"] = shares(np.array([true_positive_share(data, c) for c in table["cluster"]]))
+        shown.append(("tp_share", "true positives", "0%"))
     for name in DESCRIPTOR_COLUMNS:
         if name in table.columns:
-            columns[name] = table[name].to_numpy(dtype=float)
-            number = "0%" if name.endswith("_share") else "0.00"
-            title = COLUMN_TITLES.get(name, name)
-            shown.append(TableColumn(field=name, title=title, formatter=NumberFormatter(format=number)))
+            values = table[name].to_numpy(dtype=float)
+            columns[name] = shares(values) if name.endswith("_share") else values
+            shown.append((name, COLUMN_TITLES.get(name, name), "0%" if name.endswith("_share") else "0.00"))
+    table_columns = [
+        TableColumn(field=field, title=title, width=_column_width(title),
+                    **({"formatter": NumberFormatter(format=number)} if number else {}))
+        for field, title, number in shown
+    ]
     source = ColumnDataSource(columns, name="clusters")
     source.selected.js_on_change("indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS))
     return DataTable(
         source=source,
-        columns=shown,
-        width=700,
+        columns=table_columns,
+        autosize_mode="none",
+        width=sum(column.width for column in table_columns) + 4,
         height=min(320, 30 * (len(table) + 1) + 8),
         index_position=None,
         selectable=True,

@@ -28,6 +28,7 @@ from relevance_store import AnalysisResult, ClassGroup
 from reports.class_page import render_class_page
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
+from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray.class_order import class_order_warning
 from spray.errors import ReportDataError
@@ -169,6 +170,23 @@ def index_entry(data: ClassReportData) -> ClassSummary:
     )
 
 
+def verification_links(out_dir: str | Path, class_name: str) -> dict[str, str]:
+    """Links to the verification pages of ``class_name`` already in ``out_dir`` (its padding experiment),
+    found on disk, so a class page written by `spray report` links them as one written by `spray run` does."""
+    padding = padding_page_filename(class_name)
+    return {"padding verification": padding} if (Path(out_dir) / padding).is_file() else {}
+
+
+def shared_params(params: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """What the index can state for every class it ranks: the analysis parameters all classes' ``params``
+    share (``rows``, each class's own analysed rows, left out), and which ones differ between classes."""
+    first = {key: value for key, value in params[0].items() if key != "rows"}
+    shared = {key: value for key, value in first.items() if all(p.get(key, ...) == value for p in params[1:])}
+    differing = sorted({key for p in params for key in p if key != "rows"} - set(shared))
+    described = {"analyses of": f"the {len(params)} class{'es' if len(params) != 1 else ''} ranked above"}
+    return {**described, **shared, **({"differ between classes": ", ".join(differing)} if differing else {})}
+
+
 def write_reports(
     groups: Sequence[ClassGroup],
     out_dir: str | Path,
@@ -184,18 +202,23 @@ def write_reports(
     Each page shows ``analyses[class name]`` when given (e.g. the entry a run just reused),
     else the group's latest stored analysis.
 
-    ``links`` maps a class name to extra links of its page (e.g. its padding verification);
-    with the index, every class page also links back to it. Returns the written paths, the
-    index last.
+    ``links`` maps a class name to extra links of its page; its verification pages in ``out_dir``
+    are linked without being named (:func:`verification_links`); with the index, every class page
+    also links back to it. The index states ``params`` when given, else the analysis parameters
+    its classes share (:func:`shared_params`). Returns the written paths, the index last.
     """
-    summaries, paths = [], []
+    summaries, class_params, paths = [], [], []
     back = {"all classes": INDEX_FILENAME} if index else {}
     for group in groups:
         name = group.key.class_name
-        data = class_report_data(group, (analyses or {}).get(name), links={**back, **(links or {}).get(name, {})})
+        page_links = {**back, **verification_links(out_dir, name), **(links or {}).get(name, {})}
+        data = class_report_data(group, (analyses or {}).get(name), links=page_links)
         paths.append(render_class_page(data, out_dir))
         summaries.append(index_entry(data))
+        class_params.append(dict(data.params))
     if index and summaries:
-        index_data = IndexReportData(classes=summaries, params=dict(params or {}), provenance=dict(provenance or {}))
+        index_data = IndexReportData(classes=summaries,
+                                     params=dict(params) if params is not None else shared_params(class_params),
+                                     provenance=dict(provenance or {}))
         paths.append(render_index_page(index_data, out_dir))
     return paths

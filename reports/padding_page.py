@@ -128,8 +128,10 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
     factors = [(labels[s], g) for s in order for g in groups]
     low, high = min(0.0, rows["ci_low"].min(), rows["mean"].min()), max(0.0, rows["ci_high"].max(), rows["mean"].max())
     margin = 0.08 * (high - low) or 1.0  # whiskers are annotations: the auto range would clip them
-    chart = figure(x_range=FactorRange(*factors), y_range=Range1d(low - margin, high + margin), height=340, sizing_mode="stretch_width", toolbar_location=None,
-                   y_axis_label=f"mean change of the {class_name} score vs copy border", tools="")
+    chart = figure(x_range=FactorRange(*factors), y_range=Range1d(low - margin, high + margin), height=340,
+                   sizing_mode="stretch_width", toolbar_location=None, tools="",
+                   title=f"mean change of the {class_name} score against copy border, with 95% CI",
+                   y_axis_label="mean score change")  # a longer axis title did not fit the chart's height
     chart.vbar(x="x", top="mean", width=0.85, source=source, line_color="white",
                fill_color=factor_cmap("x", palette=list(GROUP_COLOURS[: len(groups)]), factors=groups, start=1, end=2),
                legend_field="group")
@@ -146,8 +148,30 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
     return chart
 
 
+#: Changes below this show as 0.000 in the table: a square image, which no strategy alters, scores the same.
+UNCHANGED = 0.0005
+
+
+def _unchanged_square(summary: pd.DataFrame) -> pd.Series:
+    """Rows of square images that no strategy changed (nothing padded, every change displays as 0.000)."""
+    return ((summary["orientation"] == "square") & (summary["padded_fraction"].fillna(0) == 0)
+            & (summary["mean"].abs().fillna(0) < UNCHANGED) & (summary["std"].fillna(0) < UNCHANGED))
+
+
+def _square_note(summary: pd.DataFrame) -> str:
+    """One sentence for the square images left out of the table, or "" when none was."""
+    left_out = summary[_unchanged_square(summary)]
+    if left_out.empty or not left_out["n"].any():
+        return ""
+    counts = left_out.groupby("member")["n"].max()
+    parts = [f"{int(counts[m])} {'of the class' if m else 'not of the class'}" for m in (True, False) if m in counts]
+    return (f" Square images ({', '.join(parts)}) need no padding: no strategy changes them, so their rows (all "
+            "zero) are left out.")
+
+
 def _statistics_table(summary: pd.DataFrame, labels: dict[str, str]) -> str:
-    if summary.empty:
+    shown = summary[(summary["n"] > 0) & ~_unchanged_square(summary)]
+    if shown.empty:
         return '<p class="note">No statistics: no image was scored.</p>'
     head = ("<tr><th>images</th><th>orientation</th><th>strategy</th><th>n</th><th>mean change</th><th>std</th>"
             "<th>95% CI</th><th>Wilcoxon p</th><th>padded area</th><th>positive relevance in it</th></tr>")
@@ -157,10 +181,10 @@ def _statistics_table(summary: pd.DataFrame, labels: dict[str, str]) -> str:
         f"<td>{_number(row.std, '.3f')}</td><td>{row.ci_low:+.3f} to {row.ci_high:+.3f}</td>"
         f"<td>{_number(row.p_value, '.2g')}</td><td>{_number(row.padded_fraction, '.0%')}</td>"
         f"<td>{_number(row.padded_relevance_share, '.0%')}</td></tr>"
-        for row in summary.itertuples()
+        for row in shown.itertuples()
     )
-    return (f'<table class="plain">{head}{body}</table><p class="note">Square images need no padding and are '
-            "listed apart; \"padded\" pools every non-square image. p is n/a where no image changed.</p>")
+    return (f'<table class="plain">{head}{body}</table><p class="note">"padded" pools every non-square image; '
+            f'p is n/a where no image changed.{text(_square_note(summary))}</p>')
 
 
 def _number(value: float, spec: str) -> str:

@@ -53,8 +53,12 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report .card { border: 1px solid #ddd; border-radius: 6px; padding: 10px; flex: 1 1 560px; max-width: 620px; box-sizing: border-box; }
 .spray-report .card .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; }
 .spray-report .strip { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 6px; }
-.spray-report figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; width: 72px; word-break: break-all; }
-.spray-report figure.prototype { width: 136px; word-break: normal; }
+.spray-report figure { margin: 0; text-align: center; font-size: 0.75em; color: #555; width: 72px; overflow-wrap: anywhere; }
+.spray-report figure.prototype { width: 136px; }
+.spray-report .side-by-side { display: flex; flex-wrap: wrap; gap: 12px 24px; align-items: flex-start; }
+.spray-report ul.findings { list-style: none; padding: 0; }
+.spray-report ul.findings li { display: flex; gap: 10px; align-items: center; margin: 6px 0; }
+.spray-report ul.findings li img { flex: none; border: 1px solid #ccc; }
 .spray-report img.pixelated { image-rendering: pixelated; }
 .spray-report .legend-bar { display: inline-block; width: 160px; height: 10px; vertical-align: middle;
   background: linear-gradient(to right, #000080, #0000ff, #ffffff, #ff0000, #800000); border: 1px solid #ccc; }
