@@ -17,20 +17,25 @@ analysis. The analysis entry (``group.write_analysis``) is read by these names
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from relevance_store import AnalysisResult, ClassGroup
+from relevance_store import AnalysisResult, ClassGroup, params_hash
+from relevance_store.analysis import to_json
 from reports.class_page import render_class_page
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
 from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray.class_order import class_order_warning
+from spray import __version__
+from spray.atomic import write_text_atomically
 from spray.errors import ReportDataError
 
 #: Pooled grid shown on hover when the analysis names none (L2100).
@@ -187,6 +192,44 @@ def shared_params(params: Sequence[Mapping[str, object]]) -> dict[str, object]:
     return {**described, **shared, **({"differ between classes": ", ".join(differing)} if differing else {})}
 
 
+class PageManifest:
+    """What each class page was rendered from (``.spray-pages.json`` in the reports folder), so
+    a rerun renders again only the pages whose inputs changed: 1000 unchanged classes must not
+    cost 1000 renders. The digest covers the class group's key and attrs (settings, tags), the
+    analysis shown, the page's links and the spray version; the index line and parameters are
+    kept with it so the index needs no page data."""
+
+    NAME = ".spray-pages.json"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.NAME
+        try:
+            self.entries: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def digest(self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str]) -> str:
+        shown = analysis.params_hash if analysis is not None else (group.analysis_hashes() or [""])[-1]
+        return params_hash({"key": list(group.key), "attrs": group.provenance, "analysis": shown,
+                            "links": dict(links), "spray": __version__})
+
+    def unchanged(self, name: str, digest: str) -> tuple[ClassSummary, dict] | None:
+        entry = self.entries.get(name)
+        if not entry or entry["digest"] != digest or not (self.path.parent / entry["summary"]["page_href"]).is_file():
+            return None
+        try:
+            summary = ClassSummary(**{**entry["summary"], "eigenvalues": np.asarray(entry["summary"]["eigenvalues"])})
+        except (TypeError, ReportDataError):  # written by another version of the index line
+            return None
+        return summary, entry["params"]
+
+    def record(self, name: str, digest: str, summary: ClassSummary, params: dict) -> None:
+        self.entries[name] = {"digest": digest, "summary": to_json(dataclasses.asdict(summary)), "params": to_json(params)}
+
+    def save(self) -> None:
+        write_text_atomically(self.path, json.dumps(self.entries))
+
+
 def write_reports(
     groups: Sequence[ClassGroup],
     out_dir: str | Path,
@@ -209,13 +252,24 @@ def write_reports(
     """
     summaries, class_params, paths = [], [], []
     back = {"all classes": INDEX_FILENAME} if index else {}
+    manifest = PageManifest(Path(out_dir))
     for group in groups:
         name = group.key.class_name
         page_links = {**back, **verification_links(out_dir, name), **(links or {}).get(name, {})}
-        data = class_report_data(group, (analyses or {}).get(name), links=page_links)
-        paths.append(render_class_page(data, out_dir))
-        summaries.append(index_entry(data))
-        class_params.append(dict(data.params))
+        analysis = (analyses or {}).get(name)
+        digest = manifest.digest(group, analysis, page_links)
+        kept = manifest.unchanged(name, digest)
+        if kept is not None:  # the page is there and its inputs did not change: not rendered again
+            summary, page_params = kept
+        else:
+            data = class_report_data(group, analysis, links=page_links)
+            render_class_page(data, out_dir)
+            summary, page_params = index_entry(data), dict(data.params)
+            manifest.record(name, digest, summary, page_params)
+        paths.append(Path(out_dir) / class_page_filename(name))
+        summaries.append(summary)
+        class_params.append(page_params)
+    manifest.save()
     if index and summaries:
         index_data = IndexReportData(classes=summaries,
                                      params=dict(params) if params is not None else shared_params(class_params),

@@ -118,3 +118,19 @@ def test_an_analysis_of_other_rows_is_refused(stored):
     analysis.arrays = {**analysis.arrays, "rows": analysis.arrays["rows"][:-3]}
     with pytest.raises(ReportDataError, match="labels for 76 analysed rows"):
         class_report_data(group, analysis)
+
+
+def test_a_rerun_renders_only_the_pages_whose_inputs_changed(stored, tmp_path):
+    group = stored[0]
+    first = write_reports([group], tmp_path)
+    page, index = first
+    stamps = (page.stat().st_mtime_ns, index.stat().st_mtime_ns)
+    again = write_reports([group], tmp_path)
+    assert again == first and page.stat().st_mtime_ns == stamps[0]  # the class page was kept as it was
+    assert index.stat().st_mtime_ns != stamps[1]  # the index is always written
+    group.update_attrs(tags=[])  # anything in the group's attrs (settings, tags) changes: rendered again
+    write_reports([group], tmp_path)
+    assert page.stat().st_mtime_ns != stamps[0]
+    page.unlink()
+    write_reports([group], tmp_path)
+    assert page.is_file()  # a deleted page is written again
