@@ -259,3 +259,24 @@ def test_virelay_opens_the_project_and_serves_every_view(exported):
     assert report["sample"]["shape"] == [48, 48, 3] and report["attribution"]["shape"] == [SIDE, SIDE, 2]
     assert report["sample"]["labels"] == report["attribution"]["labels"] == ["T-shirt/top", "horse"]  # SHARED
     assert set(report["http"].values()) == {200}, report["http"]  # every colour map, plain and overlaid
+
+
+@pytest.mark.parametrize("layer", [None, "3"])
+def test_a_real_run_exports_and_its_spectral_steps_are_found_again(compute_images, tiny_model_spec, tmp_path, layer):
+    """`spray run` on the tiny test CNN (one unreadable cat image), with and without --layer (SpRAy on an
+    inner layer's channel vectors): the export finds each analysis's eigenvectors from the stored maps."""
+    from workflows.pipeline import run
+
+    config = RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
+                                 data=str(compute_images), store=str(tmp_path / "s.zarr"), reports=str(tmp_path / "r"),
+                                 embeddings=(), workers=1, layer=layer, classes=("cat", "dog"))
+    run(config, progress=False)
+    project, categories = export_virelay(str(tmp_path / "s.zarr"), tmp_path / "out")
+    cat = open_store(tmp_path / "s.zarr").find_class("cat")
+    assert [c.class_name for c in categories] == ["cat", "dog"]
+    assert cat.errors and len(categories[0].sample_ids) == int(cat.valid.sum()) == cat.n_samples - len(cat.errors)
+    with h5py.File(project.parent / "analysis.h5") as analysis:
+        for key, category in zip(analysis, categories, strict=True):
+            spectral = analysis[key]["embedding"]["spectral"]
+            np.testing.assert_allclose(spectral.attrs["eigenvalue"], category.eigenvalues, atol=1e-6)
+            assert spectral.shape == (len(category.sample_ids), len(category.eigenvalues))

@@ -55,7 +55,11 @@ def _groups(store_path: str, classes: Sequence[str] | None, variant: str | None)
 
 
 def _analysis_maps(group: ClassGroup, analysis: AnalysisResult, rows: np.ndarray) -> tuple[np.ndarray, int | None]:
-    """The maps the analysis ran on and the grid to pool them at (None: already pooled)."""
+    """The maps the analysis ran on and the grid to pool them at (None: already pooled, or an inner
+    layer's channel vectors, ``--layer``)."""
+    latent = group.latent
+    if latent is not None:
+        return latent[rows].astype(np.float64), None
     grid = analysis.params.get("grid")
     resolved = analysis.attrs.get("resolved", {})
     if ("grid" in resolved and resolved["grid"] is None) or group.full is None or grid is None:
