@@ -19,7 +19,8 @@ FAIL_MIDWAY = textwrap.dedent("""
         from bokeh.models import Div
         from reports.page import Block, write_page
         roots = [Div(text="new", name="div")]
-        write = lambda: write_page(page, "spray: class horse", roots, [Block(root="div"), Block(html="<p>new</p>")])
+        write = lambda: write_page(page, "spray: class horse", roots, [Block(root="div"), Block(html="<p>new</p>")],
+                                   assets_root=page.parent.parent)  # BokehJS outside the folder listed below
     else:
         from reports.audit_page import write_audit_page
         row = {"audit_id": "a1", "started_at": pd.Timestamp("2026-12-01", tz="UTC"), "model_version": "v2",
