@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -192,12 +194,22 @@ def shared_params(params: Sequence[Mapping[str, object]]) -> dict[str, object]:
     return {**described, **shared, **({"differ between classes": ", ".join(differing)} if differing else {})}
 
 
+@functools.cache
+def renderer_digest() -> str:
+    """A digest of the page renderer's own code (this package's modules), so that a new spray
+    renders pages again even when its version number did not change."""
+    digest = hashlib.sha256(__version__.encode())
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 class PageManifest:
     """What each class page was rendered from (``.spray-pages.json`` in the reports folder), so
     a rerun renders again only the pages whose inputs changed: 1000 unchanged classes must not
     cost 1000 renders. The digest covers the class group's key and attrs (settings, tags), the
-    analysis shown, the page's links and the spray version; the index line and parameters are
-    kept with it so the index needs no page data."""
+    analysis shown, the page's links and the renderer (:func:`renderer_digest`); the index line
+    and parameters are kept with it so the index needs no page data."""
 
     NAME = ".spray-pages.json"
 
@@ -211,7 +223,7 @@ class PageManifest:
     def digest(self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str]) -> str:
         shown = analysis.params_hash if analysis is not None else (group.analysis_hashes() or [""])[-1]
         return params_hash({"key": list(group.key), "attrs": group.provenance, "analysis": shown,
-                            "links": dict(links), "spray": __version__})
+                            "links": dict(links), "renderer": renderer_digest()})
 
     def unchanged(self, name: str, digest: str) -> tuple[ClassSummary, dict] | None:
         entry = self.entries.get(name)

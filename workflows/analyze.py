@@ -143,6 +143,7 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
         table = estimator.stability(maps) if stability else None
     arrays = {
         "eigenvalues": estimator.eigenvalues_,
+        "eigenvectors": estimator.eigenvectors_,
         "eigengap": estimator.eigengap_,
         "labels": estimator.labels_,
         "rows": rows,

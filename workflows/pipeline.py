@@ -73,12 +73,6 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def _class_links(reports: Path, group: ClassGroup) -> dict[str, str]:
-    """Links of a class page: its padding verification page when one was written."""
-    padding = padding_page_filename(group.key.class_name)
-    return {"padding verification": padding} if (reports / padding).is_file() else {}
-
-
 def _report_groups(store_location: str, key: ClassKey) -> list[ClassGroup]:
     """Every analysed class of this run's variant (model, data, maps settings): the index ranks them all (Fig. 6.5)."""
     store = open_store(store_location, "r")
@@ -132,11 +126,10 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     with _timed(timings, "report"):
         groups = _report_groups(config.store, first)
         write_reports(
-            groups, reports, params=config.to_dict(),
+            groups, reports,
             provenance={"spray version": __version__, "model fingerprint": first.model_id,
                         "dataset fingerprint": first.dataset_id, "maps settings": first.maps_id,
                         "store": str(config.store)},
-            links={g.key.class_name: _class_links(reports, g) for g in groups},
             analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
         )
     outcomes = [
