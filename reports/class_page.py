@@ -16,6 +16,7 @@ from reports.class_plots import (
     scatter_source,
     true_positive_share,
 )
+from reports.cluster_page import cluster_page_filename
 from reports.images import heatmap_rgb, png_data_uri, shrink, webp_data_uri
 from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
 from reports.page import Block, definition_table, write_page
@@ -79,11 +80,13 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
         details += f", {percent_text(true_positive_share(data, int(cluster['cluster'])))} true positives"
     prototype = png_data_uri(heatmap_rgb(np.asarray(cluster["prototype"], dtype=float)))
     medoids = "".join(_medoid_figure(data, int(i)) for i in list(cluster["medoids"])[:MEDOIDS_SHOWN])
+    tested = cluster_page_filename(data.class_name, int(cluster["cluster"]))  # linked when its page was written
+    link = f' &middot; <a href="{text(tested)}">shortcut test</a>' if tested in data.links.values() else ""
     return (
         '<div class="card">'
         f'<h3><span class="swatch" style="background:{colour}"></span>Cluster {int(cluster["cluster"])}: '
         f"{size} image{'s' if size != 1 else ''} ({details})</h3>"
-        f'<p class="note">{_descriptor_line(cluster)}</p>'
+        f'<p class="note">{_descriptor_line(cluster)}{link}</p>'
         '<div class="strip">'
         f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" '
         f'height="{PROTOTYPE_PX}" alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'

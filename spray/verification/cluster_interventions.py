@@ -51,7 +51,7 @@ def inpaint(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     index = np.full(mask.shape, -1, dtype=np.int64)
     index[ys, xs] = np.arange(ys.size)
     values = pixels.reshape(height, width, -1).astype(np.float64)
-    rows, cols, data = [], [], []
+    rows, cols = [], []
     degree = np.zeros(ys.size)
     rhs = np.zeros((ys.size, values.shape[2]))
     for dy, dx in _NEIGHBOURS:

@@ -16,12 +16,16 @@ a clear margin:
   "small"); confirming a shortcut asks for Cohen's "medium", 0.5: half the typical difference
   between two images of the class, a change a person sees in the scores;
 - it is consistent: its mean is at least :data:`CONSISTENCY` times its own standard deviation
-  across images (Cohen's d_z; for roughly normal differences about 84% of the images respond
-  the expected way). A shortcut is a rule the model applies to *every* image that carries the
-  artefact, and an artefact sits at the same place with the same look in all of them, so each
-  image responds alike. A region that holds the object itself (a cluster of centred objects)
-  can move the mean as much, but only through the images whose object happens to lie there:
-  large changes in some, none in others.
+  across images (Cohen's d_z). A shortcut is a rule the model applies to every image that
+  carries the artefact, and an artefact sits at the same place with the same look in all of
+  them, so the images respond alike. If a share p of the images respond by the same amount
+  and the rest not at all, d_z = sqrt(p / (1 - p)) (noise lowers it further): 1 at p = 1/2,
+  1.5 at p = 0.69. So the bar asks that clearly more than two in three images respond: a
+  cluster that *is* the shortcut. A region that holds the object itself (a cluster of
+  centred objects, such as a class's main cluster) can move the mean as much, but only
+  through the images whose object happens to lie there, about half of them (measured on the
+  demo's main horse cluster: d_z 0.3-1.1 in five runs of 30 images per group, against 2.1-3.5 for its watermark
+  cluster).
 
 Either test alone makes the verdict *partial*. Pasting into the class's own images outside the cluster is reported as
 a finding but does not decide: those images already have the class's evidence.
@@ -38,9 +42,9 @@ from spray.verification.verdict import ALPHA, CONFIRMED, NOT_SUPPORTED, PARTIAL,
 MARGIN = 0.5
 """Smallest mean paired difference intervention - control, in class-score standard deviations,
 that confirms (Cohen's medium standardised effect)."""
-CONSISTENCY = 1.0
+CONSISTENCY = 1.5
 """Smallest mean paired difference over its standard deviation across images (d_z) that confirms:
-the effect is larger than its own image-to-image variation."""
+more than two in three images respond (module docstring)."""
 
 
 @dataclass(frozen=True)
