@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Whisker
+from bokeh.models import ColumnDataSource, Div, FactorRange, HoverTool, Range1d, Whisker
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 from PIL import Image
@@ -76,15 +76,13 @@ def render_cluster_page(page: ClusterPage, path: str | Path) -> Path:
     """Write the standalone page (Bokeh resources inline) to ``path`` and return it."""
     blocks = [Block(_header(page)), Block("<h2>The region</h2>" + _region_html(page)),
               Block("<h2>Change of the class score</h2>")]
-    roots = []
     rows = page.summary[page.summary["condition"] != "original"] if not page.summary.empty else page.summary
-    if rows.empty:
-        blocks.append(Block('<p class="note">No image was scored, so there is nothing to draw.</p>'))
-    else:
-        chart = _bar_chart(rows, page)
-        chart.name = "changes"
-        roots.append(chart)
-        blocks.append(Block(root="changes"))
+    # a note in place of an empty chart, as a Bokeh root too: a page must embed at least one
+    chart = Div(text="No image was scored, so there is nothing to draw.", css_classes=["note"]) if rows.empty \
+        else _bar_chart(rows, page)
+    chart.name = "changes"
+    roots = [chart]
+    blocks.append(Block(root="changes"))
     blocks += [
         Block("<h2>Intervention against control</h2>" + _contrast_table(page)),
         Block("<h2>Statistics per condition</h2>" + _summary_table(page)),
