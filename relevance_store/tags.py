@@ -113,8 +113,18 @@ def _who() -> str:
 
 def class_tags(store: RelevanceStore, class_name: str) -> list[Tag]:
     """Every tag given on any analysis of ``class_name`` in the store (any model version or settings)."""
-    return [tag for key in store.class_keys() if key.class_name == class_name
-            for tag in read_tags(store.class_group(key))]
+    return tags_by_class(store, [class_name]).get(class_name, [])
 
 
-__all__ = ["TAG_KINDS", "Tag", "class_tags", "read_tags", "remove_tag", "tag_cluster", "tags_for_clusters"]
+def tags_by_class(store: RelevanceStore, class_names: Sequence[str] | None = None) -> dict[str, list[Tag]]:
+    """Every tag in the store (of ``class_names`` only, when given) by class name, in one pass."""
+    wanted = None if class_names is None else set(class_names)
+    found: dict[str, list[Tag]] = {}
+    for key in store.class_keys():
+        if wanted is None or key.class_name in wanted:
+            found.setdefault(key.class_name, []).extend(read_tags(store.class_group(key)))
+    return found
+
+
+__all__ = ["TAG_KINDS", "Tag", "class_tags", "read_tags", "remove_tag", "tag_cluster", "tags_by_class",
+           "tags_for_clusters"]

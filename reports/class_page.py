@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +86,30 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
     return (
         '<div class="card">'
         f'<h3><span class="swatch" style="background:{colour}"></span>Cluster {int(cluster["cluster"])}: '
-        f"{size} image{'s' if size != 1 else ''} ({details})</h3>"
+        f"{size} image{'s' if size != 1 else ''} ({details}){_tag_badge(cluster)}</h3>"
         f'<p class="note">{_descriptor_line(cluster)}{link}</p>'
         '<div class="strip">'
         f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" '
         f'height="{PROTOTYPE_PX}" alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
-        f"{medoids}</div></div>"
+        f"{medoids}</div>{_tag_command(data, cluster)}</div>"
     )
+
+
+def _tag_badge(cluster: pd.Series) -> str:
+    """The person's tag of this cluster (``spray tag``), if any."""
+    kind = cluster.get("tag") or ""
+    if not kind:
+        return ""
+    note = cluster.get("tag_note") or ""
+    return f' <span class="tag tag-{text(kind)}" title="{text(note)}">tagged {text(kind)}</span>'
+
+
+def _tag_command(data: ClassReportData, cluster: pd.Series) -> str:
+    """The command that tags this cluster (an offline page cannot write to the store)."""
+    command = (f"spray tag --class {shlex.quote(data.class_name)} --cluster {int(cluster['cluster'])} "
+               "--as shortcut|legitimate|unsure --note '...'")
+    return f'<p class="note tag-command">Tag it: <code>{text(command)}</code></p>'
+
 
 
 def _cluster_cards(data: ClassReportData, colours: dict[int, str]) -> str:

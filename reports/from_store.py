@@ -30,6 +30,7 @@ import pandas as pd
 
 from relevance_store import AnalysisResult, ClassGroup, params_hash
 from relevance_store.analysis import to_json
+from relevance_store.tags import Tag, read_tags, tags_for_clusters
 from reports.class_page import render_class_page
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
@@ -60,7 +61,7 @@ def _grid(group: ClassGroup, analysis: AnalysisResult) -> int:
     return int(grid) if int(grid) in group.grids else int(group.grids[0])
 
 
-def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray) -> pd.DataFrame:
+def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray, tags: Sequence[Tag]) -> pd.DataFrame:
     if "clusters" not in analysis.tables:
         raise ReportDataError(f"analysis {analysis.params_hash} has no 'clusters' table; re-run `spray analyze`.")
     table = analysis.tables["clusters"].copy()
@@ -69,6 +70,9 @@ def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray) ->
     if prototypes is None or len(prototypes) != len(table):  # the mean map per cluster, as the analysis defines it
         prototypes = [maps[labels == c].mean(axis=0) for c in table["cluster"]]
     table["prototype"] = list(prototypes)
+    matched = tags_for_clusters(tags, np.stack([np.asarray(p, dtype=float) for p in prototypes])) if tags else []
+    table["tag"] = [tag.kind if tag else "" for tag in matched] or [""] * len(table)
+    table["tag_note"] = [tag.note if tag else "" for tag in matched] or [""] * len(table)
     return table
 
 
@@ -129,15 +133,17 @@ def _notes(group: ClassGroup, labels: np.ndarray, true_positive: np.ndarray | No
 
 
 def class_report_data(
-    group: ClassGroup, analysis: AnalysisResult | None = None, *, links: Mapping[str, str] | None = None
+    group: ClassGroup, analysis: AnalysisResult | None = None, *, links: Mapping[str, str] | None = None,
+    tags: Sequence[Tag] | None = None,
 ) -> ClassReportData:
-    """The class page's data from ``group`` and its ``analysis`` (default: the latest stored)."""
+    """The class page's data from ``group`` and its ``analysis`` (default: the latest stored);
+    ``tags`` (default: those given on this group) are matched to its clusters by prototype."""
     analysis = analysis or group.read_analysis()
     rows = _rows(group, analysis)
     labels = np.asarray(analysis.arrays["labels"]).astype(int)
     maps = np.asarray(group.pooled(_grid(group, analysis))[rows], dtype=np.float64)
     thumbnails = group.thumbnails
-    clusters = _clusters(analysis, labels, maps)
+    clusters = _clusters(analysis, labels, maps, read_tags(group) if tags is None else tags)
     true_positive = _true_positives(group, analysis, rows)
     return ClassReportData(
         class_name=group.key.class_name,
@@ -220,10 +226,11 @@ class PageManifest:
         except (OSError, ValueError):
             self.entries = {}
 
-    def digest(self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str]) -> str:
+    def digest(self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str],
+               tags: Sequence[Tag] | None) -> str:
         shown = analysis.params_hash if analysis is not None else (group.analysis_hashes() or [""])[-1]
-        return params_hash({"key": list(group.key), "attrs": group.provenance, "analysis": shown,
-                            "links": dict(links), "renderer": renderer_digest()})
+        return params_hash({"key": list(group.key), "attrs": group.provenance, "analysis": shown, "links": dict(links),
+                            "tags": [t.to_dict() for t in tags or ()], "renderer": renderer_digest()})
 
     def unchanged(self, name: str, digest: str) -> tuple[ClassSummary, dict] | None:
         entry = self.entries.get(name)
@@ -251,8 +258,10 @@ def write_reports(
     links: Mapping[str, Mapping[str, str]] | None = None,
     analyses: Mapping[str, AnalysisResult] | None = None,
     index: bool = True,
+    tags: Mapping[str, Sequence[Tag]] | None = None,
 ) -> list[Path]:
-    """Write a class page per group and, if ``index``, the index page.
+    """Write a class page per group and, if ``index``, the index page; ``tags`` gives each class
+    the tags to match to its clusters (default: those given on its own group).
 
     Each page shows ``analyses[class name]`` when given (e.g. the entry a run just reused),
     else the group's latest stored analysis.
@@ -269,12 +278,13 @@ def write_reports(
         name = group.key.class_name
         page_links = {**back, **verification_links(out_dir, name), **(links or {}).get(name, {})}
         analysis = (analyses or {}).get(name)
-        digest = manifest.digest(group, analysis, page_links)
+        class_tags = (tags or {}).get(name)
+        digest = manifest.digest(group, analysis, page_links, class_tags)
         kept = manifest.unchanged(name, digest)
         if kept is not None:  # the page is there and its inputs did not change: not rendered again
             summary, page_params = kept
         else:
-            data = class_report_data(group, analysis, links=page_links)
+            data = class_report_data(group, analysis, links=page_links, tags=class_tags)
             render_class_page(data, out_dir)
             summary, page_params = index_entry(data), dict(data.params)
             manifest.record(name, digest, summary, page_params)

@@ -46,6 +46,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report .summary { background: #f4f6fa; border-left: 4px solid #3b6fb6; padding: 10px 14px; font-size: 1.05em; }
 .spray-report .summary p { margin: 0.25em 0; }
 .spray-report .summary p.warning { color: #8a1c1c; font-weight: 600; }
+.spray-report .tag { font-size: 0.8em; padding: 1px 6px; border-radius: 8px; margin-left: 6px; background: #eee; }
+.spray-report .tag-shortcut { background: #f6d5d5; color: #7a1010; }
+.spray-report .tag-legitimate { background: #d8efd8; color: #155515; }
+.spray-report .tag-command code { word-break: break-all; }
 .spray-report .note { color: #555; font-size: 0.9em; }
 .spray-report table.plain { border-collapse: collapse; font-size: 0.9em; }
 .spray-report table.plain th, .spray-report table.plain td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: left; vertical-align: top; word-break: break-word; }

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from store_helpers import make_group
+from store_helpers import fill_chunk, make_group
 
 from relevance_store import StoreError, open_store
 from relevance_store.tags import class_tags, read_tags, tag_cluster, tags_for_clusters
@@ -26,14 +26,18 @@ def prototypes(seed: int = 0) -> np.ndarray:
 
 def add_analysis(group, protos: np.ndarray, seed: int) -> str:
     clusters = pd.DataFrame({"cluster": range(len(protos)), "size": [5, 3, 2], "medoids": [[0], [1], [2]]})
-    return group.write_analysis({"grid": GRID, "seed": seed}, {"labels": np.zeros(10, int), "eigenvalues": np.zeros(3),
-                                                               "prototypes": protos}, {"clusters": clusters})
+    return group.write_analysis({"grid": GRID, "seed": seed},
+                                {"labels": np.repeat([0, 1, 2], [5, 3, 2]), "eigenvalues": np.zeros(3),
+                                 "rows": np.arange(10), "prototypes": protos}, {"clusters": clusters})
 
 
 @pytest.fixture
 def store(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
-    add_analysis(make_group(store, "horse"), prototypes(), seed=0)
+    group = make_group(store, "horse")
+    for chunk in range(group.n_chunks):
+        fill_chunk(group, chunk)
+    add_analysis(group, prototypes(), seed=0)
     return store
 
 
@@ -83,3 +87,15 @@ def test_the_cli_tags_lists_and_removes(store, tmp_path):
     assert removed.exit_code == 0 and read_tags(open_store(location).find_class("horse")) == []
     usage = runner.invoke(cli, ["tag", "--store", location, "--class", "horse"])
     assert usage.exit_code == 2
+
+
+def test_the_class_page_shows_each_cluster_s_tag_and_the_command_that_tags_it(store, tmp_path):
+    from reports.from_store import write_reports
+
+    group = store.find_class("horse")
+    tag_cluster(group, 0, "shortcut", "corner <stamp>")
+    page, _ = write_reports([group], tmp_path / "reports")
+    html = page.read_text()
+    assert "tagged shortcut" in html and 'title="corner &lt;stamp&gt;"' in html
+    assert html.count("spray tag --class horse --cluster ") == 3  # one command per card
+    assert "--cluster 2 --as shortcut|legitimate|unsure" in html

@@ -24,6 +24,7 @@ from reports.safe import class_page_filename
 from spray import __version__
 from spray.errors import SprayError
 from relevance_store.store import is_local, local_path
+from relevance_store.tags import tags_by_class
 from workflows import cluster
 from workflows.analyze import analyze_classes
 from workflows.compute import compute_classes
@@ -131,6 +132,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
                         "dataset fingerprint": first.dataset_id, "maps settings": first.maps_id,
                         "store": str(config.store)},
             analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
+            tags=tags_by_class(store, [g.key.class_name for g in groups]),
         )
     outcomes = [
         ClassOutcome(

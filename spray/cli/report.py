@@ -21,6 +21,7 @@ def report(store, reports, variant) -> None:
     the most recently analysed ones, or those --variant names (see `spray info`).
     """
     from relevance_store import open_store
+    from relevance_store.tags import tags_by_class
     from reports.from_store import write_reports
 
     defaults = RunConfig()
@@ -41,5 +42,6 @@ def report(store, reports, variant) -> None:
         click.echo(f"the store holds analyses of {len(variants)} settings; showing the latest ({chosen[2][:8]}); "
                    f"others: {others} (pick one with --variant ID)")
     groups = [g for g in groups if g.key[:3] == chosen]
-    for path in write_reports(groups, reports, provenance={"store": str(store), "maps settings": chosen[2]}):
+    tags = tags_by_class(opened, [g.key.class_name for g in groups])
+    for path in write_reports(groups, reports, provenance={"store": str(store), "maps settings": chosen[2]}, tags=tags):
         click.echo(f"wrote {path.resolve()}")

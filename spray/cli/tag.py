@@ -38,12 +38,12 @@ def tag(class_name, cluster, kind, note, analysis, remove, list_tags, store, var
       spray tag --list
     """
     from relevance_store import open_store
-    from relevance_store.tags import class_tags, read_tags, remove_tag, tag_cluster
+    from relevance_store.tags import class_tags, remove_tag, tag_cluster, tags_by_class
 
     location = store or "spray-store.zarr"
     if list_tags:
         opened = open_store(location, "r")
-        tags = [t for key in opened.class_keys() for t in read_tags(opened.class_group(key))]
+        tags = [t for found in tags_by_class(opened).values() for t in found]
         for t in sorted(tags, key=lambda t: (t.class_name, t.tagged_at)):
             when = datetime.datetime.fromtimestamp(t.tagged_at).strftime("%Y-%m-%d %H:%M")
             click.echo(f"{t.class_name}: cluster {t.cluster} of analysis {t.analysis[:8]} (model {t.model_id[:8]}) "
