@@ -15,6 +15,7 @@ finished test read back without writing), the page and its link, and bad input.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -102,7 +103,9 @@ def test_the_watermark_cluster_is_confirmed(watermark):
     assert pasted["intervention_mean"] > 0 and pasted["intervention_mean"] > pasted["control_mean"]
     assert results.verdict["removal"] and results.verdict["transplant"]
     assert results.verdict["headline"] in output and "page: " in output
-    assert results.to_dict()["confirmed"] is True  # what an audit records
+    record = results.to_dict()  # what an audit records
+    assert record["confirmed"] is True and record["cluster"] == results.cluster
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
 
 
 def test_the_main_cluster_is_not_confirmed(main):

@@ -149,7 +149,7 @@ class ClusterResults:
         return bool(self.verdict.get("confirmed"))
 
     def to_dict(self) -> dict:
-        """The outcome as plain JSON types, for an audit summary."""
+        """The outcome as plain JSON types (NaN as None: strict JSON), for an audit summary."""
         mask = self.region["mask"]
         return to_json({
             "class": self.class_name, "cluster": self.cluster, "confirmed": self.confirmed,
@@ -158,7 +158,8 @@ class ClusterResults:
             "transplant": self.verdict["transplant"], "margin": self.verdict["margin"],
             "consistency": self.verdict["consistency"],
             "region_pixels": int(mask.sum()), "region_fraction": float(mask.mean()),
-            "contrasts": self.contrasts.to_dict(orient="records"), "analysis": self.attrs["params"]["analysis"],
+            "contrasts": self.contrasts.astype(object).where(self.contrasts.notna(), None).to_dict(orient="records"),
+            "analysis": self.attrs["params"]["analysis"],
             "store_key": self.params_hash, "page": str(self.page) if self.page else None,
         })
 
