@@ -131,7 +131,8 @@ def test_the_region_lies_on_the_stamp(demo, watermark):
     stamped_ids = [sid for sid, flag in zip(demo["ids"], demo["stamped"]) if flag]
     stamp = stamp_masks(stamped_ids, demo["config"]).mean(axis=0) > 0.5  # where most stamps sit
     assert (region & stamp).sum() > 0.8 * region.sum()
-    assert results.attrs["region"]["pixels"] == region.sum() and f"{region.sum()} pixels" in results.attrs["region"]["description"]
+    described = results.attrs["region"]
+    assert described["pixels"] == region.sum() and f"{region.sum()} pixels" in described["description"]
 
 
 def saved_table(results, config: RunConfig) -> pd.DataFrame:
@@ -229,7 +230,8 @@ def test_bad_input_gets_one_clear_line_each(demo, tmp_path):
     config = demo["config"]
     where = ["--store", config.store, "--reports", str(tmp_path / "r")]
     known = ", ".join(str(k) for k in sorted(set(demo["labels"].tolist())))
-    assert f"has no cluster 7; its clusters are {known}" in one_line_error([*where, "--class", "horse", "--cluster", "7"])
+    unknown = one_line_error([*where, "--class", "horse", "--cluster", "7"])
+    assert f"has no cluster 7; its clusters are {known}" in unknown
     assert "run `spray run --class cat` first" in one_line_error([*where, "--class", "cat", "--cluster", "0"])
     assert "run `spray run --class horse` first" in one_line_error(
         [*where, "--class", "horse", "--cluster", "0", "--k", "3"])  # no analysis with these settings

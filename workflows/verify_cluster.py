@@ -178,9 +178,9 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
     class_ids = set(source.ids(config.split, name))
     others = [sid for sid in source.ids(config.split) if sid not in class_ids]
     if not others:
-        raise ClusterVerificationError(f"split {config.split!r} has no image outside class {name!r} to paste the region "
-                                       "into; the transplant test needs images of other classes (choose another "
-                                       "--split or --data)")
+        raise ClusterVerificationError(f"split {config.split!r} has no image outside class {name!r} to paste the "
+                                       "region into; the transplant test needs images of other classes (choose "
+                                       "another --split or --data)")
     variant = Variant(model, source, config.split, config.compute)
     key = variant.key(name)
     group, analysis = stored_analysis(location, key, config)
@@ -533,7 +533,8 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
         "group": np.asarray([t.group for t in chosen], dtype=str),
         "donor": np.asarray([t.donor for t in chosen], dtype=str),
         "condition": np.asarray(conditions, dtype=str).reshape(-1, 3),
-        "pixels": np.asarray([v[c] for v, names in zip(views, conditions) for c in names], np.uint8).reshape(-1, 3, *side, 3),
+        "pixels": np.asarray([v[c] for v, names in zip(views, conditions) for c in names],
+                             np.uint8).reshape(-1, 3, *side, 3),
         "relevance": np.asarray(maps, np.float32).reshape(-1, 3, *side),
         "score": np.asarray(scores, np.float64).reshape(-1, 3),
     }
@@ -577,7 +578,8 @@ def read_cluster_results(store_location: str | os.PathLike, class_name: str, clu
     return _results(class_name, node, node.basename, 0)
 
 
-def cluster_test_links(group: ClassGroup, reports: str | os.PathLike, analysis_hash: str | None = None) -> dict[str, str]:
+def cluster_test_links(group: ClassGroup, reports: str | os.PathLike,
+                       analysis_hash: str | None = None) -> dict[str, str]:
     """The class page's links to its cluster tests: ``{"cluster K shortcut test": page file}`` for each
     test of the analysis ``analysis_hash`` (default: the group's latest) that is stored complete and
     whose page is in ``reports``. A test of another analysis is left out: its cluster ids are not the

@@ -96,10 +96,10 @@ def cluster(class_name: str, cluster_id: int, samples: int | None, n_examples: i
     run's pipeline hands them to the model: the region is removed from the cluster's images
     (inpainted from its surroundings) against a random region of the same size, and pasted into
     images of other classes and of the class outside the cluster against the same region cut
-    from the class's images outside the cluster. Mean score changes with 95% bootstrap CIs and paired Wilcoxon tests give
-    the verdict: confirmed when both beat their controls by at least half a standard deviation
-    of the class score, consistently across images (paired d_z of at least 1.5). The
-    analysis options (--grid, --n-clusters, --seed, ...) pick the stored analysis whose cluster
+    from the class's images outside the cluster. Mean score changes with 95% bootstrap CIs and
+    paired Wilcoxon tests give the verdict: confirmed when both beat their controls by at least
+    half a standard deviation of the class score, consistently across images (paired d_z of at
+    least 1.5). The analysis options (--grid, --n-clusters, --seed, ...) pick the stored analysis whose cluster
     ids you mean; --seed also seeds the subsample, donors, control regions, examples and
     bootstrap. Results are kept in the store (a rerun resumes) and drawn on
     <reports>/class-<name>-cluster-<K>.html.

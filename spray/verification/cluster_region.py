@@ -100,8 +100,9 @@ class ClusterRegion:
     def describe(self) -> str:
         ys, xs = np.nonzero(self.mask)
         height, width = self.mask.shape
-        return (f"{self.n_pixels} pixels ({self.fraction:.1%} of the {height}x{width} input), rows {ys.min()}-{ys.max()}, "
-                f"columns {xs.min()}-{xs.max()}, carrying {self.mass:.0%} of the cluster's excess positive relevance")
+        return (f"{self.n_pixels} pixels ({self.fraction:.1%} of the {height}x{width} input), rows "
+                f"{ys.min()}-{ys.max()}, columns {xs.min()}-{xs.max()}, carrying {self.mass:.0%} of the cluster's "
+                "excess positive relevance")
 
 
 def positive_shares(maps: np.ndarray) -> np.ndarray:

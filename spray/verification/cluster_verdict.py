@@ -24,11 +24,12 @@ a clear margin:
   cluster that *is* the shortcut. A region that holds the object itself (a cluster of
   centred objects, such as a class's main cluster) can move the mean as much, but only
   through the images whose object happens to lie there, about half of them (measured on the
-  demo's main horse cluster: d_z 0.3-1.1 in five runs of 30 images per group, against 2.1-3.5 for its watermark
-  cluster).
+  demo's main horse cluster: d_z 0.3-1.1 in five runs of 30 images per group, against 2.1-3.5
+  for its watermark cluster).
 
-Either test alone makes the verdict *partial*. Pasting into the class's own images outside the cluster is reported as
-a finding but does not decide: those images already have the class's evidence.
+Either test alone makes the verdict *partial*. Pasting into the class's own images outside the
+cluster is reported as a finding but does not decide: those images already have the class's
+evidence.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def _sentence(row: pd.Series, class_name: str, who: str, action: str, control: s
     return (f"The {class_name} score of {who} {verb} by {row['intervention_mean']:+.2f} on average when {action}, "
             f"against {row['control_mean']:+.2f} for {control}: a difference of {row['difference']:+.2f} (95% CI "
             f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, n = {int(row['n'])}), "
-            f"{row['effect']:+.2f} class-score spreads of {row['scale']:.2f}, d_z {row['consistency']:+.2f}, the expected "
-            f"way in {row['win_share']:.0%} of the images; {verdict}")
+            f"{row['effect']:+.2f} class-score spreads of {row['scale']:.2f}, d_z {row['consistency']:+.2f}, the "
+            f"expected way in {row['win_share']:.0%} of the images; {verdict}")
 
 
 def cluster_verdict(contrasts: pd.DataFrame, class_name: str, cluster: int) -> ClusterVerdict:
@@ -113,11 +114,11 @@ def cluster_verdict(contrasts: pd.DataFrame, class_name: str, cluster: int) -> C
         return ClusterVerdict(UNTESTABLE, f"The shortcut test of {name} could not be run: no image was scored.",
                               findings)
     if removal and transplant:
-        return ClusterVerdict(CONFIRMED, f"Confirmed shortcut: the region of {name} drives the {class_name} score. Removing "
-                                         f"it lowers the score of the cluster's images and pasting it into images of "
-                                         f"other classes raises theirs, both clearly more than their controls (by at "
-                                         f"least {MARGIN} class-score spreads, consistently across images).", findings,
-                              removal, transplant)
+        headline = (f"Confirmed shortcut: the region of {name} drives the {class_name} score. Removing it lowers "
+                    "the score of the cluster's images and pasting it into images of other classes raises theirs, "
+                    f"both clearly more than their controls (by at least {MARGIN} class-score spreads, consistently "
+                    "across images).")
+        return ClusterVerdict(CONFIRMED, headline, findings, removal, transplant)
     if removal or transplant:
         works, fails = ("removing the region lowers the score of the cluster's images", "pasting it into images of "
                         "other classes does not raise theirs clearly") if removal else \
