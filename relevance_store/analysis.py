@@ -8,7 +8,6 @@ arrays first and the ``complete`` flag last; readers skip incomplete ones.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ import zarr
 
 from relevance_store.codecs import compressors
 from relevance_store.naming import ClassKey, encode_name
+from relevance_store.tables import read_table, write_table
 from spray.errors import StoreError
 
 ANALYSIS = "analysis"
@@ -76,10 +76,7 @@ def write_analysis(group: zarr.Group, params: Mapping, arrays: Mapping[str, np.n
         else:
             node.create_array(path, data=value, compressors=compressors())
     for name, table in tables.items():
-        buffer = io.BytesIO()
-        table.to_parquet(buffer)
-        node.create_array(f"tables/{_check_name(name)}", data=np.frombuffer(buffer.getvalue(), dtype=np.uint8),
-                          compressors=compressors())
+        write_table(node.require_group("tables"), _check_name(name), table, index=True)
     node.attrs.update({"params": to_json(params), "attrs": to_json(attrs), "written_at": time.time(), "complete": True})
     return digest
 
@@ -107,7 +104,5 @@ def read_analysis(group: zarr.Group, key: ClassKey, digest: str | None = None) -
     if "arrays" in node:
         result.arrays = {name: np.asarray(array[...]) for name, array in node["arrays"].arrays()}
     if "tables" in node:
-        import pandas as pd  # only readers of tables pay for pandas
-
-        result.tables = {name: pd.read_parquet(io.BytesIO(array[...].tobytes())) for name, array in node["tables"].arrays()}
+        result.tables = {name: read_table(array) for name, array in node["tables"].arrays()}
     return result

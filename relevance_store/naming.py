@@ -18,6 +18,11 @@ from spray.errors import StoreError
 _SAFE = frozenset(string.ascii_letters + string.digits + "_-")
 
 
+VERIFY_PADDING = "_verify_padding"
+VERIFY_CLUSTER = "_verify_cluster"
+"""Groups of the verification experiments beside a variant's class groups
+(``<variant>/<group>/<class>/<params-hash>``); no encoded class name starts with ``_``."""
+
 MAX_NODE_NAME = 120
 """Longest node name in characters (ASCII after encoding, so bytes too): file systems allow 255
 bytes per name, and a CJK character takes 9 encoded (3 UTF-8 bytes, each ``%XX``)."""

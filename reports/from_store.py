@@ -27,13 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import zarr
 
 from relevance_store import AnalysisResult, ClassGroup, params_hash
 from relevance_store.analysis import to_json
+from relevance_store.naming import VERIFY_CLUSTER, encode_name
 from relevance_store.tags import Tag, read_tags, tags_for_clusters
 from reports.class_page import render_class_page
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
+from reports.cluster_page import cluster_page_filename
 from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray.class_order import class_order_warning
@@ -183,11 +186,25 @@ def index_entry(data: ClassReportData) -> ClassSummary:
     )
 
 
-def verification_links(out_dir: str | Path, class_name: str) -> dict[str, str]:
-    """Links to the verification pages of ``class_name`` already in ``out_dir`` (its padding experiment),
-    found on disk, so a class page written by `spray report` links them as one written by `spray run` does."""
-    padding = padding_page_filename(class_name)
-    return {"padding verification": padding} if (Path(out_dir) / padding).is_file() else {}
+def verification_links(out_dir: str | Path, group: ClassGroup, analysis_hash: str | None = None) -> dict[str, str]:
+    """Links to the verification pages of the class already in ``out_dir``, so a class page written
+    by `spray report` links them as one written by `spray run` does: its padding experiment, and
+    ``{"cluster K shortcut test": page}`` for each complete cluster test of the analysis shown
+    (``analysis_hash``, default the latest; a test of another analysis has other cluster ids)."""
+    name = group.key.class_name
+    padding = padding_page_filename(name)
+    links = {"padding verification": padding} if (Path(out_dir) / padding).is_file() else {}
+    hashes = group.analysis_hashes()
+    shown = analysis_hash or (hashes[-1] if hashes else None)
+    try:
+        tests = zarr.open_group(store=group.group.store, mode="r", zarr_format=3,
+                                path="/".join([group.key.variant, VERIFY_CLUSTER, encode_name(name)]))
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        return links
+    tested = sorted({int(test.attrs["cluster"]) for _, test in tests.groups()
+                     if "verdict" in test.attrs and test.attrs.get("params", {}).get("analysis") == shown})
+    pages = {f"cluster {cluster} shortcut test": cluster_page_filename(name, cluster) for cluster in tested}
+    return links | {label: page for label, page in pages.items() if (Path(out_dir) / page).is_file()}
 
 
 def shared_params(params: Sequence[Mapping[str, object]]) -> dict[str, object]:
@@ -276,8 +293,9 @@ def write_reports(
     manifest = PageManifest(Path(out_dir))
     for group in groups:
         name = group.key.class_name
-        page_links = {**back, **verification_links(out_dir, name), **(links or {}).get(name, {})}
         analysis = (analyses or {}).get(name)
+        shown = analysis.params_hash if analysis is not None else None
+        page_links = {**back, **verification_links(out_dir, group, shown), **(links or {}).get(name, {})}
         class_tags = (tags or {}).get(name)
         digest = manifest.digest(group, analysis, page_links, class_tags)
         kept = manifest.unchanged(name, digest)

@@ -18,6 +18,7 @@ from pathlib import Path
 import bokeh
 from bokeh.embed import file_html
 from bokeh.model import Model
+from bokeh.models import Div
 from bokeh.resources import Resources
 from bokeh.util.paths import bokehjs_path
 
@@ -117,9 +118,10 @@ def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[
                assets_root: Path | None = None) -> Path:
     """Render ``blocks`` (with ``roots`` embedded where named) into the page at ``path``, replaced
     atomically (:func:`spray.atomic.write_text_atomically`); BokehJS comes from ``assets_root``
-    (default: the page's folder, see :func:`bokeh_resources`)."""
+    (default: the page's folder, see :func:`bokeh_resources`). A page without plots gets an empty
+    placeholder root (Bokeh embeds at least one)."""
     page = file_html(
-        list(roots),
+        list(roots) or [Div(text="", name="spray_no_plots")],
         resources=bokeh_resources(path, assets_root),
         title=title,
         template=_TEMPLATE,

@@ -15,6 +15,10 @@ from typing import Any
 
 _UNSAFE_FILENAME_CHARS = re.compile(r"[^a-z0-9_-]+")
 _MAX_SLUG = 60
+_DERIVED_SUFFIX = re.compile(r"-(padding|cluster-\d+)$")
+"""Endings of the pages derived from a class page (``-padding``, ``-cluster-K``): a class whose
+slug ends so gets the hash too, so that class ``horse-cluster-1`` never shares a file with
+cluster 1 of class ``horse``."""
 
 
 def text(value: Any) -> str:
@@ -38,10 +42,11 @@ def class_page_filename(class_name: str) -> str:
     """The class page's file name: ``class-<slug>.html``, safe on every file system.
 
     The slug keeps lower-case letters, digits, ``_`` and ``-``; when that changes the name
-    (case, spaces, ``/``, ``..``, markup) a short hash of the original is appended, so two
-    different names never share a file and no name can leave the reports folder.
+    (case, spaces, ``/``, ``..``, markup), or the name ends like a derived page's name
+    (``-padding``, ``-cluster-K``), a short hash of the original is appended, so two different
+    names or pages never share a file and no name can leave the reports folder.
     """
     slug = _UNSAFE_FILENAME_CHARS.sub("_", class_name.lower()).strip("_")[:_MAX_SLUG] or "class"
-    if slug != class_name:
+    if slug != class_name or _DERIVED_SUFFIX.search(slug):
         slug += "-" + hashlib.sha256(class_name.encode("utf-8")).hexdigest()[:8]
     return f"class-{slug}.html"

@@ -24,3 +24,8 @@ def test_pages_load_bokehjs_from_one_shared_folder_by_relative_path(tmp_path):
     before = bundle.stat().st_mtime_ns
     write_page(tmp_path / "class-b.html", "b", [figure(name="r")], [Block(root="r")])
     assert bundle.stat().st_mtime_ns == before  # written once, not per page
+
+
+def test_a_page_without_plots_is_written(tmp_path):
+    page = write_page(tmp_path / "plain.html", "plain", [], [Block(html="<p>only text</p>")])
+    assert "only text" in page.read_text()

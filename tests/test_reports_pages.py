@@ -108,6 +108,15 @@ def test_class_page_filenames_are_distinct_and_plain_names_stay_readable():
     assert class_page_filename("aeroplane") == "class-aeroplane.html"
 
 
+def test_no_class_page_shares_a_file_with_another_class_s_derived_pages():
+    from reports.cluster_page import cluster_page_filename
+    from reports.padding_page import padding_page_filename
+
+    assert class_page_filename("horse-cluster-1") != cluster_page_filename("horse", 1)
+    assert class_page_filename("x-padding") != padding_page_filename("x")
+    assert class_page_filename("x-pad") == "class-x-pad.html"  # only the derived endings get a hash
+
+
 def test_class_page_with_2000_samples_stays_under_20_mb(tmp_path):
     data = synthetic_class_data(2000, 4, seed=1)
     size = render_class_page(data, tmp_path).stat().st_size

@@ -27,14 +27,14 @@ from click.testing import CliRunner
 from scipy import stats
 
 from relevance_store import open_store
-from reports.from_store import class_report_data
+from reports.from_store import class_report_data, verification_links
 from reports.class_page import render_class_page
 from spray.cli import cli
 from spray.demo.world import DemoWorld
 from spray.verification.cluster_statistics import GROUP_CONDITIONS
 from workflows.analyze import estimator_for
 from workflows.config import RunConfig
-from workflows.verify_cluster import (CHUNK_SIZE, ClusterSettings, cluster_test_links, read_cluster_results,
+from workflows.verify_cluster import (CHUNK_SIZE, ClusterSettings, read_cluster_results,
                                       verify_cluster)
 
 pytestmark = pytest.mark.slow  # ~1 min: a default horse run (200 maps, analysis) and two tests of 120 images
@@ -210,10 +210,10 @@ def test_the_page_and_the_link_from_the_cluster_card(demo, watermark, main):
     page = written.read_text()
     for text in ("shortcut test", "Intervention against control", "Before and after", "random region removed"):
         assert text in page
-    links = cluster_test_links(demo["group"], reports)
-    assert links == {f"cluster {k} shortcut test": f"class-horse-cluster-{k}.html"
-                     for k in sorted({demo["watermark"], demo["main"]})}
-    assert cluster_test_links(demo["group"], reports, "another-analysis") == {}
+    links = verification_links(reports, demo["group"])
+    assert {label: page for label, page in links.items() if "cluster" in label} == {
+        f"cluster {k} shortcut test": f"class-horse-cluster-{k}.html" for k in sorted({demo["watermark"], demo["main"]})}
+    assert not any("cluster" in label for label in verification_links(reports, demo["group"], "another-analysis"))
     card = render_class_page(class_report_data(demo["group"], demo["analysis"], links=links), reports).read_text()
     assert f'href="class-horse-cluster-{demo["watermark"]}.html">shortcut test</a>' in card
     plain = render_class_page(class_report_data(demo["group"], demo["analysis"]), reports / "plain").read_text()

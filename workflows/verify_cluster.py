@@ -48,8 +48,9 @@ from tqdm.auto import tqdm
 
 from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store
 from relevance_store.analysis import params_hash, to_json
-from relevance_store.naming import encode_name
+from relevance_store.naming import VERIFY_CLUSTER, encode_name
 from relevance_store.store import is_local, local_path
+from relevance_store.tables import read_table, write_table
 from spray import __version__
 from spray.errors import SprayError, StoreError, UnknownClassError
 from spray.preprocess import Preprocessing
@@ -67,9 +68,8 @@ from workflows.config import RunConfig
 from workflows.process_settings import relevance_compute
 from workflows.relevance_task import cached_model, cached_source, explain, resolve_device, worker_device
 from workflows.settings import ComputeSettings
-from workflows.verify_padding import _read_parquet, _write_table
 
-GROUP = "_verify_cluster"
+GROUP = VERIFY_CLUSTER
 CHUNK_SIZE = 16
 """Target images per task: x3 conditions = 48 LRP passes, about a second on the demo model."""
 N_EXAMPLES = 4
@@ -227,8 +227,8 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
         summary = summarise_changes(good, seed=seed)
         contrasts = contrast(good, node.attrs["score_spread"], seed=seed)
         verdict = cluster_verdict(contrasts, name, settings.cluster).to_dict()
-        _write_table(node, "summary", summary)
-        _write_table(node, "contrasts", contrasts)
+        write_table(node, "summary", summary)
+        write_table(node, "contrasts", contrasts)
         _examples(node, model, source, region.mask, plan, table, settings.n_examples, seed, config.compute)
         node.attrs.update(to_json({"verdict": verdict, "completed_at": time.time(),
                                    "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique())}))
@@ -455,7 +455,7 @@ def run_cluster_chunk(task: ClusterChunkTask) -> int:
         rows.append(_row(target, condition, float(score), float(score) - original[target.sample_id],
                          _share_inside(relevance, task.mask), "" if finite else "non-finite score"))
     node = zarr.open_group(task.store, mode="r+", path=task.path, zarr_format=3)
-    _write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
+    write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
     node["done"][task.chunk] = True
     return len(task.targets)
 
@@ -505,7 +505,7 @@ def _as_table(rows: list[dict]) -> pd.DataFrame:
 def _read_table(node: zarr.Group) -> pd.DataFrame:
     """The per-image table: every done chunk's rows, in chunk order."""
     done = np.asarray(node["done"][:], dtype=bool)
-    parts = [_read_parquet(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
+    parts = [read_table(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
     return pd.concat(parts, ignore_index=True) if parts else _as_table([])
 
 
@@ -555,8 +555,8 @@ def _arrays(node: zarr.Group, name: str) -> dict[str, np.ndarray]:
 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> ClusterResults:
     """The stored test ``node`` read back whole."""
-    return ClusterResults(class_name, int(node.attrs["cluster"]), _read_table(node), _read_parquet(node["summary"]),
-                          _read_parquet(node["contrasts"]), dict(node.attrs["verdict"]), _arrays(node, "region"),
+    return ClusterResults(class_name, int(node.attrs["cluster"]), _read_table(node), read_table(node["summary"]),
+                          read_table(node["contrasts"]), dict(node.attrs["verdict"]), _arrays(node, "region"),
                           _arrays(node, "examples"), dict(node.attrs), digest, n_computed)
 
 
@@ -576,28 +576,6 @@ def read_cluster_results(store_location: str | os.PathLike, class_name: str, clu
                          f"`spray verify cluster --class {class_name} --cluster {cluster}` first")
     node = max(found, key=lambda n: n.attrs.get("completed_at", 0.0))
     return _results(class_name, node, node.basename, 0)
-
-
-def cluster_test_links(group: ClassGroup, reports: str | os.PathLike,
-                       analysis_hash: str | None = None) -> dict[str, str]:
-    """The class page's links to its cluster tests: ``{"cluster K shortcut test": page file}`` for each
-    test of the analysis ``analysis_hash`` (default: the group's latest) that is stored complete and
-    whose page is in ``reports``. A test of another analysis is left out: its cluster ids are not the
-    page's. Reads the store only."""
-    hashes = group.analysis_hashes()
-    digest = analysis_hash or (hashes[-1] if hashes else None)
-    path = "/".join([group.key.variant, GROUP, encode_name(group.key.class_name)])
-    try:
-        node = zarr.open_group(store=group.group.store, path=path, mode="r", zarr_format=3)
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        return {}
-    from reports.cluster_page import cluster_page_filename
-
-    tested = sorted({int(test.attrs["cluster"]) for _, test in node.groups()
-                     if "verdict" in test.attrs and test.attrs.get("params", {}).get("analysis") == digest})
-    pages = {f"cluster {cluster} shortcut test": cluster_page_filename(group.key.class_name, cluster)
-             for cluster in tested}
-    return {label: page for label, page in pages.items() if (Path(reports) / page).is_file()}
 
 
 def write_cluster_page(results: ClusterResults, reports: str | os.PathLike) -> Path:

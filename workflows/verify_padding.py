@@ -23,7 +23,6 @@ works too.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import time
 from dataclasses import dataclass
@@ -37,8 +36,9 @@ from tqdm.auto import tqdm
 
 from relevance_store import ClassKey, RelevanceStore, open_store
 from relevance_store.analysis import params_hash, to_json
-from relevance_store.naming import encode_name
+from relevance_store.naming import VERIFY_PADDING, encode_name
 from relevance_store.store import is_local, local_path
+from relevance_store.tables import read_table, write_table
 from spray import __version__
 from spray.errors import SprayError, StoreError, UnknownClassError, UnreadableImageError
 from spray.preprocess import Preprocessing
@@ -60,7 +60,7 @@ from workflows.process_settings import relevance_compute
 from workflows.relevance_task import cached_model, cached_source, resolve_device, worker_device
 from workflows.settings import ComputeSettings
 
-GROUP = "_verify_padding"
+GROUP = VERIFY_PADDING
 CHUNK_SIZE = 16
 """Samples per task: x6 strategies = 96 LRP passes, about a second on the demo model."""
 BATCH_SIZE = 32
@@ -170,7 +170,7 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         table = _read_table(node)
         summary = summarise(table[table["error"] == ""], seed=seed)
         verdict = padding_verdict(summary, name).to_dict()
-        _write_table(node, "summary", summary)
+        write_table(node, "summary", summary)
         examples = _examples(node, model, source, preprocessings, table, settings.n_examples, seed, config.compute)
         node.attrs.update(to_json({"verdict": verdict, "completed_at": time.time(),
                                    "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique())}))
@@ -227,7 +227,7 @@ def _stored_experiment(location: str, key: ClassKey, digest: str) -> zarr.Group 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> PaddingResults:
     """The stored experiment ``node`` read back whole."""
     examples = {name: np.asarray(array[...]) for name, array in node["examples"].arrays()} if "examples" in node else {}
-    return PaddingResults(class_name, _read_table(node), _read_parquet(node["summary"]), dict(node.attrs["verdict"]),
+    return PaddingResults(class_name, _read_table(node), read_table(node["summary"]), dict(node.attrs["verdict"]),
                           examples, dict(node.attrs), digest, n_computed)
 
 
@@ -264,7 +264,7 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
             bad = not np.isfinite(row["score"])
             rows.append(row | {"member": member, "error": "non-finite score" if bad else ""})
     node = zarr.open_group(task.store, mode="r+", path=task.path, zarr_format=3)
-    _write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
+    write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
     node["done"][task.chunk] = True
     return len(task.sample_ids)
 
@@ -297,22 +297,10 @@ def _as_table(rows: list[dict]) -> pd.DataFrame:
     return table.astype(TABLE_COLUMNS)
 
 
-def _write_table(group: zarr.Group, name: str, table: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
-    group.create_array(name, shape=data.shape, chunks=data.shape, dtype="uint8", compressors=None,
-                       overwrite=True)[...] = data
-
-
-def _read_parquet(array: zarr.Array) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes()))
-
-
 def _read_table(node: zarr.Group) -> pd.DataFrame:
     """The per-sample table: every done chunk's rows, in chunk order."""
     done = np.asarray(node["done"][:], dtype=bool)
-    parts = [_read_parquet(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
+    parts = [read_table(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
     return pd.concat(parts, ignore_index=True) if parts else _as_table([])
 
 
