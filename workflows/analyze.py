@@ -162,10 +162,12 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
 
 
 # ---- one task per class, on the run's workers --------------------------------------------
-ANALYSIS_MAP_EQUIVALENT = 500
-"""Compute work one class's analysis is worth, in maps, for choosing where tasks run
-(``workflows.cluster.Executor``): an analysis of 200 maps with stability refits took 3-5 s on
-the demo, about what computing 500 maps takes (130 maps/s)."""
+ANALYSIS_MAP_EQUIVALENT = 150
+"""Compute work one class's analysis counts as, in maps, when choosing where tasks run
+(``workflows.cluster.Executor``, a cluster from 3000 maps on). An analysis of 200 maps took 3-5 s
+on the demo, what computing ~500 maps takes (130 maps/s); but every new worker process first
+pays UMAP's numba compilation (~20-60 s here), so a cluster pays for the analysis alone only
+from about 20 such classes: 3000 / 20 = 150."""
 
 
 @dataclass(frozen=True)
