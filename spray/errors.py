@@ -49,7 +49,8 @@ class UnsupportedLayerError(SprayError):
     def __init__(self, path: str, kind: str) -> None:
         self.path, self.kind = path, kind
         super().__init__(
-            f"layer {path!r} ({kind}) is not supported by the LRP engine; replace it with "
-            "a supported layer (Conv2d, Linear, BatchNorm2d, element-wise activations, "
-            "pooling, Flatten, Dropout, Identity, +, torch.cat)."
+            f"layer {path!r} ({kind}) is not supported by the LRP engine; replace it with a supported "
+            "layer (conv and dense layers, BatchNorm, LayerNorm, element-wise activations, pooling, "
+            "gates x * sigmoid(...), residual + and concatenation, reshapes, chunk/split; see the "
+            "README's 'Your own model')."
         )
