@@ -63,14 +63,16 @@ def render_class(args: tuple[Path, int, int]) -> None:
         picture.save(folder / f"{i:03d}.jpg", quality=90)
 
 
-def make_workload(work: Path, n_classes: int, per_class: int) -> tuple[Path, Path]:
-    """The image folder and the model factory file (made once, reused)."""
+def make_workload(work: Path, n_classes: int, per_class: int) -> tuple[Path, Path, Path]:
+    """The image folder, the model factory file and its class names file (made once, reused)."""
     images = work / f"images-{n_classes}x{per_class}"
     with multiprocessing.Pool(max(1, os.cpu_count() or 1)) as pool:
         pool.map(render_class, [(images, i, per_class) for i in range(n_classes)], chunksize=8)
     factory = work / f"model_{n_classes}.py"
     factory.write_text(FACTORY.format(n_classes=n_classes))
-    return images, factory
+    names = work / f"classes_{n_classes}.txt"  # every output named, also when a subset of folders is run
+    names.write_text("\n".join(sorted(p.name for p in images.iterdir() if p.is_dir())))
+    return images, factory, names
 
 
 def folder_bytes(path: Path) -> int:
@@ -99,20 +101,21 @@ class PeakRss:
         return self.peak
 
 
-def spray_run(images: Path, factory: Path, store: Path, reports: Path, *extra: str) -> dict:
+def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Path, *extra: str) -> dict:
     """One `spray run --class all` in a fresh process: wall, CPU (children included), peak RSS, stages."""
     command = [str(Path(sys.executable).parent / "spray"), "run", "--class", "all", "--data", str(images),
-               "--model", f"{factory}:build", "--resize-to", "72", "--input-size", "64",
+               "--model", f"{factory}:build", "--class-names", str(names), "--resize-to", "72", "--input-size", "64",
                "--store", str(store), "--reports", str(reports), *extra]
     started, cpu_before = time.perf_counter(), os.times()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = PeakRss(process.pid)
     output, _ = process.communicate()
     wall, cpu_after = time.perf_counter() - started, os.times()
     rss = peak.stop()
     if process.returncode != 0:
         raise SystemExit(f"spray run failed ({process.returncode}):\n{output[-2000:]}")
-    stages = dict(re.findall(r"(\w+) ([\d.]+)s", next(line for line in output.splitlines() if line.startswith("time:"))))
+    timing = next(line for line in output.splitlines() if line.startswith("time:"))
+    stages = dict(re.findall(r"(\w+) ([\d.]+)s", timing))
     cpu = (cpu_after.children_user + cpu_after.children_system) - (cpu_before.children_user + cpu_before.children_system)
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": rss / 2**30, "stages_s": {k: float(v) for k, v in stages.items()},
             "store_mb": folder_bytes(store) / 2**20, "reports_mb": folder_bytes(reports) / 2**20}
@@ -129,13 +132,13 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    images, factory = make_workload(args.work, args.classes, args.per_class)
+    images, factory, names = make_workload(args.work, args.classes, args.per_class)
     print(f"workload: {args.classes} classes x {args.per_class} images in {images} "
           f"({folder_bytes(images) / 2**20:.0f} MB, made or checked in {time.perf_counter() - started:.0f} s)")
     run_dir = args.work / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
-    first = spray_run(images, factory, run_dir / "store.zarr", run_dir / "reports")
-    second = spray_run(images, factory, run_dir / "store.zarr", run_dir / "reports")
+    first = spray_run(images, factory, names, run_dir / "store.zarr", run_dir / "reports")
+    second = spray_run(images, factory, names, run_dir / "store.zarr", run_dir / "reports")
 
     subset = args.work / f"images-{args.speedup_classes}-subset"
     if not subset.is_dir():
@@ -146,7 +149,8 @@ def main() -> None:
     for workers in (1, 2):
         folder = args.work / f"speedup-{workers}"
         shutil.rmtree(folder, ignore_errors=True)
-        speed[workers] = spray_run(subset, factory, folder / "store.zarr", folder / "reports", "--workers", str(workers))
+        speed[workers] = spray_run(subset, factory, names, folder / "store.zarr", folder / "reports",
+                                   "--workers", str(workers))
     ratio = (speed[1]["stages_s"]["compute"] + speed[1]["stages_s"]["analyse"]) / (
         speed[2]["stages_s"]["compute"] + speed[2]["stages_s"]["analyse"])
 
