@@ -341,3 +341,23 @@ def test_skipped_classes_are_listed_in_the_summary_and_the_output(tmp_path, monk
     assert result.exit_code == 0 and "zebra: skipped, class 'zebra' has 2 usable" in result.output
     (summary,) = (tmp_path / "reports" / "audits").glob("*.json")
     assert json.loads(summary.read_text())["skipped_classes"] == {"zebra": "class 'zebra' has 2 usable relevance maps of 2"}
+
+
+def test_verify_suspicious_tests_each_new_suspicious_cluster_and_says_if_it_is_confirmed(tmp_path, monkeypatch):
+    import workflows.verify_cluster as verify_module
+
+    tested = []
+
+    def fake_verify(config, settings, progress=True):
+        tested.append((settings.class_name, settings.cluster, settings.samples))
+        return SimpleNamespace(to_dict=lambda: {"confirmed": True, "headline": "remove and paste beat their controls"})
+
+    monkeypatch.setattr(verify_module, "verify_cluster", fake_verify)
+    extra = "verify_suspicious = true\nverify_samples = 40"
+    assert audit_cli(write_config(tmp_path, "clean.pt", extra=extra)).exit_code == 0
+    result = audit_cli(write_config(tmp_path, "marked.pt", extra=extra))
+    assert result.exit_code == 3 and "confirmed shortcut by intervention" in result.output
+    assert tested == [("horse", 1, 40)]
+    (summary,) = sorted((tmp_path / "reports" / "audits").glob("*.json"))[-1:]
+    (finding,) = [f for f in json.loads(summary.read_text())["findings"] if f["kind"] == "new_cluster"]
+    assert finding["details"]["verification"]["confirmed"] is True

@@ -10,6 +10,7 @@ previous audit and raises the same findings; nothing that was recorded is ever r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -25,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from spray.atomic import write_text_atomically
-from spray.errors import ModelError, StoreError
-from workflows.audit.comparison import Finding, audit_notices, compare_audits
+from spray.errors import ModelError, SprayError, StoreError
+from workflows.audit.comparison import NEW_CLUSTER, Finding, audit_notices, compare_audits
 from workflows.audit.history import AuditHistory, last_audit
 from workflows.audit.lock import audit_lock
 from workflows.audit.record import audit_frame
@@ -85,6 +86,8 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
         earlier = history.read(config.model_name)
         previous = last_audit(earlier)
         findings = compare_audits(previous, frame, config.thresholds)
+        if config.verify_suspicious:
+            findings = [verify_finding(config, finding, progress) for finding in findings]
         notices = audit_notices(previous, frame, config.thresholds)
         previous_id = None if previous is None else str(previous["audit_id"].iloc[0])
         folder = config.reports_path / "audits"
@@ -115,6 +118,24 @@ def run_on_findings(command: str, summary_path: Path) -> int:
     ``$SPRAY_AUDIT_SUMMARY``), through the shell; returns its exit status."""
     environment = {**os.environ, "SPRAY_AUDIT_SUMMARY": str(summary_path)}
     return subprocess.run(f"{command} {shlex.quote(str(summary_path))}", shell=True, env=environment).returncode
+
+
+def verify_finding(config: AuditConfig, finding: Finding, progress: bool) -> Finding:
+    """A new suspicious cluster, tested by intervention (``spray verify cluster``): its message says
+    whether the shortcut is confirmed and its details carry the test's outcome."""
+    if finding.kind != NEW_CLUSTER:
+        return finding
+    from workflows.verify_cluster import ClusterSettings, verify_cluster
+
+    settings = ClusterSettings(finding.class_name, int(finding.details["cluster"]), samples=config.verify_samples)
+    try:
+        tested = verify_cluster(config.run, settings, progress=progress).to_dict()
+    except SprayError as error:  # e.g. a cluster of one image: say so, keep the finding
+        tested = {"confirmed": None, "headline": f"not tested: {error}"}
+    verdict = {True: "confirmed shortcut by intervention", False: "not confirmed by intervention"}.get(
+        tested["confirmed"], "not tested")
+    return dataclasses.replace(finding, message=f"{finding.message}; {verdict}",
+                               details={**finding.details, "verification": tested})
 
 
 def cluster_tags(store: str, run_result: Any, min_similarity: float) -> dict[str, list[str]]:

@@ -62,6 +62,11 @@ class AuditConfig:
     """The audit history table (default: ``<store>.audit-history/`` beside the Zarr store)."""
     on_findings: str | None = None
     """A shell command run with the summary JSON path appended when an audit has findings."""
+    verify_suspicious: bool = False
+    """Test every newly suspicious cluster by intervention (``spray verify cluster``) and say in
+    its finding whether the shortcut is confirmed (slower: three LRP passes per image tested)."""
+    verify_samples: int | None = 100
+    """Images per group of those tests (seeded subsample; None: all)."""
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
@@ -82,6 +87,8 @@ class AuditConfig:
 
 
 _AUDIT_KEYS = {"model_name", "version", "history", "on_findings"}
+_AUDIT_FLAGS = {"verify_suspicious"}
+_AUDIT_COUNTS = {"verify_samples"}
 _THRESHOLD_KEYS = {f.name for f in fields(Thresholds)}
 
 
@@ -105,12 +112,20 @@ def load_audit_config(path: str | Path, **overrides: Any) -> AuditConfig:
         key = raw_key.replace("-", "_")
         if key in _THRESHOLD_KEYS:
             thresholds[key] = _number(path, raw_key, value)
+        elif key in _AUDIT_FLAGS:
+            if not isinstance(value, bool):
+                raise ConfigError(f"[audit] {raw_key} in {path} must be true or false, not {value!r}")
+            values[key] = value
+        elif key in _AUDIT_COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ConfigError(f"[audit] {raw_key} in {path} must be a whole number >= 2, not {value!r}")
+            values[key] = value
         elif key in _AUDIT_KEYS:
             if not isinstance(value, str):
                 raise ConfigError(f"[audit] {raw_key} in {path} must be a string, not {value!r}")
             values[key] = value
         else:
-            known = ", ".join(sorted(_AUDIT_KEYS | _THRESHOLD_KEYS))
+            known = ", ".join(sorted(_AUDIT_KEYS | _AUDIT_FLAGS | _AUDIT_COUNTS | _THRESHOLD_KEYS))
             raise ConfigError(f"unknown key {raw_key!r} in [audit] of {path}; known keys: {known}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "history" in values:  # relative to the config file's folder, as the [run] paths
