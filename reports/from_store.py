@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import zarr
+from tqdm.auto import tqdm
 
 from relevance_store import AnalysisResult, ClassGroup, params_hash
 from relevance_store.analysis import to_json
@@ -276,6 +277,7 @@ def write_reports(
     analyses: Mapping[str, AnalysisResult] | None = None,
     index: bool = True,
     tags: Mapping[str, Sequence[Tag]] | None = None,
+    progress: bool = False,
 ) -> list[Path]:
     """Write a class page per group and, if ``index``, the index page; ``tags`` gives each class
     the tags to match to its clusters (default: those given on its own group).
@@ -291,7 +293,7 @@ def write_reports(
     summaries, class_params, paths = [], [], []
     back = {"all classes": INDEX_FILENAME} if index else {}
     manifest = PageManifest(Path(out_dir))
-    for group in groups:
+    for group in tqdm(groups, desc="class pages", unit="page", disable=not progress, dynamic_ncols=True):
         name = group.key.class_name
         analysis = (analyses or {}).get(name)
         shown = analysis.params_hash if analysis is not None else None
