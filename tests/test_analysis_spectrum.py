@@ -92,3 +92,22 @@ def test_min_clusters_skips_the_first_gap_but_keeps_the_largest_later_one():
     assert auto_n_clusters(eigenvalues) == 1
     assert auto_n_clusters(eigenvalues, min_clusters=2) == 3
     assert auto_n_clusters(eigenvalues, max_clusters=2, min_clusters=2) == 2
+
+
+def toy_counts(sigma: float, seeds: range, rule: str = "significant-gap") -> list[int]:
+    counts = []
+    for seed in seeds:
+        analysis = SpectralRelevanceAnalysis(grid=None, k=10, embeddings=(), n_clusters_rule=rule, random_state=seed)
+        counts.append(analysis.fit(toy_samples(sigma, seed=seed)).n_clusters_)
+    return counts
+
+
+def test_fig_6_2_default_count_is_four_at_sigma_0_2_and_one_without_a_gap():
+    """The significant-gap rule reads the toy as the thesis does (L2089): four clusters at sigma=0.2,
+    none at 0.8, in between at 0.4; the largest-gap argmax lands on later gaps (SPEC §1.10)."""
+    seeds = range(5)
+    sharp, blurred, flat = toy_counts(0.2, seeds), toy_counts(0.4, seeds), toy_counts(0.8, seeds)
+    assert sharp == [4] * 5
+    assert flat == [1] * 5
+    assert np.mean(sharp) > np.mean(blurred) > np.mean(flat)
+    assert min(toy_counts(0.2, seeds, "largest-gap")) > 4

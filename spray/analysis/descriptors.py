@@ -10,16 +10,10 @@ For cluster c of a class (pooled maps P_i, G x G, and affinity W):
   ``top_bottom_share`` / ``left_right_share``: on the top and bottom rows / left and right
   columns (the padding artefact of Sec. 6.3.1 puts relevance on the top and bottom, L2173).
 - ``concentration``: share of the positive relevance in the 10 % most relevant grid cells.
-- ``elsewhere``: total-variation distance between where the cluster puts its positive
-  relevance and where the class's main (largest, label 0) cluster puts it, both normalised
-  to sum 1: 0 = same places, 1 = disjoint places ("relevance where the main cluster does not
-  look"). The main cluster itself is compared with the rest of the class.
-- ``suspicion`` = elsewhere x (1 - conductance) x (1 - share): high for a cluster that looks
-  somewhere the rest of the class does not, is well separated in the graph, and is small,
-  i.e. the profile of a Clever Hans cluster (the horse "source tag" cluster, L2102).
-  ``suspicion_rank`` 1 is the most suspicious cluster. With a single cluster it is 0.
-  Limitation: a legitimate cluster that looks at a place the main cluster never does (objects
-  always on the left) also scores high; the border shares and prototypes tell them apart.
+- ``mean_relevance``: the mean total relevance of the cluster's maps (the logit, Eq. 2.5).
+
+Whether a cluster is a Clever Hans candidate (``suspicion``) is judged against chance in
+``spray.analysis.suspicion``; these columns only describe it.
 """
 
 from __future__ import annotations
@@ -64,39 +58,25 @@ def _concentration(distribution: np.ndarray) -> float:
     return float(flat[:top].sum() / flat.sum()) if flat.sum() > 0 else 0.0
 
 
-def _where_it_looks(positive_sum: np.ndarray) -> np.ndarray:
-    total = positive_sum.sum()
-    return positive_sum / total if total > 0 else np.zeros_like(positive_sum)
-
-
 def describe_clusters(
     pooled: np.ndarray | None, features: np.ndarray, labels: np.ndarray, affinity: sp.spmatrix
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """One row per cluster (noise label -1 excluded) and the (K, G, G) prototypes (None without maps).
 
-    Without pooled maps (features given directly) the spatial columns are NaN and the
-    ``elsewhere`` term uses the positive part of the feature vectors instead.
+    Without pooled maps (features given directly) the spatial columns are NaN.
     """
     spatial = pooled if pooled is not None else features[:, None, :]
     positive = np.clip(spatial, 0, None)
     masks = border_masks(*spatial.shape[1:]) if pooled is not None else None
     clusters = np.unique(labels[labels >= 0])
-    total_positive = positive.sum(axis=0)
     n = len(labels)
     rows, prototypes = [], []
-    main_positive = positive[labels == clusters[0]].sum(axis=0) if len(clusters) else total_positive
     for c in clusters:
         inside = labels == c
         members = np.flatnonzero(inside)
         mean_features = features[inside].mean(axis=0)
         distance_to_mean = np.linalg.norm(features[inside] - mean_features, axis=1)
         cluster_positive = positive[inside].sum(axis=0)
-        reference = total_positive - cluster_positive if c == clusters[0] else main_positive
-        elsewhere = (
-            0.5 * np.abs(_where_it_looks(cluster_positive) - _where_it_looks(reference)).sum()
-            if reference.sum() > 0
-            else 0.0
-        )
         size = int(inside.sum())
         phi = conductance(affinity, labels, c)
         row = {
@@ -110,13 +90,8 @@ def describe_clusters(
             "left_right_share": _share(cluster_positive, masks["left_right"]) if masks else np.nan,
             "concentration": _concentration(cluster_positive) if masks else np.nan,
             "mean_relevance": float(spatial[inside].reshape(size, -1).sum(axis=1).mean()),
-            "elsewhere": float(elsewhere),
-            "suspicion": float(elsewhere * (1.0 - min(phi, 1.0)) * (1.0 - size / n)),
         }
         rows.append(row)
         if pooled is not None:
             prototypes.append(pooled[inside].mean(axis=0))
-    table = pd.DataFrame(rows)
-    if len(table):
-        table["suspicion_rank"] = table["suspicion"].rank(ascending=False, method="first").astype(int)
-    return table, (np.stack(prototypes) if prototypes else None)
+    return pd.DataFrame(rows), (np.stack(prototypes) if prototypes else None)

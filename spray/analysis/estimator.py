@@ -7,9 +7,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from spray.analysis import affinity as affinity_module
-from spray.analysis import clustering, embedding, knn, pooling, spectrum
+from typing import Literal
+
+from spray.analysis import clustering, embedding, knn, null, pooling, spectrum
 from spray.analysis.descriptors import describe_clusters
 from spray.analysis.laplacian import LAPLACIAN_DEFAULT, LaplacianKind
+from spray.analysis.suspicion import score_clusters
 from spray.analysis.timing import stage
 from spray.analysis.validation import check_k, check_maps, warn_if_degenerate
 from spray.errors import AnalysisInputError
@@ -27,9 +30,15 @@ class SpectralRelevanceAnalysis(BaseEstimator):
     - ``symmetrize="max"`` (L2067), ``edge_weight="binary"`` (Eq. 6.1, L2065-L2067).
     - ``laplacian="sym"``: L_sym = I - D^-1/2 W D^-1/2 (L2100).
     - ``n_eigenvalues=32``: >= 20 are reported (L2096).
-    - ``n_clusters=None``: the argmax of the first ``max_clusters=10`` eigengaps (SPEC §1.5),
-      from ``min_clusters=1`` on (2 skips the trivial first gap of a connected graph); an int
-      overrides it.
+    - ``n_clusters=None``: chosen by ``n_clusters_rule``, at most ``max_clusters=10``, at least
+      ``min_clusters=1``; an int overrides it. ``"significant-gap"`` (default [X]): the last gap
+      among the first 10 whose ratio lambda_{i+1} / lambda_i is both >= 1.5 and 3 standard
+      deviations above the same gap in ``n_twins=10`` structureless twins of the class
+      (``spectrum.significant_n_clusters``, ``null``); a class without groups gets 1.
+      ``"largest-gap"``: the thesis-style argmax of the eigengaps (SPEC §1.5; the thesis picks
+      the count by eye, L2087, L2102), where ``min_clusters=2`` skips the first gap.
+    - Suspicion (``suspicion``): each cluster's separation and distinctness against chance in
+      the class, the twins giving the chance cut; ``suspicious`` when both clear their threshold.
     - ``clusterer="njw"`` with ``n_init=10`` (L2100, SPEC §1.6).
     - ``embeddings=("tsne", "umap")``: t-SNE perplexity 7, early exaggeration 6 (L2100) on
       DIST = 1/(W + eps) (L2091), i.e. uniform affinities over the kNN graph
@@ -45,6 +54,8 @@ class SpectralRelevanceAnalysis(BaseEstimator):
     ``np.clip(maps, 0, None)``. After fitting: ``features_``, ``pooled_`` (N, G, G) or None,
     ``k_``, ``affinity_`` (scipy CSR), ``eigenvalues_`` (ascending), ``eigenvectors_``,
     ``eigengap_``, ``n_components_``, ``n_clusters_``, ``labels_`` (0 = largest cluster),
+    ``twins_`` (``null.TwinReference``, or None for identical maps), ``suggested_n_clusters_``
+    (the rule's count, also when ``n_clusters`` overrides it),
     ``embedding_`` {"tsne": (N, 2), "umap": (N, 2)}, ``clusters_`` (DataFrame of
     ``descriptors``), ``prototypes_`` (K, G, G), ``params_`` (every resolved value, for
     provenance) and ``timings_`` (CPU s, wall s, peak RSS per stage).
@@ -64,6 +75,8 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         n_clusters: int | None = None,
         max_clusters: int = spectrum.MAX_CLUSTERS_DEFAULT,
         min_clusters: int = 1,
+        n_clusters_rule: Literal["significant-gap", "largest-gap"] = "significant-gap",
+        n_twins: int = null.N_TWINS_DEFAULT,
         clusterer: clustering.Clusterer = clustering.CLUSTERER_DEFAULT,
         n_init: int = clustering.N_INIT_DEFAULT,
         embeddings: tuple[str, ...] = embedding.EMBEDDINGS_DEFAULT,
@@ -85,6 +98,8 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         self.n_clusters = n_clusters
         self.max_clusters = max_clusters
         self.min_clusters = min_clusters
+        self.n_clusters_rule = n_clusters_rule
+        self.n_twins = n_twins
         self.clusterer = clusterer
         self.n_init = n_init
         self.embeddings = embeddings
@@ -101,6 +116,12 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         maps = check_maps(maps, self.grid)
         if self.fft and self.grid is None and maps.ndim == 2:
             raise AnalysisInputError("fft=True needs maps of shape (N, G, G), got flat features; pass the 2-D maps.")
+        if self.n_clusters_rule not in ("significant-gap", "largest-gap"):
+            raise AnalysisInputError(
+                f"n_clusters_rule={self.n_clusters_rule!r} is unknown; choose 'significant-gap' or 'largest-gap'."
+            )
+        if self.n_twins < 2:
+            raise AnalysisInputError(f"n_twins={self.n_twins} gives no spread of chance; use at least 2 twins.")
         unknown = set(self.embeddings) - {"tsne", "umap"}
         if unknown:
             raise AnalysisInputError(f"unknown embeddings {sorted(unknown)}; choose from 'tsne' and 'umap'.")
@@ -124,6 +145,13 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         self.eigenvalues_, self.eigenvectors_ = solved.eigenvalues, solved.eigenvectors
         self.eigengap_ = solved.eigengap
         self.n_components_ = solved.n_components
+        self.twins_ = None
+        if not degenerate:
+            with stage(self.timings_, "twins"):
+                self.twins_ = null.twin_reference(
+                    self.features_, self.k_, self.n_twins, self.symmetrize, self.edge_weight, self.laplacian,
+                    self.knn_method, self.random_state,
+                )
         self.n_clusters_ = self._resolve_n_clusters(degenerate)
         with stage(self.timings_, "cluster"):
             self.labels_ = clustering.cluster_spectral_embedding(
@@ -131,8 +159,12 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             )
         self.embedding_ = self._embed(degenerate)
         with stage(self.timings_, "describe"):
-            self.clusters_, self.prototypes_ = describe_clusters(
+            described, self.prototypes_ = describe_clusters(
                 self.pooled_, self.features_, self.labels_, self.affinity_
+            )
+            spatial = self.pooled_ if self.pooled_ is not None else self.features_
+            self.clusters_ = score_clusters(
+                described, self.labels_, spatial, self.affinity_, self.twins_, self.random_state
             )
         self.params_ = self._resolved_params(n)
         return self
@@ -153,9 +185,16 @@ class SpectralRelevanceAnalysis(BaseEstimator):
 
     def _resolve_n_clusters(self, degenerate: bool) -> int:
         if degenerate:
+            self.suggested_n_clusters_ = 1
             return 1
+        if self.n_clusters_rule == "largest-gap":
+            self.suggested_n_clusters_ = spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters, self.min_clusters)
+        else:
+            self.suggested_n_clusters_ = spectrum.significant_n_clusters(
+                self.eigenvalues_, self.twins_.eigenvalues, self.max_clusters, self.min_clusters
+            )
         if self.n_clusters is None:
-            return spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters, self.min_clusters)
+            return self.suggested_n_clusters_
         if not 1 <= self.n_clusters <= len(self.eigenvalues_):
             raise AnalysisInputError(
                 f"n_clusters={self.n_clusters} must lie between 1 and the {len(self.eigenvalues_)} computed "
@@ -191,8 +230,10 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             knn_method="exact" if self.neighbors_.exact else "approximate",
             n_eigenvalues=len(self.eigenvalues_),
             n_clusters=self.n_clusters_,
-            n_clusters_rule="given" if self.n_clusters is not None
-            else f"argmax of gaps {self.min_clusters}..{self.max_clusters}",
+            n_clusters_rule="given" if self.n_clusters is not None else self.n_clusters_rule,
+            gap_rule=f"ratio >= {spectrum.MIN_GAP_RATIO:g} and {spectrum.GAP_Z:g} twin sd above the twins' gap"
+            if self.n_clusters_rule == "significant-gap" else f"argmax of gaps {self.min_clusters}..{self.max_clusters}",
+            twin_conductance=None if self.twins_ is None else self.twins_.conductance,
             n_components=self.n_components_,
             tsne_perplexity=embedding.TSNE_PERPLEXITY,
             tsne_early_exaggeration=embedding.TSNE_EARLY_EXAGGERATION,
