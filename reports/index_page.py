@@ -1,4 +1,10 @@
-"""The index page: every analysed class ranked by lambda_2 (Fig. 6.5) and by suspicion."""
+"""The index page: every analysed class ranked by lambda_2 (Fig. 6.5) and by suspicion.
+
+The headline names a class only when one of its clusters is suspicious (suspicion >= the
+threshold of ``spray.analysis.suspicion``, the same in every class); classes are ranked across
+by the cross-class score, their top cluster's suspicion (``spray.analysis.ranking``), with
+lambda_2 kept beside it and in the Fig. 6.5 chart.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from reports.model import ClassSummary, IndexReportData
 from reports.page import Block, definition_table, write_page
 from reports.palettes import categorical
 from reports.safe import text
+from spray.analysis.ranking import suspicion_order_key
+from spray.analysis.suspicion import SUSPICION_THRESHOLD
 
 #: Eigenvalues per class in the cross-class chart (Fig. 6.5, L2117, L2124).
 N_EIGENVALUES_COMPARED = 5
@@ -33,8 +41,14 @@ def rank_by_lambda_2(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
 
 
 def rank_by_suspicion(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
-    """Classes by their most suspicious cluster's score, highest first; classes without one last."""
-    return sorted(classes, key=lambda c: (c.top_suspicion is None, -(c.top_suspicion or 0.0), c.class_name))
+    """Classes by the cross-class score (their top cluster's suspicion), highest first; ties (e.g.
+    classes of one cluster, all 0) by lambda_2 as in Fig. 6.5; classes without a score last."""
+    return sorted(classes, key=lambda c: suspicion_order_key(c.top_suspicion, c.lambda_2, c.class_name))
+
+
+def is_suspicious(summary: ClassSummary) -> bool:
+    """A cluster of the class clears the suspicion threshold."""
+    return summary.top_suspicion is not None and summary.top_suspicion >= SUSPICION_THRESHOLD
 
 
 def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
@@ -77,25 +91,38 @@ def _class_link(summary: ClassSummary) -> str:
 
 
 def _ranking_table(classes: Sequence[ClassSummary]) -> str:
-    header = "<tr><th>#</th><th>class</th><th>\u03bb2</th><th>largest gap</th><th>clusters</th><th>top suspicion</th><th>samples</th></tr>"
+    header = ("<tr><th>#</th><th>class</th><th>top suspicion</th><th>suspicious</th><th>\u03bb2</th>"
+              "<th>largest gap</th><th>clusters</th><th>samples</th></tr>")
     body = "".join(
-        f"<tr><td>{rank}</td><td>{_class_link(c)}</td><td>{c.lambda_2:.4f}</td><td>{c.largest_gap:.4f}</td>"
-        f"<td>{c.n_clusters}</td><td>{'' if c.top_suspicion is None else f'{c.top_suspicion:.2f}'}</td>"
-        f"<td>{c.n_samples}</td></tr>"
+        f"<tr><td>{rank}</td><td>{_class_link(c)}</td>"
+        f"<td>{'' if c.top_suspicion is None else f'{c.top_suspicion:.2f}'}</td>"
+        f"<td>{'yes' if is_suspicious(c) else ''}</td><td>{c.lambda_2:.4f}</td><td>{c.largest_gap:.4f}</td>"
+        f"<td>{c.n_clusters}</td><td>{c.n_samples}</td></tr>"
         for rank, c in enumerate(classes, start=1)
     )
     return f'<table class="plain">{header}{body}</table>'
 
 
+def headline(classes: Sequence[ClassSummary]) -> list[str]:
+    """The index's summary lines (plain text): a class is named only when it holds a suspicious cluster."""
+    lines = [f"{len(classes)} class{'es' if len(classes) != 1 else ''} analysed."]
+    flagged = [c for c in rank_by_suspicion(classes) if is_suspicious(c)]
+    if not flagged:
+        scored = [c.top_suspicion for c in classes if c.top_suspicion is not None]
+        highest = f" (highest suspicion {max(scored):.2f}; {SUSPICION_THRESHOLD:g} is the threshold)" if scored else ""
+        lines.append(f"No suspicious cluster in any class{highest}.")
+        return lines
+    first = flagged[0]
+    lines.append(f"Most suspicious: {first.class_name} (suspicion {first.top_suspicion:.2f}; "
+                 f"{SUSPICION_THRESHOLD:g} is the threshold).")
+    if len(flagged) > 1:
+        others = ", ".join(f"{c.class_name} ({c.top_suspicion:.2f})" for c in flagged[1:])
+        lines.append(f"Also suspicious: {others}.")
+    return lines
+
+
 def _header(data: IndexReportData) -> str:
-    by_lambda, by_suspicion = rank_by_lambda_2(data.classes)[0], rank_by_suspicion(data.classes)[0]
-    lines = [f"{len(data.classes)} class{'es' if len(data.classes) != 1 else ''} analysed."]
-    lines.append(f"Smallest \u03bb2 (most clustered relevance): {by_lambda.class_name} (\u03bb2 = {by_lambda.lambda_2:.4f}).")
-    if by_suspicion.top_suspicion is not None:
-        lines.append(
-            f"Most suspicious cluster: in {by_suspicion.class_name} (suspicion {by_suspicion.top_suspicion:.2f})."
-        )
-    summary = "".join(f"<p>{text(line)}</p>" for line in lines)
+    summary = "".join(f"<p>{text(line)}</p>" for line in headline(data.classes))
     links = " &middot; ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in data.links.items())
     return f'<h1>spray report</h1><div class="summary">{summary}</div>' + (f"<p>{links}</p>" if links else "")
 
@@ -112,8 +139,11 @@ def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
               + text(chart_note) + "</p>"),
         Block(root="spectra_chart"),
         Block(html=_ranking_table(rank_by_lambda_2(data.classes))),
-        Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">The suspicion score of each class's "
-              "most suspicious cluster (relevance where the main cluster does not look).</p>"
+        Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">Each class by the suspicion of its most "
+              "suspicious cluster: the weaker of how well the cluster stands apart in the graph and how much of its "
+              "relevance lies where the rest of the class does not look, both measured against chance in that "
+              f"class, so the scores compare across classes. {SUSPICION_THRESHOLD:g} or more is suspicious; ties "
+              "are ordered by \u03bb2.</p>"
               + _ranking_table(rank_by_suspicion(data.classes))),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
