@@ -34,6 +34,9 @@ from relevance_store.codecs import compressors, full_map_filters
 from relevance_store.naming import ClassKey
 from spray.errors import StoreError
 
+LATENT_VIEWS = "latent_views"
+"""Subgroup of a class group holding, per latent analysis, what its page shows."""
+
 # Write every chunk object even when it equals the fill value (an all-failed chunk is all
 # NaN), so presence checks are exact. Runtime config is not stored with the array, so the
 # writer applies it again (``_writable``) every time it opens one.
@@ -100,6 +103,7 @@ def create_class_arrays(
         make("thumbnail", (n, int(thumbnail_size), int(thumbnail_size), 3), "uint8", 0)
     if latent_channels:
         make("latent", (n, int(latent_channels)), "float32", np.nan)
+        make("latent_activation", (n, int(latent_channels)), "float32", np.nan)
     n_chunks = -(-n // c)
     group.create_array(
         "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, compressors=compressors(),
@@ -222,6 +226,11 @@ class ClassGroup:
         return np.asarray(self.group["latent"][:]) if "latent" in self.group else None
 
     @property
+    def latent_activation(self) -> np.ndarray | None:
+        """(N, C) the inner layer's largest activation per channel (over space), or None."""
+        return np.asarray(self.group["latent_activation"][:]) if "latent_activation" in self.group else None
+
+    @property
     def thumbnails(self) -> zarr.Array | None:
         """(N, T, T, 3) uint8 input thumbnails as a lazy Zarr array, or None if not kept."""
         return self.group["thumbnail"] if "thumbnail" in self.group else None
@@ -273,13 +282,14 @@ class ClassGroup:
         thumbnails: np.ndarray | None = None,
         errors: Sequence[str] | None = None,
         latent: np.ndarray | None = None,
+        latent_activation: np.ndarray | None = None,
     ) -> None:
         """Write all of chunk ``index`` (whole chunk objects only), then mark it done."""
         grids = self.grids
         if set(pooled) != set(grids):
             raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {grids}, got {sorted(pooled)}")
         names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "latent",
-                 "done"]
+                 "latent_activation", "done"]
         arrays = sync(_open_arrays(self.group.store_path, names))
         rows = _chunk_slice(index, arrays["score"].chunks[0], arrays["score"].shape[0])
         n = rows.stop - rows.start
@@ -290,7 +300,7 @@ class ClassGroup:
                   "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
         values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
         for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8),
-                                   ("latent", latent, np.float32)):
+                                   ("latent", latent, np.float32), ("latent_activation", latent_activation, np.float32)):
             if name in arrays:
                 if given is None:
                     raise StoreError(f"{self.key} keeps {name} arrays; chunk {index} must include them")
@@ -319,7 +329,7 @@ class ClassGroup:
     def data_arrays(self) -> dict[str, zarr.Array]:
         """Every per-sample array written by chunk tasks, by name."""
         names = ["score", "error", *(f"pooled/{g}" for g in self.grids)]
-        names += [name for name in ("full", "thumbnail", "latent") if name in self.group]
+        names += [name for name in ("full", "thumbnail", "latent", "latent_activation") if name in self.group]
         return {name: self.group[name] for name in names}
 
     def chunk_present(self, name: str, index: int) -> bool:
@@ -331,6 +341,21 @@ class ClassGroup:
     def update_attrs(self, **attrs: object) -> None:
         """Merge ``attrs`` into the provenance (client only, never from tasks)."""
         self.group.attrs.update(attrs)
+
+    # ---- views of a latent analysis (workflows.latent_views) ------------------------------
+    def latent_views(self, analysis_hash: str) -> dict[str, np.ndarray] | None:
+        """The arrays kept for a latent analysis's page (top channels, conditional maps), or None."""
+        path = f"{LATENT_VIEWS}/{analysis_hash}"
+        if path not in self.group or not self.group[path].attrs.get("complete"):
+            return None
+        return {name: np.asarray(array[...]) for name, array in self.group[path].arrays()}
+
+    def write_latent_views(self, analysis_hash: str, arrays: Mapping[str, np.ndarray]) -> None:
+        """Keep ``arrays`` for ``analysis_hash`` (replacing them), marked complete last."""
+        node = self.group.require_group(LATENT_VIEWS).create_group(analysis_hash, overwrite=True)
+        for name, value in arrays.items():
+            node.create_array(name, data=np.asarray(value), compressors=compressors())
+        node.attrs["complete"] = True
 
     # ---- analysis results (see relevance_store.analysis) --------------------------------
     def write_analysis(self, params: Mapping, arrays: Mapping[str, np.ndarray], tables: Mapping | None = None,

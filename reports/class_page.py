@@ -91,8 +91,33 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
         '<div class="strip">'
         f'<figure class="prototype"><img class="pixelated" src="{prototype}" width="{PROTOTYPE_PX}" '
         f'height="{PROTOTYPE_PX}" alt="prototype"><figcaption>prototype (mean map)</figcaption></figure>'
-        f"{medoids}</div>{_tag_command(data, cluster)}</div>"
+        f"{medoids}</div>{_concepts(data, cluster)}{_tag_command(data, cluster)}</div>"
     )
+
+
+def _concepts(data: ClassReportData, cluster: pd.Series) -> str:
+    """A latent cluster's top channels: where each sits in the medoids (conditional relevance, CRP)
+    and the class images that activate it most."""
+    views = data.latent_views
+    if not views:
+        return ""
+    k = list(data.clusters["cluster"]).index(int(cluster["cluster"]))
+    size = f'width="{MEDOID_PX}" height="{MEDOID_PX}"'
+    rows = []
+    for t, channel in enumerate(views["channels"][k]):
+        maps = "".join(
+            f'<figure title="{text(data.sample_ids[int(i)])}"><img class="pixelated" {size} alt="conditional relevance" '
+            f'src="{png_data_uri(heatmap_rgb(views["maps"][k, t, m]))}"><figcaption>medoid {m + 1}</figcaption></figure>'
+            for m, i in enumerate(views["medoids"][k]) if i >= 0)
+        images = "" if data.image_thumbnails is None else "".join(
+            f'<figure title="{text(data.sample_ids[int(i)])}"><img {size} alt="image" '
+            f'src="{webp_data_uri(shrink(data.image_thumbnails[int(i)], MEDOID_PX))}"><figcaption>top {r + 1}</figcaption>'
+            f"</figure>" for r, i in enumerate(views["top_images"][k, t]))
+        share = f"{100 * float(views['shares'][k, t]):+.0f} points"
+        rows.append(f'<p class="note">channel {int(channel)} of {text(data.layer or "the layer")}: {share} of the '
+                    f'cluster\'s relevance over the class\'s; where it sits in the medoids, and the images that '
+                    f'activate it most</p><div class="strip">{maps}{images}</div>')
+    return '<div class="concepts"><h4>Top channels (concepts)</h4>' + "".join(rows) + "</div>"
 
 
 def _tag_badge(cluster: pd.Series) -> str:

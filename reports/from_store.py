@@ -157,6 +157,8 @@ def class_report_data(
         scores=np.asarray(group.scores)[rows],
         is_true_positive=true_positive,
         notes=_notes(group, np.asarray(group.labels)[rows], true_positive),
+        latent_views=group.latent_views(analysis.params_hash),
+        layer=group.provenance.get("config", {}).get("layer"),
         labels=labels,
         eigenvalues=np.asarray(analysis.arrays["eigenvalues"], dtype=float),
         eigengap=analysis.arrays.get("eigengap"),

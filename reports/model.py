@@ -74,6 +74,12 @@ class ClassReportData:
     links: Mapping[str, str] = field(default_factory=dict)
     notes: Sequence[str] = ()
     """Warnings shown first on the page (plain text, escaped), e.g. a class order that looks wrong."""
+    latent_views: Mapping[str, np.ndarray] | None = None
+    """For an analysis at an inner layer (``workflows.latent_views``): per cluster (in cluster-table
+    order) its top ``channels`` (K, T) and their ``shares``, the conditional ``maps`` of its medoids
+    (K, T, M, S, S), the ``medoids`` (K, M) and the ``top_images`` (K, T, I) (sample indices)."""
+    layer: str | None = None
+    """The inner layer of a latent analysis."""
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)

@@ -89,3 +89,22 @@ def test_analysing_a_layer_the_store_has_no_maps_of_is_one_clear_line(options, t
     compute_classes(tmp_path / "s.zarr", "dog", **options)  # maps without a layer
     result = CliRunner().invoke(cli, ["analyze", "--class", "dog", "--store", str(tmp_path / "s.zarr"), "--layer", "3"])
     assert result.exit_code == 1 and "has no class 'dog' computed with --layer 3" in result.output and "Traceback" not in result.output
+
+
+def test_the_page_of_a_latent_analysis_shows_each_cluster_s_top_channels(compute_images, tiny_model_spec, tmp_path):
+    from workflows.latent_views import MEDOIDS, TOP_CHANNELS, channel_shares
+
+    config = RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
+                                 data=str(compute_images), store=str(tmp_path / "s.zarr"), reports=str(tmp_path / "r"),
+                                 embeddings=("tsne",), workers=1, layer=LAYER, classes=("dog",))
+    result = run(config, progress=False)
+    group = open_store(tmp_path / "s.zarr").find_class("dog")
+    analysis = group.read_analysis(result.outcomes[0].analysis_key)
+    views = group.latent_views(analysis.params_hash)
+    k = result.outcomes[0].n_clusters
+    assert views["channels"].shape == (k, TOP_CHANNELS) and views["maps"].shape[:3] == (k, TOP_CHANNELS, MEDOIDS)
+    rows, labels = analysis.arrays["rows"], analysis.arrays["labels"]
+    shares = channel_shares(group.latent[rows], labels, list(analysis.tables["clusters"]["cluster"]))
+    np.testing.assert_array_equal(views["channels"][:, 0], shares.argmax(axis=1))  # the largest excess share first
+    page = (tmp_path / "r" / "class-dog.html").read_text()
+    assert page.count("Top channels (concepts)") == k and f"channel {views['channels'][0, 0]} of 3" in page

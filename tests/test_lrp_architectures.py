@@ -67,7 +67,7 @@ def test_squeeze_excitation_gate_branch_receives_no_relevance():
     model, x = mbconv_net(seed=3), inputs((2, 3, 8, 8), seed=4)
     se = "blocks.0.block.2"
     names = [f"{se}.avgpool", f"{se}.fc1", f"{se}.fc2", f"{se}.scale_activation", "blocks.0.block.1", se]
-    _, _, layers = attribute_layers(model, x, 1, names, THESIS)
+    _, _, layers, _ = attribute_layers(model, x, 1, names, THESIS)
     for gate_layer in names[:4]:
         assert torch.count_nonzero(layers[gate_layer]) == 0, gate_layer
     # the product y = gate * features hands each feature value its output's relevance
@@ -119,7 +119,7 @@ def test_gate_is_found_through_shape_ops_or_by_broadcasting(gate):
         nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.ReLU(), gate(6), nn.Flatten(), nn.Linear(6 * 16, 4, bias=False)
     ).double().eval()
     x = inputs((2, 3, 4, 4), seed=7)
-    relevance, logits, layers = attribute_layers(model, x, 1, ["2.fc", "1"], Composite.uniform(Epsilon(1e-12)))
+    relevance, logits, layers, _ = attribute_layers(model, x, 1, ["2.fc", "1"], Composite.uniform(Epsilon(1e-12)))
     assert torch.count_nonzero(layers["2.fc"]) == 0
     assert torch.allclose(layers["1"].flatten(1).sum(1), logits[:, 1], rtol=1e-8, atol=0)
     assert torch.allclose(relevance.flatten(1).sum(1), logits[:, 1], rtol=1e-8, atol=0)

@@ -32,7 +32,7 @@ def test_relevance_read_at_every_layer_matches_the_reference(build, shape, compo
     model, x = build(seed=1), inputs(shape, seed=2)
     arriving: dict[str, torch.Tensor] = {}
     expected = reference_lrp(model, x, 3, COMPOSITES[composite], arriving)
-    relevance, _, layers = attribute_layers(model, x, 3, list(arriving), COMPOSITES[composite])
+    relevance, _, layers, _ = attribute_layers(model, x, 3, list(arriving), COMPOSITES[composite])
     assert relative_error(relevance, expected) <= 1e-10
     for name, at_layer in arriving.items():
         assert layers[name].shape == at_layer.shape
@@ -42,7 +42,7 @@ def test_relevance_read_at_every_layer_matches_the_reference(build, shape, compo
 def test_reading_layers_leaves_the_input_map_unchanged():
     model, x = resnet_style(seed=1), inputs((2, 3, 16, 16), seed=2)
     plain, plain_logits = attribute(model, x, 1)
-    relevance, logits, _ = attribute_layers(model, x, 1, ["layer1", "layer2.0.conv1", "maxpool"])
+    relevance, logits, _, _ = attribute_layers(model, x, 1, ["layer1", "layer2.0.conv1", "maxpool"])
     assert torch.equal(relevance, plain) and torch.equal(logits, plain_logits)
 
 
@@ -54,7 +54,7 @@ def test_layer_relevance_is_conserved_in_bias_free_nets(build, shape, names):
     # Eq. 2.5 (L495): with no bias to absorb any, each layer that cuts the graph (not one
     # inside a residual branch) holds the logit's relevance.
     model, x = build(seed=4, bias=False), inputs(shape, seed=5)
-    relevance, logits, layers = attribute_layers(model, x, 0, names, Composite.uniform(Epsilon(1e-12)))
+    relevance, logits, layers, _ = attribute_layers(model, x, 0, names, Composite.uniform(Epsilon(1e-12)))
     for name in ["input", *names]:
         totals = (relevance if name == "input" else layers[name]).flatten(1).sum(1)
         assert torch.all((totals - logits[:, 0]).abs() <= 1e-8 * logits[:, 0].abs()), name
@@ -65,7 +65,7 @@ def test_with_biases_a_layer_holds_the_input_relevance_plus_what_biases_absorb_b
     # and the bias share is the epsilon-rule's b_j / z_j R_j summed (Eq. 2.16).
     model, x = conv_net(seed=6), inputs((2, 3, 16, 16), seed=7)
     rule = Epsilon(1e-9)
-    relevance, _, layers = attribute_layers(model, x, 2, ["0"], Composite.uniform(rule))
+    relevance, _, layers, _ = attribute_layers(model, x, 2, ["0"], Composite.uniform(rule))
     with torch.no_grad():
         z = model[0](x)
     bias_share = (model[0].bias[None, :, None, None] / z * layers["0"]).flatten(1).sum(1)
@@ -102,7 +102,7 @@ def test_maps_of_a_channel_partition_sum_to_the_plain_map(build, shape, layer, c
 def test_a_conditional_map_carries_its_channels_relevance_in_a_bias_free_net():
     model, x = resnet_style(seed=3, bias=False), inputs((2, 3, 16, 16), seed=4)
     rule = Composite.uniform(Epsilon(1e-12))
-    _, _, layers = attribute_layers(model, x, 1, ["layer1"], rule)
+    _, _, layers, _ = attribute_layers(model, x, 1, ["layer1"], rule)
     conditioned, _ = conditional_relevance(model, x, 1, "layer1", [2, 5], rule)
     expected = layers["layer1"][:, [2, 5]].flatten(1).sum(1)
     assert torch.allclose(conditioned.flatten(1).sum(1), expected, rtol=1e-8, atol=0)
@@ -178,3 +178,12 @@ def test_layers_without_a_single_output_on_the_logits_path_are_refused(model, na
 def test_bad_channels_are_refused(channels, message):
     with pytest.raises(SprayError, match=message):
         conditional_relevance(conv_net(), inputs((2, 3, 16, 16)), 0, "3", channels)
+
+
+def test_the_layer_s_activations_come_with_its_relevance():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    result = attribute_layers(model, x, 1, ["1"])
+    torch.testing.assert_close(result.activations["1"], model[1](model[0](x)))
+    assert result.layers["1"].shape == result.activations["1"].shape

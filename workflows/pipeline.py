@@ -27,6 +27,7 @@ from relevance_store.store import is_local, local_path
 from relevance_store.tags import tags_by_class
 from workflows import cluster
 from workflows.analyze import analyze_classes
+from workflows.latent_views import compute_views
 from workflows.compute import compute_classes
 from workflows.config import RunConfig
 
@@ -118,6 +119,10 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     store = open_store(config.store, "r")
     analysed = [(result, store.class_group(result.key), analyses[result.key])
                 for result in computed if result.key in analyses]
+    with _timed(timings, "analyse"):  # an inner layer's clusters: their top channels, seen in the images
+        for _result, group, analysis in analysed:
+            if group.provenance.get("config", {}).get("layer"):
+                compute_views(config, group, analysis.result)
     if not analysed:
         first_reason = next(iter(skipped.values()))
         raise SprayError(first_reason if len(skipped) == 1 else

@@ -155,12 +155,14 @@ def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...],
 @dataclass(frozen=True)
 class Explained:
     """A stack of inputs explained: channel-summed relevance (B, H, W), the target logit (B,), the
-    top output (B,), and (with a layer) the relevance at its channels summed over space (B, C)."""
+    top output (B,), and (with a layer) the relevance at its channels summed over space and its
+    largest activation per channel (B, C) each."""
 
     maps: np.ndarray
     scores: np.ndarray
     predicted: np.ndarray
     latent: np.ndarray | None
+    latent_activation: np.ndarray | None
 
 
 def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_size: int,
@@ -171,7 +173,7 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_
 
     from spray.lrp import attribute_layers
 
-    maps, scores, predicted, latent = [], [], [], []
+    maps, scores, predicted, latent, activation = [], [], [], [], []
     for start in range(0, len(inputs), batch_size):
         batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device)
         result = attribute_layers(module, batch, target, [layer] if layer else [], composite=composite)
@@ -179,10 +181,11 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_
         scores.append(result.logits[:, target].float().cpu().numpy())
         predicted.append(result.logits.argmax(dim=1).cpu().numpy().astype(np.int32))
         if layer:
-            at_layer = result.layers[layer]
+            at_layer, active = result.layers[layer], result.activations[layer]
             latent.append(at_layer.reshape(*at_layer.shape[:2], -1).sum(dim=2).float().cpu().numpy())
+            activation.append(active.reshape(*active.shape[:2], -1).amax(dim=2).float().cpu().numpy())
     return Explained(np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted),
-                     np.concatenate(latent) if layer else None)
+                     np.concatenate(latent) if layer else None, np.concatenate(activation) if layer else None)
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
@@ -203,6 +206,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         scores = np.full(n, np.nan, np.float32)
         predicted = np.full(n, -1, np.int32)
         latent = np.full((n, group.group["latent"].shape[1]), np.nan, np.float32) if settings.layer else None
+        activation = None if latent is None else latent.copy()
         size = settings.thumbnail_size
         thumbnails = np.zeros((n, size, size, 3), np.uint8) if size else None
         if good:
@@ -211,7 +215,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
                                 device, settings.layer)
             full[good], scores[good], predicted[good] = explained.maps, explained.scores, explained.predicted
             if latent is not None:
-                latent[good] = explained.latent
+                latent[good], activation[good] = explained.latent, explained.latent_activation
             if thumbnails is not None:
                 thumbnails[good] = [thumbnail(x, model.preprocessing, size) for x in stacked]
     for i in good:
@@ -219,9 +223,10 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         if not finite:
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
             if latent is not None:
-                latent[i] = np.nan
+                latent[i] = activation[i] = np.nan
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in group.grids}
     group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, latent=latent,
+                      latent_activation=activation,
                       full=full if group.full is not None else None, thumbnails=thumbnails, errors=reasons)
     return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 

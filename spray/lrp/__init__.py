@@ -1,7 +1,7 @@
 """The LRP engine: relevance maps as a modified gradient (thesis L870-L915, SPEC §3).
 
     relevance, logits = spray.lrp.attribute(model, x, target, composite="thesis")
-    relevance, logits, layers = spray.lrp.attribute_layers(model, x, target, ["features.28"])
+    relevance, logits, layers, activations = spray.lrp.attribute_layers(model, x, target, ["features.28"])
     relevance, logits = spray.lrp.conditional_relevance(model, x, target, "features.28", [7, 42])
     spray.lrp.explainable_layers(model, (3, 224, 224))  # [(module path, output shape), ...]
 

@@ -32,11 +32,13 @@ from spray.lrp.rules import Rule
 
 
 class LayerAttribution(NamedTuple):
-    """Input relevance, logits, and the relevance at each named layer's output (all detached)."""
+    """Input relevance, logits, the relevance at each named layer's output, and that output
+    itself (the layer's activations in the same forward pass), all detached."""
 
     relevance: torch.Tensor
     logits: torch.Tensor
     layers: dict[str, torch.Tensor]
+    activations: dict[str, torch.Tensor] = {}
 
 
 def attribute(
@@ -135,7 +137,8 @@ def _explain(
         name: found[node].detach() if node in found else torch.zeros_like(explanation.values[node])
         for name, node in nodes.items()
     }
-    return LayerAttribution(relevance.detach(), logits.detach(), layers)
+    activations = {name: explanation.values[node].detach() for name, node in nodes.items()}
+    return LayerAttribution(relevance.detach(), logits.detach(), layers, activations)
 
 
 def _initial_relevance(logits: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
