@@ -2,8 +2,8 @@
 
 The headline names a class only when one of its clusters is suspicious (suspicion >= the
 threshold of ``spray.analysis.suspicion``, the same in every class); classes are ranked across
-by the cross-class score, their top cluster's suspicion (``spray.analysis.ranking``), with
-lambda_2 kept beside it and in the Fig. 6.5 chart.
+suspicious classes first (by their top cluster's suspicion), then the others by lambda_2
+(``spray.analysis.ranking``); lambda_2 is shown beside it and in the Fig. 6.5 chart.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def rank_by_lambda_2(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
 
 
 def rank_by_suspicion(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
-    """Classes by the cross-class score (their top cluster's suspicion), highest first; ties (e.g.
-    classes of one cluster, all 0) by lambda_2 as in Fig. 6.5; classes without a score last."""
+    """The cross-class order (``spray.analysis.ranking``): classes with a suspicious cluster first,
+    most suspicious first; then the others by lambda_2 as in Fig. 6.5; classes without a score last."""
     return sorted(classes, key=lambda c: suspicion_order_key(c.top_suspicion, c.lambda_2, c.class_name))
 
 
@@ -142,8 +142,8 @@ def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
         Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">Each class by the suspicion of its most "
               "suspicious cluster: the weaker of how well the cluster stands apart in the graph and how much of its "
               "relevance lies where the rest of the class does not look, both measured against chance in that "
-              f"class, so the scores compare across classes. {SUSPICION_THRESHOLD:g} or more is suspicious; ties "
-              "are ordered by \u03bb2.</p>"
+              f"class, so the scores compare across classes. {SUSPICION_THRESHOLD:g} or more is suspicious; "
+              "classes without a suspicious cluster follow in the \u03bb2 order.</p>"
               + _ranking_table(rank_by_suspicion(data.classes))),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),

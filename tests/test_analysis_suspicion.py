@@ -7,8 +7,6 @@ cluster, cf. the horse source tag, L2102), or pure isotropic noise ("structurele
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -112,6 +110,8 @@ def test_ranking_puts_planted_classes_first():
     assert set(table["class"][:2]) == {"planted0", "planted1"}
     assert table["suspicious"].tolist() == [True, True, False, False, False]
     assert table["rank_by_suspicion"].tolist() == [1, 2, 3, 4, 5]
+    clean = table[~table["suspicious"]]
+    assert clean["lambda_2"].is_monotonic_increasing  # the rest in the thesis's lambda_2 order (L2124)
 
 
 def test_distinctness_of_random_members_is_chance_level():
@@ -163,7 +163,8 @@ def test_significant_gap_rule_against_twin_spectra():
     assert significant_n_clusters(np.array([0, 0.15, 0.20, 0.24, 0.28, 0.30]), twins, min_clusters=2) == 2
     assert significant_n_clusters(np.array([0, 0, 0, 0.3, 0.32, 0.34]), twins) == 3  # 3 components
     # a ratio as large as the twins' own is no evidence
-    assert significant_n_clusters(np.array([0, 0.05, 0.25, 0.28, 0.30, 0.32]), np.array([[0, 0.05, 0.26, 0.28, 0.30, 0.32]] * 3)) == 1
+    same_gap_twins = np.array([[0, 0.05, 0.26, 0.28, 0.30, 0.32]] * 3)
+    assert significant_n_clusters(np.array([0, 0.05, 0.25, 0.28, 0.30, 0.32]), same_gap_twins) == 1
 
 
 def test_largest_gap_rule_stays_available():

@@ -175,12 +175,14 @@ def test_index_headline_names_a_class_only_when_it_is_suspicious():
     assert lines[2] == "Also suspicious: horse (1.14)." and "car" not in " ".join(lines)
 
 
-def test_index_ranks_by_the_cross_class_score_with_lambda_2_for_ties(tmp_path):
+def test_index_ranks_suspicious_classes_first_then_by_lambda_2(tmp_path):
     from reports.index_page import rank_by_suspicion, render_index_page
     from reports.model import IndexReportData
 
-    classes = [_summary("a", 0.0, 0.2), _summary("b", 1.3, 0.3), _summary("c", 0.0, 0.05), _summary("d", None, 0.01)]
-    assert [c.class_name for c in rank_by_suspicion(classes)] == ["b", "c", "a", "d"]
+    classes = [_summary("a", 0.9, 0.2), _summary("b", 1.3, 0.3), _summary("c", 0.0, 0.05), _summary("d", None, 0.01),
+               _summary("e", 2.0, 0.4)]
+    assert [c.class_name for c in rank_by_suspicion(classes)] == ["e", "b", "c", "a", "d"]
+    classes = classes[:4]
     page = render_index_page(IndexReportData(classes=classes), tmp_path).read_text(encoding="utf-8")
     table = page.split("<h2>Classes ranked by suspicion")[1]
     assert table.index(">b</a>") < table.index(">c</a>") < table.index(">a</a>") < table.index(">d</a>")
