@@ -195,3 +195,10 @@ def test_same_seed_gives_the_same_suspicion():
     first, second = fit(maps, random_state=4), fit(maps, random_state=4)
     np.testing.assert_array_equal(first.clusters_["suspicion"], second.clusters_["suspicion"])
     np.testing.assert_array_equal(first.labels_, second.labels_)
+
+
+def test_suspicion_ties_go_to_the_more_distinct_cluster():
+    from spray.analysis.suspicion import suspicion_ranks
+
+    assert suspicion_ranks(np.array([0.33, 0.33]), np.array([0.14, 0.20])).tolist() == [2, 1]
+    assert suspicion_ranks(np.array([0.5, 1.2, 0.5]), np.array([0.3, 0.1, 0.3])).tolist() == [2, 1, 3]

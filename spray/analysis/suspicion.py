@@ -114,7 +114,7 @@ def score_clusters(
     random_state: int | None = 0,
 ) -> pd.DataFrame:
     """``clusters`` (one row per cluster, column ``cluster``) with separation, distinctness,
-    suspicion, suspicious and suspicion_rank (1 = most suspicious) added.
+    suspicion, suspicious and suspicion_rank (1 = most suspicious; ties: the more distinct first) added.
 
     ``spatial``: (N, G, G) pooled maps or (N, D) features (their positive parts are the
     placement); ``twins`` None (a single cluster, or identical maps): every score is 0.
@@ -135,6 +135,14 @@ def score_clusters(
         table["separation"] / SEPARATION_THRESHOLD, table["distinctness"] / DISTINCTNESS_THRESHOLD
     ).clip(lower=0.0)
     table["suspicious"] = table["suspicion"] >= SUSPICION_THRESHOLD
-    if len(table):
-        table["suspicion_rank"] = table["suspicion"].rank(ascending=False, method="first").astype(int)
+    table["suspicion_rank"] = suspicion_ranks(table["suspicion"].to_numpy(), table["distinctness"].to_numpy())
     return table
+
+
+def suspicion_ranks(suspicion: np.ndarray, distinctness: np.ndarray) -> np.ndarray:
+    """1 for the most suspicious; ties (both sides of a two-way cut share their separation, which
+    often binds) go to the more distinct cluster, then to the lower position."""
+    order = np.lexsort((np.arange(len(suspicion)), -np.asarray(distinctness), -np.asarray(suspicion)))
+    ranks = np.empty(len(order), dtype=int)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
