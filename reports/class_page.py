@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reports.class_plots import (
+    COLUMN_TITLES,
     cluster_table,
     eigenvalue_plot,
     embedding_plot,
@@ -23,7 +24,7 @@ from reports.model import DESCRIPTOR_COLUMNS, ClassReportData
 from reports.page import Block, definition_table, write_page
 from reports.palettes import cluster_colours
 from reports.safe import class_page_filename, text
-from reports.summary import class_summary
+from reports.summary import class_summary, column_explanations
 
 #: Medoid samples shown per cluster, and the size of their pictures in CSS pixels.
 MEDOIDS_SHOWN, MEDOID_PX, PROTOTYPE_PX = 5, 64, 128
@@ -95,6 +96,15 @@ def _cluster_card(data: ClassReportData, cluster: pd.Series, colour: str) -> str
     )
 
 
+def _column_notes(data: ClassReportData) -> str:
+    """One plain sentence per column of the cluster table (``reports.summary.COLUMN_EXPLANATIONS``)."""
+    titles = {"share": "of class", **COLUMN_TITLES}
+    shown = ["cluster", "size", "share", *(c for c in DESCRIPTOR_COLUMNS if c in data.clusters.columns)]
+    items = "".join(f"<dt>{text(titles.get(column, column))}</dt><dd>{text(sentence)}</dd>"
+                    for column, sentence in column_explanations(shown).items())
+    return f'<details class="note"><summary>What the columns mean</summary><dl class="columns">{items}</dl></details>'
+
+
 def _concepts(data: ClassReportData, cluster: pd.Series) -> str:
     """A latent cluster's top channels: where each sits in the medoids (conditional relevance, CRP)
     and the class images that activate it most."""
@@ -160,11 +170,10 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
     blocks = [
         Block(html=_header(data)),
         Block(html="<h2>Spectrum and clusters</h2><p class=\"note\">Select rows of the table to highlight "
-              "those clusters in the embeddings (shift/ctrl-click for several). <i>border</i> and "
-              "<i>top+bottom</i>: share of the cluster's positive relevance on the outer ring, and on the top and "
-              "bottom rows, of the pooled grid.</p>"),
+              "those clusters in the embeddings (shift/ctrl-click for several).</p>"),
         Block(html='<div class="side-by-side">'), Block(root="spectrum"), Block(root="cluster_table"),
         Block(html="</div>"),  # the table goes below the spectrum when the window is too narrow for both
+        Block(html=_column_notes(data)),
     ]
     if data.embeddings:
         plots = [embedding_plot(data, method, samples, colours) for method in data.embeddings]

@@ -23,7 +23,8 @@ REQUIRED_CLUSTER_COLUMNS = ("cluster", "size", "medoids", "prototype")
 #: Label of samples in no cluster (density-based clusterers); they need no row in the cluster table.
 NOISE_LABEL = -1
 #: Optional numeric descriptors, in the order the page shows them (see issue 5).
-DESCRIPTOR_COLUMNS = ("border_share", "top_bottom_share", "suspicion", "conductance", "concentration", "stability")
+DESCRIPTOR_COLUMNS = ("suspicion", "separation", "distinctness", "border_share", "top_bottom_share", "conductance",
+                      "concentration", "stability")
 
 
 def check_relative_href(href: str, what: str) -> str:

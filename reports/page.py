@@ -51,6 +51,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report .tag-shortcut { background: #f6d5d5; color: #7a1010; }
 .spray-report .tag-legitimate { background: #d8efd8; color: #155515; }
 .spray-report .tag-command code { word-break: break-all; }
+.spray-report dl.columns dt { font-weight: 600; margin-top: 0.4em; }
+.spray-report dl.columns dd { margin-left: 1.5em; }
 .spray-report .note { color: #555; font-size: 0.9em; }
 .spray-report table.plain { border-collapse: collapse; font-size: 0.9em; }
 .spray-report table.plain th, .spray-report table.plain td { border-bottom: 1px solid #e3e3e3; padding: 3px 10px; text-align: left; vertical-align: top; word-break: break-word; }

@@ -68,7 +68,10 @@ def synthetic_class_data(
                 "cluster": cluster,
                 "size": len(members),
                 "border_share": _border_share(prototype),
-                "suspicion": float(cluster == n_clusters - 1) * 0.8 + 0.1 * cluster / n_clusters,
+                "suspicion": float(cluster == n_clusters - 1) * 1.3 + 0.1 * cluster / n_clusters,
+                "separation": float(cluster == n_clusters - 1) * 1.4 + 0.2 * cluster / n_clusters,
+                "distinctness": float(cluster == n_clusters - 1) * 0.2 + 0.02 * cluster / n_clusters,
+                "suspicious": bool(cluster == n_clusters - 1),
                 "conductance": float(rng.uniform(0.01, 0.2)),
                 "stability": float(rng.uniform(0.7, 1.0)),
                 "medoids": members[np.argsort(distance)[:6]].tolist(),
@@ -109,7 +112,7 @@ def synthetic_index_data(class_names: list[str], seed: int = 0) -> IndexReportDa
                 largest_gap=float(np.max(np.diff(eigenvalues))),
                 n_clusters=int(rng.integers(1, 5)),
                 n_samples=int(rng.integers(50, 500)),
-                top_suspicion=float(rng.uniform(0, 1)),
+                top_suspicion=float(rng.uniform(0, 1.5)),
             )
         )
     return IndexReportData(

@@ -70,7 +70,7 @@ def kinds(findings):
 
 
 def test_record_keeps_the_five_smallest_eigenvalues_and_the_gap_after_the_chosen_count():
-    frame = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)], eigenvalues=[0, 0.01, 0.4, 0.5, 0.6, 0.7, 0.8]))
+    frame = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)], eigenvalues=[0, 0.01, 0.4, 0.5, 0.6, 0.7, 0.8]))
     assert len(frame) == 2  # one row per cluster
     first = frame.iloc[0]
     assert [first[f"lambda_{i}"] for i in range(1, 6)] == [0, 0.01, 0.4, 0.5, 0.6]
@@ -81,7 +81,7 @@ def test_record_keeps_the_five_smallest_eigenvalues_and_the_gap_after_the_chosen
 
 
 def test_identical_audits_have_no_findings():
-    clusters = [(30, 0.1, BODY), (8, 0.9, CORNER)]
+    clusters = [(30, 0.1, BODY), (8, 1.4, CORNER)]
     assert compare_audits(audit(outcome("horse", clusters)), audit(outcome("horse", clusters)), Thresholds()) == []
 
 
@@ -90,23 +90,23 @@ def test_a_first_audit_has_no_findings():
 
 
 def test_a_vanished_watermark_cluster_is_resolved_and_a_new_one_is_new():
-    with_mark = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]))
+    with_mark = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)]))
     without = audit(outcome("horse", [(38, 0.1, BODY * 1.3)]))  # same strategy, other scale: matched
     resolved = compare_audits(with_mark, without, Thresholds())
     assert kinds(resolved) == [CLUSTER_COUNT_CHANGE, RESOLVED_CLUSTER]
     gone = next(f for f in resolved if f.kind == RESOLVED_CLUSTER)
-    assert gone.details["cluster"] == 1 and gone.details["suspicion"] == 0.9 and gone.class_name == "horse"
+    assert gone.details["cluster"] == 1 and gone.details["suspicion"] == 1.4 and gone.class_name == "horse"
     assert gone.details["best_similarity"] == pytest.approx(0.0)
     assert kinds(compare_audits(without, with_mark, Thresholds())) == [CLUSTER_COUNT_CHANGE, NEW_CLUSTER]
 
 
 def test_cluster_order_does_not_matter_and_unsuspicious_changes_are_not_cluster_findings():
-    before = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]))
-    shuffled = audit(outcome("horse", [(8, 0.9, CORNER), (30, 0.1, BODY)]))
+    before = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)]))
+    shuffled = audit(outcome("horse", [(8, 1.4, CORNER), (30, 0.1, BODY)]))
     assert compare_audits(before, shuffled, Thresholds()) == []
     edge = np.zeros((GRID, GRID))
     edge[:, -1] = 1.0
-    with_edge = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER), (5, 0.2, edge)]))
+    with_edge = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER), (5, 0.2, edge)]))
     assert kinds(compare_audits(before, with_edge, Thresholds(suspicion=0.5))) == [CLUSTER_COUNT_CHANGE]
     assert kinds(compare_audits(before, with_edge, Thresholds(suspicion=0.0))) == [CLUSTER_COUNT_CHANGE, NEW_CLUSTER]
 
@@ -122,7 +122,7 @@ def test_hungarian_matching_is_one_to_one_and_beats_greedy():
 
 
 def test_lambda2_and_eigengap_moves_beyond_their_tolerance_are_findings():
-    clusters = [(30, 0.1, BODY), (8, 0.9, CORNER)]
+    clusters = [(30, 0.1, BODY), (8, 1.4, CORNER)]
     before = audit(outcome("boat", clusters, eigenvalues=[0, 0.10, 0.50, 0.6, 0.7, 0.8]))
     small = audit(outcome("boat", clusters, eigenvalues=[0, 0.12, 0.52, 0.6, 0.7, 0.8]))
     assert compare_audits(before, small, Thresholds(lambda2=0.05, eigengap=0.05)) == []
@@ -135,14 +135,14 @@ def test_lambda2_and_eigengap_moves_beyond_their_tolerance_are_findings():
 
 def test_classes_only_one_audit_analysed_are_not_compared():
     before = audit(outcome("horse", [(30, 0.1, BODY)]))
-    after = audit(outcome("horse", [(30, 0.1, BODY)]), outcome("boat", [(5, 0.9, CORNER), (9, 0.1, BODY)]))
+    after = audit(outcome("horse", [(30, 0.1, BODY)]), outcome("boat", [(5, 1.4, CORNER), (9, 0.1, BODY)]))
     assert compare_audits(before, after, Thresholds()) == []
 
 
 def test_history_appends_whole_audits_and_reads_back_with_plain_pandas(tmp_path):
     history = AuditHistory(tmp_path / "store.audit-history")
     assert history.latest("demo") is None and history.read().empty
-    first = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]), audit_id="first")
+    first = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)]), audit_id="first")
     second = audit(outcome("horse", [(38, 0.1, BODY)]), audit_id="second")
     other = audit(outcome("horse", [(38, 0.1, BODY)]), model_name="other", audit_id="third")
     for frame in (first, second, other):
@@ -168,16 +168,16 @@ def test_an_interrupted_append_leaves_every_earlier_row(tmp_path, monkeypatch):
 
     monkeypatch.setattr(module.pq, "write_table", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
-        history.append(audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]), audit_id="lost"))
+        history.append(audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)]), audit_id="lost"))
     monkeypatch.undo()
     assert list(history.read()["audit_id"]) == ["kept"]
     assert list(pd.read_parquet(history.path)["audit_id"]) == ["kept"]  # the temp file is invisible
-    history.append(audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)]), audit_id="rerun"))
+    history.append(audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)]), audit_id="rerun"))
     assert list(history.read()["audit_id"]) == ["kept", "rerun", "rerun"]
 
 
 def test_a_class_analysed_with_other_settings_is_re_baselined_not_compared():
-    before = audit(outcome("horse", [(30, 0.1, BODY), (8, 0.9, CORNER)], settings_key="grid20"))
+    before = audit(outcome("horse", [(30, 0.1, BODY), (8, 1.4, CORNER)], settings_key="grid20"))
     after = audit(outcome("horse", [(38, 0.1, BODY)], eigenvalues=(0, 0.5, 0.6, 0.7, 0.8, 0.9), settings_key="grid10"))
     assert compare_audits(before, after, Thresholds()) == []
     (notice,) = audit_notices(before, after, Thresholds())
@@ -186,10 +186,16 @@ def test_a_class_analysed_with_other_settings_is_re_baselined_not_compared():
 
 def test_a_cluster_tagged_legitimate_raises_no_finding_and_a_tagged_shortcut_is_still_present():
     before = audit(outcome("horse", [(30, 0.1, BODY)]))
-    marked = [(30, 0.1, BODY), (8, 0.9, CORNER)]
+    marked = [(30, 0.1, BODY), (8, 1.4, CORNER)]
     legitimate = audit(outcome("horse", marked), tags={"horse": ["", "legitimate"]})
     assert kinds(compare_audits(before, legitimate, Thresholds())) == [CLUSTER_COUNT_CHANGE]
     shortcut = audit(outcome("horse", marked), tags={"horse": ["", "shortcut"]})
     assert NEW_CLUSTER not in kinds(compare_audits(before, shortcut, Thresholds()))
     assert audit_notices(before, shortcut, Thresholds()) == [
         "horse: cluster 1 (8 samples), tagged as a shortcut, is still present"]
+
+
+def test_audits_flag_clusters_at_the_analysis_s_own_suspicion_threshold():
+    from spray.analysis.suspicion import SUSPICION_THRESHOLD
+
+    assert Thresholds().suspicion == SUSPICION_THRESHOLD

@@ -37,7 +37,7 @@ EVIL = "<script>alert(1)</script>"
 
 # The model "version" is told by the weights file's name: with the watermark cluster or without.
 CLUSTERS = {
-    "marked.pt": [(30, 0.05, BODY), (9, 0.8, CORNER)],
+    "marked.pt": [(30, 0.05, BODY), (9, 1.3, CORNER)],
     "clean.pt": [(39, 0.05, BODY)],
 }
 
@@ -105,7 +105,7 @@ def test_exit_codes_follow_the_findings_and_the_history_keeps_every_audit(tmp_pa
     config = write_config(tmp_path, "clean.pt")
     fixed = audit_cli(config)
     assert fixed.exit_code == 3, fixed.output
-    assert "FINDING horse: cluster 1 of the previous audit (9 samples, suspicion 0.8) disappeared (resolved)" in fixed.output
+    assert "FINDING horse: cluster 1 of the previous audit (9 samples, suspicion 1.3) disappeared (resolved)" in fixed.output
     history = AuditHistory(tmp_path / "store.audit-history").read()
     assert history["audit_id"].nunique() == 3 and len(history) == 2 + 2 + 1
     summaries = sorted((tmp_path / "reports/audits").glob("*.json"))
@@ -253,7 +253,7 @@ def test_history_command_prints_one_row_per_audit_and_class(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "lambda_2" in lines[0] and "max_suspicion" in lines[0] and len(lines) == 3
-    assert "0.8" in lines[1] and "0.05" in lines[2]  # the watermark cluster's suspicion, then without it
+    assert "1.3" in lines[1] and "0.05" in lines[2]  # the watermark cluster's suspicion, then without it
     per_cluster = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "store.audit-history"), "--clusters"])
     assert len(per_cluster.output.splitlines()) == 1 + 3
     empty = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "nothing")])
@@ -358,6 +358,6 @@ def test_verify_suspicious_tests_each_new_suspicious_cluster_and_says_if_it_is_c
     result = audit_cli(write_config(tmp_path, "marked.pt", extra=extra))
     assert result.exit_code == 3 and "confirmed shortcut by intervention" in result.output
     assert tested == [("horse", 1, 40)]
-    (summary,) = sorted((tmp_path / "reports" / "audits").glob("*.json"))[-1:]
-    (finding,) = [f for f in json.loads(summary.read_text())["findings"] if f["kind"] == "new_cluster"]
+    summaries = [json.loads(path.read_text()) for path in (tmp_path / "reports" / "audits").glob("*.json")]
+    (finding,) = [f for summary in summaries for f in summary["findings"] if f["kind"] == "new_cluster"]
     assert finding["details"]["verification"]["confirmed"] is True

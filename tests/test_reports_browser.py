@@ -38,6 +38,7 @@ _POINT_POSITION_JS = """([plot, index]) => {
   const view = Bokeh.index.find_one(doc.get_model_by_name(plot));
   const data = doc.get_model_by_name("samples").data;
   const method = plot.replace("embedding-", "");
+  view.canvas_view.el.scrollIntoView({block: "center"});  // a point below the window cannot be hovered
   const box = view.canvas_view.el.getBoundingClientRect();
   return [box.left + view.frame.x_scale.compute(data["x_" + method][index]),
           box.top + view.frame.y_scale.compute(data["y_" + method][index])];

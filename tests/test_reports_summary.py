@@ -13,7 +13,8 @@ from spray.analysis.suspicion import SUSPICION_THRESHOLD
 
 
 def _with_suspicion(data, values):
-    clusters = data.clusters.copy()
+    """Clusters with only these suspicion scores (no parts of the evidence, as an older analysis)."""
+    clusters = data.clusters.drop(columns=["separation", "distinctness", "suspicious"], errors="ignore")
     clusters["suspicion"] = values
     return dataclasses.replace(data, clusters=clusters)
 

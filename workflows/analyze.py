@@ -53,7 +53,8 @@ def estimator_for(settings: AnalysisSettings, latent: bool = False) -> SpectralR
     normalize = settings.normalize if settings.normalize is not None else ("l2" if latent else "none")
     return SpectralRelevanceAnalysis(
         grid=None if latent else settings.grid, k=settings.k, n_clusters=settings.n_clusters,
-        min_clusters=settings.min_clusters, normalize=None if normalize == "none" else normalize,
+        n_clusters_rule=settings.n_clusters_rule, min_clusters=settings.min_clusters,
+        normalize=None if normalize == "none" else normalize,
         embeddings=tuple(settings.embeddings), random_state=settings.seed,
     )
 

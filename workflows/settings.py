@@ -87,6 +87,7 @@ SELECTIONS = ("true", "predicted")
 """Samples of a class: its true-label members (every test sample of the class, L2100) or
 those the model predicts as the class."""
 DEVICES = ("auto", "cpu", "cuda")
+N_CLUSTERS_RULES = ("significant-gap", "largest-gap")
 COMPOSITES = ("thesis", "epsilon_plus_flat", "epsilon")
 """The named LRP composites of ``spray.lrp.composites.NAMED`` (listed here so that checking a
 setting does not import torch; a test keeps the two equal)."""
@@ -160,9 +161,14 @@ class AnalysisSettings:
     k: int | None = None
     """kNN neighbours; None = max(2, ceil(ln n)) (L2100, SPEC §1.3)."""
     n_clusters: int | None = None
-    """None: chosen from the spectrum (see ``spray.analysis.spectrum.auto_n_clusters``)."""
-    min_clusters: int = 2
-    """Fewest clusters the automatic count may choose; 1 restores the plain largest-gap rule."""
+    """None: chosen from the spectrum by ``n_clusters_rule``; an int fixes the count."""
+    n_clusters_rule: str = "significant-gap"
+    """``significant-gap``: a gap counts only when it is clearly larger than the same gap in
+    structureless twins of the class (Gaussian samples with its mean and covariance), so a class
+    without structure keeps one cluster (docs/method.md); ``largest-gap``: the thesis's reading, the
+    largest of the first 10 eigengaps (SPEC §1.5; chosen by eye in the thesis, L2087)."""
+    min_clusters: int = 1
+    """Fewest clusters the automatic count may choose."""
     normalize: str | None = None
     """Per-map scaling before clustering: "none" (raw maps, as the thesis, L2590), "maxabs" (L942) or
     "l2". None: raw for pixel maps, "l2" for an inner layer's channel vectors (cosine distance:
@@ -177,6 +183,7 @@ class AnalysisSettings:
         check_int("k", self.k, low=1, optional=True)
         check_int("n_clusters", self.n_clusters, low=1, high=32, optional=True)
         check_int("min_clusters", self.min_clusters, low=1, high=10)
+        check_choice("n_clusters_rule", self.n_clusters_rule, N_CLUSTERS_RULES)
         check_choice("normalize", self.normalize, ("maxabs", "l2", "none"), optional=True)
         embeddings = as_tuple("embeddings", self.embeddings)
         for name in embeddings:

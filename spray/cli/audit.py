@@ -15,7 +15,8 @@ _CONFIG_HELP = (
     "on_findings, verify_suspicious (true: test each new suspicious cluster by intervention) with "
     "verify_samples (images per group, default 100), and the finding thresholds, product defaults not from the thesis: "
     f"prototype_similarity {_DEFAULTS.prototype_similarity} (cosine; same cluster above it), "
-    f"suspicion {_DEFAULTS.suspicion} (clusters at or above it are reported when new or gone), "
+    f"suspicion {_DEFAULTS.suspicion:g} (the analysis's own threshold: clusters at or above it are reported "
+    "when new or gone), "
     f"lambda2 {_DEFAULTS.lambda2} and eigengap {_DEFAULTS.eigengap} (absolute change reported)."
 )
 

@@ -15,7 +15,7 @@ import click
 from spray.preprocess import PAD_MODES, PRESETS
 from workflows.config import RunConfig, resolve_config
 from workflows.settings import (COMPOSITES, CPU_BATCH_SIZE, GPU_BATCH_SIZE, LOCAL_CLUSTER_MIN_MAPS, MAX_GRID,
-                                SELECTIONS)
+                                N_CLUSTERS_RULES, SELECTIONS)
 
 _DEFAULTS = RunConfig()
 _ANALYSIS = _DEFAULTS.analysis
@@ -128,9 +128,13 @@ ANALYSIS_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--k", default=None, type=click.IntRange(min=1),
                  help="kNN neighbours. [default: max(2, ceil(ln n)), thesis L2100]"),
     click.option("--n-clusters", "n_clusters", default=None, type=click.IntRange(min=1),
-                 help="Number of clusters. [default: the largest eigengap among the first 10 eigenvalues]"),
+                 help="Number of clusters. [default: chosen from the spectrum by --n-clusters-rule]"),
+    click.option("--n-clusters-rule", "n_clusters_rule", default=None, type=click.Choice(N_CLUSTERS_RULES),
+                 help="significant-gap: a gap counts only when clearly larger than in structureless twins of the "
+                      "class, so a class without structure keeps one cluster; largest-gap: the largest of the first "
+                      "10 eigengaps (the thesis's reading, SPEC 1.5). [default: significant-gap]"),
     click.option("--min-clusters", "min_clusters", default=None, type=click.IntRange(min=1),
-                 help="Fewest clusters the automatic count may choose (1 = plain largest-gap rule). [default: 2]"),
+                 help="Fewest clusters the automatic count may choose. [default: 1]"),
     click.option("--normalize", default=None, type=click.Choice(["maxabs", "l2", "none"]),
                  help="Per-map scaling before clustering: max|R| (Eq. 2.62, L942) or L2 make the clusters "
                       "about where relevance sits, not how confident the model is. [default: none, as the "

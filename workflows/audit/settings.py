@@ -28,11 +28,13 @@ class Thresholds:
     prototype_similarity: float = SAME_STRATEGY_SIMILARITY
     """Cosine similarity of two cluster prototypes (mean pooled maps) above which the clusters
     of two audits are the same strategy; pairs are matched one to one (Hungarian assignment)."""
-    suspicion: float = 0.25
-    """A cluster whose suspicion score (``spray.analysis`` descriptors, 0..1) is at least this is
-    *suspicious*: it is reported when it appears (new) or disappears (resolved); 0 reports every
-    unmatched cluster. Measured on the demo horse class at 3 clusters: the watermark clusters
-    score 0.47-0.63, the main horse clusters 0.11-0.16."""
+    suspicion: float = 1.0
+    """A cluster whose suspicion score (``spray.analysis.suspicion``: the weaker of its separation
+    and distinctness against chance, in units of their thresholds; comparable across classes) is
+    at least this is *suspicious*: it is reported when it appears (new) or disappears (resolved).
+    The default is the analysis's own threshold (``SUSPICION_THRESHOLD`` = 1, where the class
+    page marks a cluster suspicious; written out here so that ``spray audit --help`` stays
+    light, a test keeps them equal); 0 reports every unmatched cluster."""
     lambda2: float = 0.05
     """Absolute change of lambda_2 of L_sym (the cross-class ranking key, L2124) that is reported."""
     eigengap: float = 0.05
