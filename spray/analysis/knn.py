@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from spray.analysis.exact_search import exact_neighbors, squared_distances
+
 KNN_LOG_BASE_DEFAULT = math.e
 """k = log(n) following von Luxburg (L2100); the base is unspecified, natural log is the SPEC §1.3 default."""
 
@@ -56,42 +58,10 @@ def default_k(n: int, log_base: float = KNN_LOG_BASE_DEFAULT) -> int:
 def exact_knn(features: np.ndarray, k: int, rows: np.ndarray | None = None, block_rows: int = 1024) -> NeighborGraph:
     """Exact Euclidean kNN of ``rows`` (default all) among all rows, by blocks of ``block_rows`` queries.
 
-    Candidates are ranked by |y|^2 - 2 x.y, computed in one matrix product of augmented
-    matrices [x, 1] . [-2y, |y|^2] in the features' float dtype; the returned distances are
-    recomputed from the chosen pairs in float64.
+    Equal to a full stable sort of the float64 distances (ties to the lower index); a float32
+    matrix product with a proven rounding bound selects the candidates (``exact_search``).
     """
-    x = np.ascontiguousarray(features)
-    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
-    # |y|^2 - 2 x.y ranks the rows like |x - y|^2 (|x|^2 is constant per query)
-    targets = np.hstack([-2.0 * x, np.einsum("ij,ij->i", x, x)[:, None]]).T.copy()
-    indices = np.empty((len(rows), k), dtype=np.int64)
-    for start in range(0, len(rows), block_rows):
-        query = rows[start : start + block_rows]
-        scores = np.hstack([x[query], np.ones((len(query), 1), dtype=x.dtype)]) @ targets
-        scores[np.arange(len(query)), query] = np.inf  # exclude self (Eq. 6.1)
-        indices[start : start + len(query)] = _k_smallest_per_row(scores, k)
-    return NeighborGraph(indices, _pair_distances(x, indices, rows), exact=True)
-
-
-def _k_smallest_per_row(scores: np.ndarray, k: int) -> np.ndarray:
-    """Columns of the ``k`` smallest values of each row, ascending (ties: lower column first).
-
-    ``np.argpartition`` over every row cost 26 ns per value (the bulk of exact kNN at 10k). Here
-    the k-th smallest of the minima of >= k column segments bounds each row's k-th smallest value
-    from above (k segments hold a value at or below it), so only the values under that bound,
-    about k per row, are sorted.
-    """
-    n_rows, n_cols = scores.shape
-    segment = max(1, n_cols // max(k, math.isqrt(n_cols)))
-    whole = n_cols - n_cols % segment
-    minima = scores[:, :whole].reshape(n_rows, -1, segment).min(axis=2)
-    if whole < n_cols:
-        minima = np.hstack([minima, scores[:, whole:].min(axis=1, keepdims=True)])
-    bound = np.partition(minima, k - 1, axis=1)[:, k - 1]
-    row, col = np.nonzero(scores <= bound[:, None])  # >= k per row, row-major
-    order = np.lexsort((scores[row, col], row))  # by row, then value; stable: lower column first
-    first = np.searchsorted(row[order], np.arange(n_rows))
-    return col[order][first[:, None] + np.arange(k)]
+    return NeighborGraph(*exact_neighbors(features, k, rows, block_rows), exact=True)
 
 
 def approximate_knn(features: np.ndarray, k: int, random_state: int | None = 0, n_jobs: int | None = None) -> NeighborGraph:
@@ -133,20 +103,10 @@ def _drop_self(features: np.ndarray, candidates: np.ndarray, candidate_distances
     return np.take_along_axis(chosen, resort, axis=1), np.take_along_axis(distances, resort, axis=1)
 
 
-def _pair_distances(features: np.ndarray, indices: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Euclidean distances (float64) between each of ``rows`` (default all) and its listed neighbours.
-
-    Works by blocks of about 2^24 differences (128 MB) so 1M rows never need a huge temporary.
-    """
-    rows = np.arange(len(indices)) if rows is None else rows
-    block_rows = max(1, 2**24 // (indices.shape[1] * features.shape[1]))
-    out = np.empty(indices.shape, dtype=np.float64)
-    for start in range(0, len(indices), block_rows):
-        stop = min(start + block_rows, len(indices))
-        query = features[rows[start:stop], None, :].astype(np.float64)
-        diff = features[indices[start:stop]].astype(np.float64) - query
-        out[start:stop] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    return out
+def _pair_distances(features: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Euclidean distances (float64) between each row and its listed neighbours."""
+    rows = np.repeat(np.arange(len(indices)), indices.shape[1])
+    return np.sqrt(squared_distances(features, rows, indices.ravel())).reshape(indices.shape)
 
 
 def knn(

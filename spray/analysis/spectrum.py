@@ -1,11 +1,12 @@
 """The smallest eigenpairs of a graph Laplacian, with exact zeros for every connected component.
 
-Lanczos (``eigsh(which='LA')``) runs on the *top* end of B = s I - L, which costs ~O(nnz) per
-step (2 / 25 / 170 CPU-s for 32 pairs at 10k / 100k / 1M, ARCHITECTURE.md); shift-invert
-factorises L and is never used. Lanczos can miss repeated eigenvalues, so the null space is
-not left to it: the connected components are found first, each one gets its exact zero
-eigenvalue with its indicator eigenvector (D^1/2 1_c normalised for L_sym, L2087), and Lanczos
-runs on B deflated by those vectors. Small graphs use a dense ``eigh`` of the same deflated B.
+Lanczos runs on the *top* end of B = s I - L, which costs ~O(nnz) per step: with partial
+reorthogonalisation while its basis fits in memory (``lanczos``, 0.3-0.6 CPU-s for 32 pairs at
+10k), else ARPACK's ``eigsh(which='LA')`` (25 / 170 CPU-s at 100k / 1M, ARCHITECTURE.md);
+shift-invert factorises L and is never used. Lanczos can miss repeated eigenvalues, so the
+null space is not left to it: the connected components are found first, each one gets its
+exact zero eigenvalue with its indicator eigenvector (D^1/2 1_c normalised for L_sym, L2087),
+and Lanczos runs on B deflated by (orthogonal to) those vectors. Small graphs use a dense ``eigh`` of the same deflated B.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from spray.analysis import lanczos
 from spray.analysis.laplacian import LAPLACIAN_DEFAULT, LaplacianKind, degrees, laplacian
 
 N_EIGENVALUES_DEFAULT = 32
@@ -195,14 +197,17 @@ def smallest_eigenpairs(
         all_values, all_vectors = np.linalg.eigh(dense)
         values, vectors = all_values[::-1][:n_rest], all_vectors[:, ::-1][:, :n_rest]
     else:
-        operator = LinearOperator(
-            (n, n), matvec=lambda x: top @ x - deflate * (zeros @ (zeros.T @ x)), dtype=np.float64
-        )
-        v0 = np.random.default_rng(random_state).standard_normal(n)
-        ncv = min(n, max(2 * n_rest + 1, n_rest + 32))
-        values, vectors = eigsh(operator, k=n_rest, which="LA", v0=v0, ncv=ncv, tol=0)
-        order = np.argsort(-values)
-        values, vectors = values[order], vectors[:, order]
+        rng = np.random.default_rng(random_state)
+        solved = lanczos.top_eigenpairs(top, n_rest, lanczos.RowDisjointBasis(zeros), rng)
+        if solved is None:  # the Lanczos basis would not fit in memory, or its Krylov space closed
+            operator = LinearOperator(
+                (n, n), matvec=lambda x: top @ x - deflate * (zeros @ (zeros.T @ x)), dtype=np.float64
+            )
+            ncv = min(n, max(2 * n_rest + 1, n_rest + 32))
+            values, vectors = eigsh(operator, k=n_rest, which="LA", v0=rng.standard_normal(n), ncv=ncv, tol=0)
+            order = np.argsort(-values)
+            solved = values[order], vectors[:, order]
+        values, vectors = solved
 
     eigenvalues = np.concatenate([np.zeros(n_zero), np.maximum(shift - values, 0.0)])
     eigenvectors = np.hstack([zeros[:, :n_zero].toarray(), vectors])
