@@ -29,10 +29,10 @@ def config(compute_images, tiny_model_spec, tmp_path) -> RunConfig:
 def test_an_analysis_task_runs_with_one_blas_thread_and_the_worker_s_share_of_openmp_and_numba(config):
     (result,) = compute_classes(config.store, "dog", model_spec=config.model_spec(["cat", "dog", "fox"]),
                                 source_spec=config.data, workers=1, progress=False, chunk_size=5)
-    done = run_analysis(AnalysisTask(config.store, result.key, config, stability=False, threads=1))
+    done = run_analysis(AnalysisTask(config.store, result.key, config.replace(stability="off"), threads=1))
     assert done.skipped is None and not done.reused
     assert done.threads["blas"] == 1 and done.threads.get("openmp", 1) == 1 and done.threads["numba"] == 1
-    again = run_analysis(AnalysisTask(config.store, result.key, config, stability=False, threads=1))
+    again = run_analysis(AnalysisTask(config.store, result.key, config.replace(stability="off"), threads=1))
     assert again.reused and again.params_hash == done.params_hash
 
 
@@ -87,3 +87,21 @@ def test_compute_and_analysis_on_a_real_dask_cluster_equal_an_in_process_run(con
         remote_labels = open_store(tmp_path / "remote.zarr").class_group(key).read_analysis().arrays["labels"]
         local_labels = open_store(config.store).class_group(key).read_analysis().arrays["labels"]
         np.testing.assert_array_equal(remote_labels, local_labels)
+
+
+@pytest.mark.parametrize(("mode", "variants"), [("off", None), ("quick", 2), ("full", 7)])
+def test_stability_is_off_quick_or_full(config, mode, variants):
+    from workflows.analyze import analyze_group
+
+    (result,) = compute_classes(config.store, "dog", model_spec=config.model_spec(["cat", "dog", "fox"]),
+                                source_spec=config.data, workers=1, progress=False, chunk_size=5)
+    group = open_store(config.store).class_group(result.key)
+    analysis = analyze_group(group, config.replace(stability=mode, embeddings=())).result
+    table = analysis.tables.get("stability")
+    if variants is None:
+        assert table is None
+        return
+    assert len(table) == variants
+    if mode == "quick":
+        k = analysis.attrs["resolved"]["k"]
+        assert [tuple(row) for row in table[["parameter", "value"]].itertuples(index=False)] == [("grid", 10), ("k", k + 1)]

@@ -66,7 +66,7 @@ def exported(tmp_path_factory):
     store = open_store(root / "store.zarr", mode="a")
     config = RunConfig().replace(embeddings=("tsne",))
     for seed, name in enumerate(["horse", "T-shirt/top"]):
-        analyze_group(_make_class(store, name, seed), config, stability=False)
+        analyze_group(_make_class(store, name, seed), config.replace(stability="off"))
     _make_class(store, "cat", 7)  # computed, never analysed
     project, categories = export_virelay(str(root / "store.zarr"), root / "project")
     return root, project, categories
@@ -171,7 +171,7 @@ def test_labels_claim_only_the_membership_the_store_records(exported):
 def test_stored_eigenvectors_are_used_and_a_mismatch_is_refused(tmp_path):
     store = open_store(tmp_path / "store.zarr", mode="a")
     group = _make_class(store, "horse", 3)
-    result = analyze_group(group, RunConfig().replace(embeddings=()), stability=False).result
+    result = analyze_group(group, RunConfig().replace(embeddings=(), stability="off")).result
     rows, arrays = result.arrays["rows"], dict(result.arrays)
     marked = np.full((len(rows), 4), 0.25)
     group.write_analysis({**result.params, "variant": 1}, {**arrays, "eigenvectors": marked,
@@ -213,8 +213,8 @@ def test_an_unwritable_folder_gets_one_line_before_anything_is_written(exported)
 def test_classes_of_two_maps_settings_are_refused(tmp_path):
     store = open_store(tmp_path / "store.zarr", mode="a")
     config = RunConfig().replace(embeddings=())
-    analyze_group(_make_class(store, "horse", 1), config, stability=False)
-    analyze_group(_make_class(store, "cat", 2, maps_id="w" * 16), config, stability=False)
+    analyze_group(_make_class(store, "horse", 1), config.replace(stability="off"))
+    analyze_group(_make_class(store, "cat", 2, maps_id="w" * 16), config.replace(stability="off"))
     with pytest.raises(SprayError, match="2 different models or maps settings.*--variant"):
         export_virelay(str(tmp_path / "store.zarr"), tmp_path / "out")
     _, categories = export_virelay(str(tmp_path / "store.zarr"), tmp_path / "out", variant="www")

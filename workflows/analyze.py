@@ -111,7 +111,7 @@ def _too_few(group: ClassGroup, rows: np.ndarray) -> TooFewMapsError:
     )
 
 
-def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = True) -> ClassAnalysis:
+def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
     """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis).
 
     The stored analysis is read without write access; writing a new one reopens the group
@@ -126,6 +126,7 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
                                  f"class {group.key.class_name!r}; choose a grid of at most {side}")
     latent = group.latent
     estimator = estimator_for(config.analysis, latent=latent is not None)
+    stability = config.analysis.stability
     params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
     digest = params_hash(params)
     if not config.force and digest in group.analysis_hashes():
@@ -141,7 +142,7 @@ def analyze_group(group: ClassGroup, config: RunConfig, *, stability: bool = Tru
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=FutureWarning)  # third-party deprecation noise
         estimator.fit(maps)
-        table = estimator.stability(maps) if stability else None
+        table = estimator.stability(maps, stability) if stability != "off" else None
     arrays = {
         "eigenvalues": estimator.eigenvalues_,
         "eigenvectors": estimator.eigenvectors_,
@@ -178,7 +179,6 @@ class AnalysisTask:
     store: str
     key: ClassKey
     config: RunConfig
-    stability: bool
     threads: int
 
 
@@ -200,18 +200,18 @@ def run_analysis(task: AnalysisTask) -> AnalysisDone:
         seen = thread_counts()
         group = open_store(task.store, "r").class_group(task.key)
         try:
-            analysis = analyze_group(group, task.config, stability=task.stability)
+            analysis = analyze_group(group, task.config)
         except TooFewMapsError as error:
             return AnalysisDone(task.key, None, False, str(error), seen)
     return AnalysisDone(task.key, analysis.result.params_hash, analysis.reused, None, seen)
 
 
 def analyze_classes(location: str, keys: list[ClassKey], config: RunConfig, executor: cluster.Executor, *,
-                    stability: bool = True, progress: bool = True) -> tuple[dict[ClassKey, ClassAnalysis], dict[str, str]]:
+                    progress: bool = True) -> tuple[dict[ClassKey, ClassAnalysis], dict[str, str]]:
     """Analyse ``keys`` as one task per class on ``executor``'s workers (in this process for small
     runs); returns the analyses read back from the store, and the skipped classes with the reason."""
     runner, threads = executor.choose(ANALYSIS_MAP_EQUIVALENT * len(keys))
-    tasks = [AnalysisTask(location, key, config, stability, threads) for key in keys]
+    tasks = [AnalysisTask(location, key, config, threads) for key in keys]
     done: dict[ClassKey, AnalysisDone] = {}
     with tqdm(total=len(tasks), unit="class", desc="analyses", disable=not progress, dynamic_ncols=True) as bar:
         for result in runner(run_analysis, tasks):

@@ -88,6 +88,7 @@ SELECTIONS = ("true", "predicted")
 those the model predicts as the class."""
 DEVICES = ("auto", "cpu", "cuda")
 N_CLUSTERS_RULES = ("significant-gap", "largest-gap")
+STABILITY_MODES = ("off", "quick", "full")
 COMPOSITES = ("thesis", "epsilon_plus_flat", "epsilon")
 """The named LRP composites of ``spray.lrp.composites.NAMED`` (listed here so that checking a
 setting does not import torch; a test keeps the two equal)."""
@@ -177,9 +178,17 @@ class AnalysisSettings:
     """2-D embeddings drawn in the report: t-SNE (L2091) and UMAP."""
     seed: int = 0
     """Seed of every random step of the analysis."""
+    stability: str = "quick"
+    """Refits that check the clusters do not hang on the parameters (ARI, L2100, L2188): ``full``
+    (the other grids 5/10/50 and k-2..k+2: 7 refits), ``quick`` (a 10x10 grid and k+1: 2 refits)
+    or ``off``. Default quick, measured on the demo (200 maps, 64 px, same run): the fit with
+    both embeddings ~0.9 CPU-s, quick 0.4-1.1 CPU-s, full 5.0-5.7 CPU-s, and quick's mean ARI
+    matched full's (horse 0.83 vs 0.84, car 1.00 vs 1.00): full made the analysis of a class
+    3-6 times as costly for the same verdict."""
 
     def __post_init__(self) -> None:
         check_int("grid", self.grid, low=1, high=MAX_GRID)
+        check_choice("stability", self.stability, STABILITY_MODES)
         check_int("k", self.k, low=1, optional=True)
         check_int("n_clusters", self.n_clusters, low=1, high=32, optional=True)
         check_int("min_clusters", self.min_clusters, low=1, high=10)

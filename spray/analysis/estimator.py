@@ -173,14 +173,15 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         """``fit(maps)`` and return ``labels_``."""
         return self.fit(maps).labels_
 
-    def stability(self, maps: np.ndarray) -> pd.DataFrame:
-        """Agreement (ARI) of ``labels_`` with refits at other grid sizes and nearby k (L2100, L2188).
+    def stability(self, maps: np.ndarray, mode: str = "full") -> pd.DataFrame:
+        """Agreement (ARI) of ``labels_`` with refits at other grid sizes and nearby k (L2100, L2188);
+        ``mode`` "full" (7 refits) or "quick" (2, see ``stability.stability_variants``).
 
         Sets and returns ``stability_``; needs a previous ``fit`` on the same maps.
         """
         from spray.analysis.stability import label_stability
 
-        self.stability_ = label_stability(self, maps)
+        self.stability_ = label_stability(self, maps, mode)
         return self.stability_
 
     def _resolve_n_clusters(self, degenerate: bool) -> int:

@@ -20,22 +20,34 @@ STABILITY_GRIDS = (5, 10, 20, 50)
 STABILITY_K_OFFSETS = (-2, -1, 1, 2)
 """Nearby neighbour counts around the k used."""
 
+QUICK_GRID, QUICK_K_OFFSET = 10, 1
+"""The two refits of a quick check: one coarser grid (10x10, or the next of STABILITY_GRIDS) and k + 1."""
+
 STABILITY_TWINS = 3
 """Structureless twins per refit: a refit's suggested count is shown for information only, so
 3 twins (not the 10 of the fit itself) keep the refits cheap (0.08 CPU-s each at 200 maps)."""
 
 
-def label_stability(fitted, maps: np.ndarray) -> pd.DataFrame:
+def stability_variants(fitted, n: int, mode: str = "full") -> list[tuple[str, int]]:
+    """The refits of a stability check: ``full`` every other grid of STABILITY_GRIDS and k-2..k+2
+    (7 refits), ``quick`` one other grid and k + 1 (2 refits)."""
+    grids = [g for g in STABILITY_GRIDS if g != fitted.grid] if fitted.grid is not None else []
+    ks = [fitted.k_ + d for d in STABILITY_K_OFFSETS if 2 <= fitted.k_ + d < n]
+    if mode == "quick":
+        grids = sorted(grids, key=lambda g: (g != QUICK_GRID, abs(g - QUICK_GRID)))[:1]
+        ks = [k for k in ks if k == fitted.k_ + QUICK_K_OFFSET][:1] or ks[:1]
+    return [("grid", g) for g in grids] + [("k", k) for k in ks]
+
+
+def label_stability(fitted, maps: np.ndarray, mode: str = "full") -> pd.DataFrame:
     """One row per variant: parameter, value, the cluster count the refit's rule suggests, and ARI with ``fitted.labels_``.
 
-    ``fitted`` is a fitted ``SpectralRelevanceAnalysis``; the variants skip embeddings and use
-    its ``n_clusters_``. Grid variants need raw maps (``grid`` set); k variants keep 2 <= k < n.
+    ``fitted`` is a fitted ``SpectralRelevanceAnalysis``; the variants (:func:`stability_variants`)
+    skip embeddings and use its ``n_clusters_``. Grid variants need raw maps (``grid`` set); k
+    variants keep 2 <= k < n.
     """
     n = len(fitted.labels_)
-    variants: list[tuple[str, int]] = []
-    if fitted.grid is not None:
-        variants += [("grid", g) for g in STABILITY_GRIDS if g != fitted.grid]
-    variants += [("k", fitted.k_ + d) for d in STABILITY_K_OFFSETS if 2 <= fitted.k_ + d < n]
+    variants = stability_variants(fitted, n, mode)
     rows = []
     for parameter, value in variants:
         refit = clone(fitted).set_params(embeddings=(), n_clusters=fitted.n_clusters_, k=fitted.k_,

@@ -15,12 +15,10 @@ from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, VAR
               help="TOML file with any of these options (flags given here override it).")
 @apply(STORE_OPTIONS + [VARIANT_OPTION] + ANALYSIS_OPTIONS)
 @click.option("--force", is_flag=True, default=None, help="Redo an analysis the store already has.")
-@click.option("--no-stability", "stability", flag_value=False, default=True,
-              help="Skip the stability check (refits at other grids and nearby k).")
 @click.option("--layer", default=None, metavar="MODULE.PATH",
               help="Analyse the maps computed with this --layer (their channel vectors).")
 @one_line_errors
-def analyze(config_file, classes, stability, variant, layer, **flags) -> None:
+def analyze(config_file, classes, variant, layer, **flags) -> None:
     """Cluster the stored maps of a class: kNN graph, L_sym spectrum, eigengap, clusters, embeddings.
 
     Reads the maps `spray compute` stored, and stores the result next to them, keyed by every
@@ -45,7 +43,7 @@ def analyze(config_file, classes, stability, variant, layer, **flags) -> None:
             raise SprayError(f"the store holds no maps computed with --layer {layer} for these classes; compute them "
                              f"with `spray run --layer {layer}` (or `spray compute --layer {layer}`)")
     for group in groups:
-        analysis = analyze_group(group, config, stability=stability)
+        analysis = analyze_group(group, config)
         eigenvalues = ", ".join(f"{v:.3g}" for v in analysis.result.arrays["eigenvalues"][:5])
         state = "reused" if analysis.reused else "stored"
         click.echo(f"{group.key.class_name}: {analysis.result.attrs['n_clusters']} cluster(s); "

@@ -15,7 +15,7 @@ import click
 from spray.preprocess import PAD_MODES, PRESETS
 from workflows.config import RunConfig, resolve_config
 from workflows.settings import (COMPOSITES, CPU_BATCH_SIZE, GPU_BATCH_SIZE, LOCAL_CLUSTER_MIN_MAPS, MAX_GRID,
-                                N_CLUSTERS_RULES, SELECTIONS)
+                                N_CLUSTERS_RULES, SELECTIONS, STABILITY_MODES)
 
 _DEFAULTS = RunConfig()
 _ANALYSIS = _DEFAULTS.analysis
@@ -144,6 +144,9 @@ ANALYSIS_OPTIONS: list[Callable[[Any], Any]] = [
                       "[default: tsne,umap]"),
     click.option("--seed", default=None, type=click.IntRange(min=0),
                  help=f"Seed of every random step. [default: {_ANALYSIS.seed}]"),
+    click.option("--stability", default=None, type=click.Choice(STABILITY_MODES),
+                 help="Refits that check the clusters against other grids and k: full (7), quick (2) or off. "
+                      f"[default: {_ANALYSIS.stability}]"),
 ]
 
 
