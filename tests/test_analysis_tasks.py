@@ -89,7 +89,7 @@ def test_compute_and_analysis_on_a_real_dask_cluster_equal_an_in_process_run(con
         np.testing.assert_array_equal(remote_labels, local_labels)
 
 
-@pytest.mark.parametrize(("mode", "variants"), [("off", None), ("quick", 2), ("full", 7)])
+@pytest.mark.parametrize(("mode", "variants"), [("off", None), ("quick", 2), ("full", "every")])
 def test_stability_is_off_quick_or_full(config, mode, variants):
     from workflows.analyze import analyze_group
 
@@ -101,7 +101,11 @@ def test_stability_is_off_quick_or_full(config, mode, variants):
     if variants is None:
         assert table is None
         return
+    k = analysis.attrs["resolved"]["k"]
+    if variants == "every":  # the other grids and k-2..k+2 (a k below 2 is left out: 12 samples, k = 3)
+        expected = [("grid", 5), ("grid", 10), ("grid", 50), *(("k", k + d) for d in (-2, -1, 1, 2) if k + d >= 2)]
+        assert [tuple(row) for row in table[["parameter", "value"]].itertuples(index=False)] == expected
+        return
     assert len(table) == variants
     if mode == "quick":
-        k = analysis.attrs["resolved"]["k"]
         assert [tuple(row) for row in table[["parameter", "value"]].itertuples(index=False)] == [("grid", 10), ("k", k + 1)]
