@@ -186,6 +186,8 @@ def index_entry(data: ClassReportData) -> ClassSummary:
         n_clusters=data.n_clusters,
         n_samples=len(data.sample_ids),
         top_suspicion=None if suspicion is None or pd.isna(suspicion) else float(suspicion),
+        links={label: href for label, href in data.links.items() if href != INDEX_FILENAME},
+        tags=tuple(sorted({kind for kind in data.clusters.get("tag", []) if kind})),
     )
 
 
@@ -280,6 +282,7 @@ def write_reports(
     index: bool = True,
     tags: Mapping[str, Sequence[Tag]] | None = None,
     progress: bool = False,
+    skipped: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write a class page per group and, if ``index``, the index page; ``tags`` gives each class
     the tags to match to its clusters (default: those given on its own group).
@@ -317,6 +320,6 @@ def write_reports(
     if index and summaries:
         index_data = IndexReportData(classes=summaries,
                                      params=dict(params) if params is not None else shared_params(class_params),
-                                     provenance=dict(provenance or {}))
+                                     provenance=dict(provenance or {}), skipped=dict(skipped or {}))
         paths.append(render_index_page(index_data, out_dir))
     return paths

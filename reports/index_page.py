@@ -1,4 +1,4 @@
-"""The index page: every analysed class ranked by lambda_2 (Fig. 6.5) and by suspicion.
+"""The index page: every analysed class in one sortable, filterable table, and the Fig. 6.5 chart.
 
 The headline names a class only when one of its clusters is suspicious (suspicion >= the
 threshold of ``spray.analysis.suspicion``, the same in every class); classes are ranked across
@@ -90,17 +90,71 @@ def _class_link(summary: ClassSummary) -> str:
     return f'<a href="{text(summary.page_href)}">{text(summary.class_name)}</a>'
 
 
+def _cell(value: float | int | str | None, shown: str) -> str:
+    """A table cell that sorts by ``value`` (numbers as numbers; empty last)."""
+    sort = "" if value is None or value != value else value
+    return f'<td data-sort="{text(sort)}">{shown}</td>'
+
+
 def _ranking_table(classes: Sequence[ClassSummary]) -> str:
-    header = ("<tr><th>#</th><th>class</th><th>top suspicion</th><th>suspicious</th><th>\u03bb2</th>"
-              "<th>largest gap</th><th>clusters</th><th>samples</th></tr>")
-    body = "".join(
-        f"<tr><td>{rank}</td><td>{_class_link(c)}</td>"
-        f"<td>{'' if c.top_suspicion is None else f'{c.top_suspicion:.2f}'}</td>"
-        f"<td>{'yes' if is_suspicious(c) else ''}</td><td>{c.lambda_2:.4f}</td><td>{c.largest_gap:.4f}</td>"
-        f"<td>{c.n_clusters}</td><td>{c.n_samples}</td></tr>"
-        for rank, c in enumerate(classes, start=1)
+    """Every class in the cross-class order, one row each, sortable by any column and filterable by
+    name (a few lines of script: usable with a thousand classes)."""
+    titles = ["#", "class", "top suspicion", "suspicious", "\u03bb2", "largest gap", "clusters", "samples",
+              "tags", "tests"]
+    header = "".join(f'<th data-column="{i}" title="sort by {text(t)}">{t}</th>' for i, t in enumerate(titles))
+    rows = []
+    for rank, c in enumerate(classes, start=1):
+        links = " ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in c.links.items())
+        rows.append(
+            f'<tr data-name="{text(c.class_name.lower())}">{_cell(rank, str(rank))}{_cell(c.class_name, _class_link(c))}'
+            + _cell(c.top_suspicion, "" if c.top_suspicion is None else f"{c.top_suspicion:.2f}")
+            + _cell(int(is_suspicious(c)), "yes" if is_suspicious(c) else "")
+            + _cell(c.lambda_2, f"{c.lambda_2:.4f}") + _cell(c.largest_gap, f"{c.largest_gap:.4f}")
+            + _cell(c.n_clusters, str(c.n_clusters)) + _cell(c.n_samples, str(c.n_samples))
+            + _cell(" ".join(c.tags), text(", ".join(c.tags))) + _cell(len(c.links), links) + "</tr>"
+        )
+    return (
+        '<p><input type="search" id="class-filter" placeholder="filter classes by name" '
+        f'aria-label="filter classes by name"> <span class="note" id="class-count">{len(classes)} classes</span></p>'
+        f'<table class="plain sortable" id="ranking"><thead><tr>{header}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>{_TABLE_SCRIPT}'
     )
-    return f'<table class="plain">{header}{body}</table>'
+
+
+_TABLE_SCRIPT = """<script>
+(() => {
+  const table = document.getElementById("ranking"), filter = document.getElementById("class-filter");
+  const count = document.getElementById("class-count"), body = table.tBodies[0];
+  const rows = Array.from(body.rows);
+  filter.addEventListener("input", () => {
+    const wanted = filter.value.trim().toLowerCase();
+    let shown = 0;
+    for (const row of rows) {
+      const keep = !wanted || row.dataset.name.includes(wanted);
+      row.hidden = !keep;
+      shown += keep;
+    }
+    count.textContent = `${shown} of ${rows.length} classes`;
+  });
+  let sorted = {column: 0, ascending: true};
+  for (const th of table.tHead.rows[0].cells) {
+    th.addEventListener("click", () => {
+      const column = Number(th.dataset.column);
+      const ascending = sorted.column === column ? !sorted.ascending : true;
+      const value = (row) => row.cells[column].dataset.sort;
+      const numeric = rows.every((row) => value(row) === "" || !isNaN(Number(value(row))));
+      const order = (a, b) => {
+        const x = value(a), y = value(b);
+        if (x === "" || y === "") return (x === "") - (y === "");
+        const compared = numeric ? Number(x) - Number(y) : x.localeCompare(y);
+        return ascending ? compared : -compared;
+      };
+      body.append(...rows.slice().sort(order));
+      sorted = {column, ascending};
+    });
+  }
+})();
+</script>"""
 
 
 def headline(classes: Sequence[ClassSummary]) -> list[str]:
@@ -122,7 +176,10 @@ def headline(classes: Sequence[ClassSummary]) -> list[str]:
 
 
 def _header(data: IndexReportData) -> str:
-    summary = "".join(f"<p>{text(line)}</p>" for line in headline(data.classes))
+    lines = headline(data.classes)
+    if data.skipped:
+        lines.append(f"Skipped (fewer than 3 usable relevance maps): {', '.join(sorted(data.skipped))}.")
+    summary = "".join(f"<p>{text(line)}</p>" for line in lines)
     links = " &middot; ".join(f'<a href="{text(href)}">{text(label)}</a>' for label, href in data.links.items())
     return f'<h1>spray report</h1><div class="summary">{summary}</div>' + (f"<p>{links}</p>" if links else "")
 
@@ -130,22 +187,22 @@ def _header(data: IndexReportData) -> str:
 def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
     """Write the index page (``index.html``) into ``out_dir``; return its path."""
     charted = min(len(data.classes), MAX_CLASSES_CHARTED)
-    chart_note = "" if charted == len(data.classes) else f" The chart shows the first {charted}; the tables list all."
+    chart_note = "" if charted == len(data.classes) else f" The chart shows the first {charted} by \u03bb2; the table lists all."
     blocks = [
         Block(html=_header(data)),
-        Block(html="<h2>Classes ranked by \u03bb2</h2><p class=\"note\">A small \u03bb2 means the class's relevance "
-              "maps fall into well-separated groups: the first classes deserve a look first (thesis L2117-L2124). "
-              "Bar colours follow the alphabetical order of the class names; click a bar to open its class."
-              + text(chart_note) + "</p>"),
+        Block(html="<h2>Classes</h2><p class=\"note\">In the cross-class order: classes with a suspicious cluster "
+              "first, by the suspicion of their most suspicious cluster (the weaker of how well it stands apart in "
+              "the graph and how much of its relevance lies where the rest of its class does not look, both against "
+              f"chance in that class, so the scores compare across classes; {SUSPICION_THRESHOLD:g} or more is "
+              "suspicious), then the others by \u03bb2 (Fig. 6.5). Click a column title to sort by it; type to "
+              "filter.</p>" + _ranking_table(rank_by_suspicion(data.classes))),
+        Block(html="<h2>Spectra by \u03bb2</h2><p class=\"note\">A small \u03bb2 means the class's relevance "
+              "maps fall into well-separated groups (thesis L2117-L2124). Bar colours follow the alphabetical "
+              "order of the class names; click a bar to open its class." + text(chart_note) + "</p>"),
         Block(root="spectra_chart"),
-        Block(html=_ranking_table(rank_by_lambda_2(data.classes))),
-        Block(html="<h2>Classes ranked by suspicion</h2><p class=\"note\">Each class by the suspicion of its most "
-              "suspicious cluster: the weaker of how well the cluster stands apart in the graph and how much of its "
-              "relevance lies where the rest of the class does not look, both measured against chance in that "
-              f"class, so the scores compare across classes. {SUSPICION_THRESHOLD:g} or more is suspicious; "
-              "classes without a suspicious cluster follow in the \u03bb2 order.</p>"
-              + _ranking_table(rank_by_suspicion(data.classes))),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
     ]
+    if data.skipped:
+        blocks.insert(-2, Block(html="<h2>Skipped classes</h2>" + definition_table(dict(data.skipped), "")))
     return write_page(Path(out_dir) / INDEX_FILENAME, "spray: all classes", [spectra_chart(data.classes)], blocks)

@@ -132,9 +132,16 @@ class ClassSummary:
     n_clusters: int
     n_samples: int
     top_suspicion: float | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+    """The class's verification pages (padding experiment, cluster tests), relative."""
+    tags: tuple[str, ...] = ()
+    """The kinds of the tags its clusters carry (``spray tag``), e.g. ("shortcut",)."""
 
     def __post_init__(self) -> None:
         check_relative_href(self.page_href, f"page_href of class {self.class_name!r}")
+        for label, href in self.links.items():
+            check_relative_href(href, f"link {label!r} of class {self.class_name!r}")
+        object.__setattr__(self, "tags", tuple(self.tags))
         if len(self.eigenvalues) < 2:
             raise ReportDataError(f"class {self.class_name!r} needs at least its 2 smallest eigenvalues for the ranking.")
 
@@ -152,6 +159,8 @@ class IndexReportData:
     params: Mapping[str, Any] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    """Classes that could not be analysed, with the reason (fewer than 3 usable maps)."""
 
     def __post_init__(self) -> None:
         if not self.classes:

@@ -51,6 +51,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #22
 .spray-report .tag-shortcut { background: #f6d5d5; color: #7a1010; }
 .spray-report .tag-legitimate { background: #d8efd8; color: #155515; }
 .spray-report .tag-command code { word-break: break-all; }
+.spray-report table.sortable th { cursor: pointer; user-select: none; }
+.spray-report #class-filter { padding: 4px 8px; width: 280px; }
 .spray-report dl.columns dt { font-weight: 600; margin-top: 0.4em; }
 .spray-report dl.columns dd { margin-left: 1.5em; }
 .spray-report .note { color: #555; font-size: 0.9em; }

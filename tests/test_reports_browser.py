@@ -188,10 +188,35 @@ def test_index_page_renders_and_links_to_class_pages(browser, pages):
     out, _, _ = pages
     opened = OpenedPage(browser, out / "index.html")
     assert any(w > 300 and h > 200 for w, h in opened.canvas_sizes())
-    assert opened.page.get_by_role("link", name=HOSTILE_CLASS).count() == 2  # both rankings, as text
+    assert opened.page.get_by_role("link", name=HOSTILE_CLASS).count() == 1  # in the ranking table, as text
     opened.screenshot("index-page.png", full_page=True)
     opened.page.get_by_role("link", name="aeroplane").first.click()
     opened.page.wait_for_url("**/" + class_page_filename("aeroplane"))
     opened.page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+    opened.assert_clean()
+    opened.page.close()
+
+
+def test_an_index_of_1000_classes_loads_fast_and_filters_and_sorts(browser, tmp_path):
+    import time
+
+    from reports.index_page import render_index_page
+    from reports.synthetic import synthetic_index_data
+
+    names = [f"class_{i:04d}" for i in range(1000)]
+    path = render_index_page(synthetic_index_data(names, seed=5), tmp_path)
+    started = time.perf_counter()
+    opened = OpenedPage(browser, path)  # waits for the page and its plots
+    loaded = time.perf_counter() - started
+    assert loaded < 3.0, f"the index of 1000 classes took {loaded:.1f} s to load"
+    rows = opened.page.locator("#ranking tbody tr")
+    assert rows.count() == 1000
+    opened.page.fill("#class-filter", "class_099")
+    assert opened.page.locator("#ranking tbody tr:not([hidden])").count() == 10
+    assert opened.page.locator("#class-count").inner_text() == "10 of 1000 classes"
+    opened.page.fill("#class-filter", "")
+    opened.page.locator('#ranking th[data-column="6"]').click()  # clusters, ascending
+    counts = [int(t) for t in opened.page.locator("#ranking tbody tr td:nth-child(7)").all_inner_texts()]
+    assert counts == sorted(counts)
     opened.assert_clean()
     opened.page.close()

@@ -173,13 +173,15 @@ def test_index_refuses_a_script_link():
         )
 
 
-def test_index_ranks_by_lambda_2_ascending(tmp_path):
-    """The chart and first table follow lambda_2 ascending (Fig. 6.5, L2124)."""
+def test_the_index_chart_ranks_by_lambda_2_ascending_and_the_table_in_the_cross_class_order(tmp_path):
+    """The chart follows lambda_2 ascending (Fig. 6.5, L2124); the table, suspicious classes first."""
+    from reports.index_page import rank_by_suspicion, spectra_chart
+
     data = synthetic_index_data(VOC, seed=3)
-    page = render_index_page(data, tmp_path).read_text(encoding="utf-8")
-    first_table = page.split("<h2>Classes ranked by suspicion")[0]
-    order = sorted(data.classes, key=lambda c: c.eigenvalues[1])
-    positions = [first_table.index(f">{c.class_name}</a>") for c in order]
+    charted = [factor[0] for factor in spectra_chart(data.classes).x_range.factors][::5]
+    assert charted == [c.class_name for c in sorted(data.classes, key=lambda c: c.eigenvalues[1])]
+    table = render_index_page(data, tmp_path).read_text(encoding="utf-8").split('id="ranking"')[1]
+    positions = [table.index(f">{c.class_name}</a>") for c in rank_by_suspicion(data.classes)]
     assert positions == sorted(positions)
 
 

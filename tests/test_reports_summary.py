@@ -185,6 +185,6 @@ def test_index_ranks_suspicious_classes_first_then_by_lambda_2(tmp_path):
     assert [c.class_name for c in rank_by_suspicion(classes)] == ["e", "b", "c", "a", "d"]
     classes = classes[:4]
     page = render_index_page(IndexReportData(classes=classes), tmp_path).read_text(encoding="utf-8")
-    table = page.split("<h2>Classes ranked by suspicion")[1]
+    table = page.split('id="ranking"')[1]
     assert table.index(">b</a>") < table.index(">c</a>") < table.index(">a</a>") < table.index(">d</a>")
-    assert "<td>1.30</td><td>yes</td>" in table
+    assert '<td data-sort="1.3">1.30</td><td data-sort="1">yes</td>' in table

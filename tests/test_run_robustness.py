@@ -46,6 +46,7 @@ def test_a_class_with_too_few_maps_is_skipped_and_the_others_go_on(config):
     assert [o.class_name for o in result.outcomes] == ["cat", "dog"]
     assert list(result.skipped) == ["few"] and "has 2 usable relevance maps of 2" in result.skipped["few"]
     assert result.index_page is not None and result.index_page.is_file()
+    assert "Skipped (fewer than 3 usable relevance maps): few." in result.index_page.read_text()
     with pytest.raises(SprayError, match="'few' has 2 usable relevance maps of 2; the kNN graph needs at least 3"):
         run(config.replace(classes=("few",)), progress=False)
 

@@ -137,7 +137,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
                         "dataset fingerprint": first.dataset_id, "maps settings": first.maps_id,
                         "store": str(config.store)},
             analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
-            tags=tags_by_class(store, [g.key.class_name for g in groups]), progress=progress,
+            tags=tags_by_class(store, [g.key.class_name for g in groups]), progress=progress, skipped=skipped,
         )
     outcomes = [
         ClassOutcome(
