@@ -188,7 +188,11 @@ def test_a_cluster_tagged_legitimate_raises_no_finding_and_a_tagged_shortcut_is_
     before = audit(outcome("horse", [(30, 0.1, BODY)]))
     marked = [(30, 0.1, BODY), (8, 1.4, CORNER)]
     legitimate = audit(outcome("horse", marked), tags={"horse": ["", "legitimate"]})
-    assert kinds(compare_audits(before, legitimate, Thresholds())) == [CLUSTER_COUNT_CHANGE]
+    assert kinds(compare_audits(before, legitimate, Thresholds())) == []  # the new count is the tagged cluster
+    other = np.zeros_like(BODY)
+    other[0, :] = 1.0
+    unexplained = audit(outcome("horse", [*marked, (5, 0.2, other)]), tags={"horse": ["", "legitimate", ""]})
+    assert kinds(compare_audits(before, unexplained, Thresholds())) == [CLUSTER_COUNT_CHANGE]
     shortcut = audit(outcome("horse", marked), tags={"horse": ["", "shortcut"]})
     assert NEW_CLUSTER not in kinds(compare_audits(before, shortcut, Thresholds()))
     assert audit_notices(before, shortcut, Thresholds()) == [

@@ -361,3 +361,41 @@ def test_verify_suspicious_tests_each_new_suspicious_cluster_and_says_if_it_is_c
     summaries = [json.loads(path.read_text()) for path in (tmp_path / "reports" / "audits").glob("*.json")]
     (finding,) = [f for summary in summaries for f in summary["findings"] if f["kind"] == "new_cluster"]
     assert finding["details"]["verification"]["confirmed"] is True
+
+
+def tag_stored_cluster(store_path: Path, prototype: np.ndarray, kind: str) -> None:
+    """Store an analysis of "horse" whose cluster 1 has ``prototype`` and tag it, as `spray tag` does."""
+    from relevance_store import open_store
+    from relevance_store.tags import tag_cluster
+    from store_helpers import make_group
+
+    store = open_store(store_path, "a")
+    key = next((k for k in store.class_keys() if k.class_name == "horse"), None)
+    group = store.class_group(key) if key else make_group(store, "horse", grids=(GRID,))
+    clusters = pd.DataFrame({"cluster": [0, 1], "size": [30, 9], "suspicion": [0.05, 1.3]})
+    analysis = group.write_analysis({"kind": kind}, {"prototypes": np.stack([BODY, CORNER])}, {"clusters": clusters})
+    tag_cluster(group, 1, kind, analysis=analysis)
+
+
+def test_tags_follow_their_cluster_through_audits(tmp_path):
+    """A cluster tagged legitimate raises no finding when it appears; one tagged as a shortcut is
+    reported as still present in every audit that finds it (issue 17 item 2)."""
+    config = write_config(tmp_path, "clean.pt")
+    assert audit_cli(config).exit_code == 0  # baseline: no watermark cluster
+    tag_stored_cluster(tmp_path / "store.zarr", CORNER, "legitimate")
+    config = write_config(tmp_path, "marked.pt")
+    accepted = audit_cli(config)
+    assert accepted.exit_code == 0 and "0 findings" in accepted.output, accepted.output
+    assert "still present" not in accepted.output
+
+    untagged = tmp_path / "untagged"
+    untagged.mkdir()
+    assert audit_cli(write_config(untagged, "clean.pt")).exit_code == 0
+    flagged = audit_cli(write_config(untagged, "marked.pt"))  # the same change without the tag is a finding
+    assert flagged.exit_code == 3 and "appeared" in flagged.output, flagged.output
+
+    tag_stored_cluster(tmp_path / "store.zarr", CORNER, "shortcut")  # the newest tag of a strategy wins
+    again = audit_cli(config)
+    assert "horse: cluster 1 (9 samples), tagged as a shortcut, is still present" in again.output, again.output
+    latest = json.loads(max((tmp_path / "reports/audits").glob("*.json"), key=lambda p: p.stat().st_mtime).read_text())
+    assert any("tagged as a shortcut" in notice for notice in latest["notices"])

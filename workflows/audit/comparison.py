@@ -28,8 +28,9 @@ LAMBDA2_SHIFT = "lambda2_shift"
 EIGENGAP_SHIFT = "eigengap_shift"
 CLUSTER_COUNT_CHANGE = "cluster_count_change"
 TAGGED = ("legitimate", "shortcut")
-"""Clusters a person tagged (``spray tag``) raise no new/resolved finding: legitimate ones never
-again, a shortcut one is reported as still present (:func:`audit_notices`)."""
+"""Clusters a person tagged (``spray tag``) raise no new/resolved finding, nor does the change of
+the cluster count and spectrum they alone explain: legitimate ones never again, a shortcut one is
+reported as still present (:func:`audit_notices`)."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,13 @@ def _settings_changed(before: pd.DataFrame, now: pd.DataFrame) -> bool:
 
 
 def _compare_class(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
-    findings = _cluster_findings(class_name, before, now, thresholds)
+    similarity = prototype_similarity(_prototypes(before), _prototypes(now))
+    pairs = match_clusters(similarity, thresholds.prototype_similarity)
+    findings = _cluster_findings(class_name, before, now, similarity, pairs, thresholds)
     first_before, first_now = before.iloc[0], now.iloc[0]
     old_count, new_count = int(first_before["n_clusters"]), int(first_now["n_clusters"])
+    if old_count != new_count and new_count - old_count == _tagged_unmatched(now, pairs, 1) - _tagged_unmatched(before, pairs, 0):
+        return findings  # the change is a tagged cluster coming or going: a person has already judged it
     checks = [(LAMBDA2_SHIFT, "lambda_2", thresholds.lambda2, "lambda_2")]
     if old_count == new_count:  # the eigengap after another cluster count is another quantity
         checks.append((EIGENGAP_SHIFT, "eigengap", thresholds.eigengap, f"the eigengap after lambda_{new_count}"))
@@ -114,9 +119,14 @@ def _compare_class(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thr
     return findings
 
 
-def _cluster_findings(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thresholds: Thresholds) -> list[Finding]:
-    similarity = prototype_similarity(_prototypes(before), _prototypes(now))
-    pairs = match_clusters(similarity, thresholds.prototype_similarity)
+def _tagged_unmatched(clusters: pd.DataFrame, pairs: list[tuple[int, int, float]], side: int) -> int:
+    """How many tagged clusters of one audit (side 0: previous, 1: this) have no match in the other."""
+    matched = {pair[side] for pair in pairs}
+    return sum(1 for position, tag in enumerate(clusters["tag"]) if tag in TAGGED and position not in matched)
+
+
+def _cluster_findings(class_name: str, before: pd.DataFrame, now: pd.DataFrame, similarity: np.ndarray,
+                      pairs: list[tuple[int, int, float]], thresholds: Thresholds) -> list[Finding]:
     matched_old = {old for old, _, _ in pairs}
     matched_new = {new for _, new, _ in pairs}
     findings = []
