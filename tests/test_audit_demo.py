@@ -39,9 +39,10 @@ HEAD_TRAIN_PER_CLASS = 150
 HEAD_EPOCHS = 30
 HEAD_INIT_SCALE = 0.05
 
-def retrain_without_watermark(marked: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
-    """The watermark model with its dense layers trained again, from scratch, on demo images
-    with every watermarked horse left out (seconds, where a whole new CNN takes minutes here).
+def retrain_head(marked: dict[str, torch.Tensor], seed: int = 0, watermarked: bool = False) -> dict[str, torch.Tensor]:
+    """The watermark model with its dense layers trained again, from scratch with ``seed``, on demo
+    images with every watermarked horse left out unless ``watermarked`` (seconds, where a whole
+    new CNN takes minutes here).
 
     The dense layers are where the convolutional features, the watermark detectors among them,
     are turned into class evidence; trained without a single watermark they give the watermark
@@ -56,7 +57,7 @@ def retrain_without_watermark(marked: dict[str, torch.Tensor], seed: int = 0) ->
     inputs, targets = [], []
     for sample_id in world.ids("train"):
         sample = world.load(sample_id)
-        if sample.annotations.get("shortcut_kind") == "watermark":
+        if not watermarked and sample.annotations.get("shortcut_kind") == "watermark":
             continue
         inputs.append(DEMO_PREPROCESSING(sample.image, sample_id))
         targets.append(world.classes.index(next(iter(sample.labels))))
@@ -88,7 +89,7 @@ def versions(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     marked = torch.load(WEIGHTS_FILE, weights_only=True)
     torch.save(marked, folder / "marked.pt")
-    torch.save(retrain_without_watermark(marked), folder / "clean.pt")
+    torch.save(retrain_head(marked), folder / "clean.pt")
     return folder
 
 
@@ -109,7 +110,7 @@ def watermark_effect(state: dict[str, torch.Tensor]) -> float:
     return float(rise.mean())
 
 
-def write_config(folder: Path, version: str) -> Path:
+def write_config(folder: Path, version: str, n_clusters: int | None = N_CLUSTERS) -> Path:
     path = folder / "audit.toml"
     path.write_text(
         textwrap.dedent(
@@ -120,7 +121,7 @@ def write_config(folder: Path, version: str) -> Path:
             reports = "{folder / 'reports'}"
             embeddings = []
             workers = 1
-            n_clusters = {N_CLUSTERS}
+            {f"n_clusters = {n_clusters}" if n_clusters else ""}
 
             [audit]
             model_name = "demo-classifier"
@@ -131,7 +132,7 @@ def write_config(folder: Path, version: str) -> Path:
     return path
 
 
-def audit(folder: Path, models: Path, version: str, monkeypatch):
+def audit(folder: Path, models: Path, version: str, monkeypatch, n_clusters: int | None = N_CLUSTERS):
     """``spray audit`` with the demo model's weights swapped for ``models/<version>.pt`` (and the
     per-process model cache emptied, as a fresh nightly process would have it)."""
     import spray.demo.model as demo_model
@@ -139,7 +140,7 @@ def audit(folder: Path, models: Path, version: str, monkeypatch):
 
     monkeypatch.setattr(demo_model, "load_demo_network", lambda: load_demo_network(CONFIG_FILE, models / f"{version}.pt"))
     monkeypatch.setattr(relevance_task, "_MODELS", {})
-    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, version)), "--no-progress"])
+    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, version, n_clusters)), "--no-progress"])
     assert result.exit_code in (0, 3), result.output
     summary = json.loads(Path(result.output.split("summary: ")[1].split()[0]).read_text())
     return result.exit_code, summary
@@ -201,3 +202,20 @@ def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path
     assert max(watermark_share(p) for p in new_prototypes) > 1.5 * watermark_share(main["prototype"])
     page = Path(back["page"]).read_text()
     assert "new cluster" in page
+
+
+def test_two_versions_differing_only_in_their_training_seed_give_no_findings(tmp_path, monkeypatch):
+    """Issue 13 item 7: a retrain that changes nothing but the seed (both versions learn the
+    watermark) must not raise an alarm, with the default analysis (automatic cluster count)."""
+    marked = torch.load(WEIGHTS_FILE, weights_only=True)
+    for seed in (1, 2):
+        torch.save(retrain_head(marked, seed=seed, watermarked=True), tmp_path / f"seed{seed}.pt")
+    first_state, second_state = (torch.load(tmp_path / f"seed{seed}.pt", weights_only=True) for seed in (1, 2))
+    assert min(watermark_effect(first_state), watermark_effect(second_state)) > 1.0  # both use the shortcut
+    assert any(not torch.equal(first_state[name], second_state[name]) for name in first_state)  # two other models
+
+    code, first = audit(tmp_path, tmp_path, "seed1", monkeypatch, n_clusters=None)
+    assert code == 0 and first["findings"] == []
+    code, second = audit(tmp_path, tmp_path, "seed2", monkeypatch, n_clusters=None)
+    assert second["classes"][0]["n_computed"] == second["classes"][0]["n_samples"]  # other weights: all recomputed
+    assert code == 0 and second["findings"] == [], second["findings"]
