@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch import nn
 CLASSES = ("cat", "dog", "fox")
 HERE = Path(__file__).resolve().parent
 FACTORY = f"{HERE / 'compute_fixtures.py'}:tiny_cnn"
+PACED_FACTORY = f"{HERE / 'compute_fixtures.py'}:paced_tiny_cnn"
 SMALL_PREPROCESSING = {"resize_to": 40, "input_size": 32, "pad_mode": "edge"}
 
 
@@ -23,6 +25,14 @@ def tiny_cnn() -> nn.Module:
         nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
         nn.Flatten(), nn.Linear(24, len(CLASSES)),
     ).eval()
+
+
+def paced_tiny_cnn() -> nn.Module:
+    """:func:`tiny_cnn` (same outputs) taking at least 0.3 s per forward pass, so that a test can
+    act mid-run on any machine, however fast."""
+    model = tiny_cnn()
+    model.register_forward_pre_hook(lambda module, inputs: time.sleep(0.3))
+    return model
 
 
 def write_image_folder(root: Path, per_class: int = 12, corrupt: str | None = None) -> Path:

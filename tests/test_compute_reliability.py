@@ -1,7 +1,8 @@
 """Reliability of the compute workflow with real processes (issue 4): a LocalCluster, a real
 ``dask scheduler`` + ``dask worker``s on 127.0.0.1, a worker killed mid-run, the whole
 ``spray compute`` process group SIGKILLed mid-run, and a second writer on the same class.
-Every finished store must equal, array for array, an uninterrupted in-process run."""
+Every finished store must equal, array for array, an uninterrupted in-process run. The model is
+paced (0.3 s a forward pass) so that the kills land mid-run on any machine."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from compute_fixtures import FACTORY, write_image_folder
+from compute_fixtures import PACED_FACTORY, write_image_folder
 
 from relevance_store import check_store, open_store
 from workflows.compute import ComputeError, compute_classes
@@ -33,7 +34,7 @@ def images(tmp_path_factory):
 
 def compute_options(images: Path) -> dict:
     """The options `spray compute` uses by default, for the Python API."""
-    return {"model_spec": {"model": FACTORY}, "source_spec": str(images), "chunk_size": CHUNK, "progress": False}
+    return {"model_spec": {"model": PACED_FACTORY}, "source_spec": str(images), "chunk_size": CHUNK, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def assert_equal_stores(store: Path, reference: dict) -> None:
 
 
 def spray_compute(images: Path, store: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "spray", "compute", "--class", CLASS, "--data", str(images), "--model", FACTORY,
+    return [sys.executable, "-m", "spray", "compute", "--class", CLASS, "--data", str(images), "--model", PACED_FACTORY,
             "--store", str(store), "--chunk-size", str(CHUNK), *extra]
 
 

@@ -63,7 +63,7 @@ def test_tied_maxima_share_relevance_evenly_as_the_formula_says(name, form):
     module, function = POOLS[name]
     x = _tied_inputs()
     net = _pool_net(module if form == "module" else _Call(function), x)
-    relevance, _, layers = attribute_layers(net, x, 1, ["0"], Composite.uniform(Basic()))
+    relevance, _, layers, _ = attribute_layers(net, x, 1, ["0"], Composite.uniform(Basic()))
     arriving = layers["0"]
     expected = max_pool_relevance(module, x, arriving)
     assert relative_error(relevance, expected) <= 1e-12
@@ -118,7 +118,7 @@ def test_edge_padded_border_gets_no_stripes():
     net = net.double().eval()
     with torch.no_grad():
         net[0].weight.abs_()  # positive features: the ReLU keeps the ties non-zero
-    _, _, layers = attribute_layers(net, image, 0, ["0", "2"], THESIS)
+    _, _, layers, _ = attribute_layers(net, image, 0, ["0", "2"], THESIS)
     pooled_input = net[1](net[0](image)).detach()
     windows = pooled_input.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)  # (1, 4, 8, 8, 4)
     tied = (windows == windows.amax(-1, keepdim=True)).sum(-1) > 1

@@ -63,8 +63,11 @@ def check_text(name: str, value: Any, optional: bool = False) -> str | None:
     """``value`` if it is a non-empty string without control characters."""
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not value or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+    if not isinstance(value, str) or not value:
         raise ConfigError(f"{_label(name)} = {value!r} is not a plain text value; give a non-empty string")
+    control = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if control is not None:
+        raise ConfigError(f"{_label(name)} = {value!r} holds the control character {control!r}; remove it")
     return value
 
 

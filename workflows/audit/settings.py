@@ -128,7 +128,7 @@ def load_audit_config(path: str | Path, **overrides: Any) -> AuditConfig:
             values[key] = value
         else:
             known = ", ".join(sorted(_AUDIT_KEYS | _AUDIT_FLAGS | _AUDIT_COUNTS | _THRESHOLD_KEYS))
-            raise ConfigError(f"unknown key {raw_key!r} in [audit] of {path}; known keys: {known}")
+            raise ConfigError(f"unknown key {raw_key!r} in [audit] of {str(path)!r}; known keys: {known}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "history" in values:  # relative to the config file's folder, as the [run] paths
         values["history"] = path.resolve().parent / Path(values["history"]).expanduser()
@@ -150,7 +150,7 @@ def _run_config(path: Path) -> RunConfig:
     try:
         return RunConfig().replace(**values)
     except ConfigError as error:
-        raise ConfigError(f"[run] of {path}: {error}") from None
+        raise ConfigError(f"[run] of {str(path)!r}: {error}") from None
 
 
 def _number(path: Path, key: str, value: Any) -> float:
