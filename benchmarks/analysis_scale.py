@@ -24,6 +24,7 @@ Usage: ``flock /tmp/spray-heavy.lock python benchmarks/analysis_scale.py --sizes
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import time
@@ -134,9 +135,10 @@ def run_dense(n: int, clusters: int, k: int, smoothing: float = 0.0, n_eigenvalu
     x, planted = mixture(n, clusters, smoothing=smoothing)
     stages: dict = {}
     distances = _timed(stages, "pdist", lambda: squareform(pdist(x.astype(np.float64))))
-    order = _timed(stages, "argsort", lambda: np.argsort(distances, axis=1))
+    # No closures over distances / order: both are deleted below to free their n x n memory.
+    order = _timed(stages, "argsort", functools.partial(np.argsort, distances, axis=1))
 
-    def graph():
+    def graph(order: np.ndarray) -> np.ndarray:
         w = np.zeros((n, n))
         rows = np.repeat(np.arange(n), k)
         w[rows, order[:, 1 : k + 1].ravel()] = 1.0
@@ -144,7 +146,7 @@ def run_dense(n: int, clusters: int, k: int, smoothing: float = 0.0, n_eigenvalu
         d = w.sum(axis=1)
         return w / np.sqrt(np.outer(d, d))
 
-    normalized = _timed(stages, "laplacian", graph)
+    normalized = _timed(stages, "laplacian", functools.partial(graph, order))
     del distances, order
     _, vectors = _timed(stages, "eigen", lambda: eigsh(normalized, k=n_eigenvalues, which="LA"))
 

@@ -92,12 +92,11 @@ def main() -> None:
     classes = args.classes.split(",")
 
     import torch
-
     from distributed import LocalCluster
 
     from spray.data import open_source
-    from workflows.settings import CPU_BATCH_SIZE as BATCH_SIZE
     from workflows.relevance_task import cached_model, cached_source
+    from workflows.settings import CPU_BATCH_SIZE as BATCH_SIZE
 
     n = sum(len(open_source("demo").ids("test", name)) for name in classes)
     work = Path(tempfile.mkdtemp(prefix="spray-bench-"))

@@ -170,7 +170,7 @@ def planted_data(setting: Setting, training: Training) -> dict[str, np.ndarray]:
         flags = np.zeros(len(rows), dtype=bool)
         if setting.kind != "clean":
             members = np.flatnonzero(labels == setting.planted)
-            carriers = rng.choice(members, size=int(round(setting.prevalence * len(members))), replace=False)
+            carriers = rng.choice(members, size=round(setting.prevalence * len(members)), replace=False)
             flags[carriers] = True
             images[carriers] = plant(images[carriers], setting.kind, setting.position)
         data[f"{split}_images"], data[f"{split}_labels"], data[f"{split}_flags"] = images, labels, flags

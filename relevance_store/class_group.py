@@ -61,7 +61,7 @@ async def _open_arrays(group: StorePath, names: Sequence[str]) -> dict[str, Asyn
             return None
 
     opened = await asyncio.gather(*(open_or_none(name) for name in names))
-    return {name: array for name, array in zip(names, opened) if array is not None}
+    return {name: array for name, array in zip(names, opened, strict=True) if array is not None}
 
 
 async def _set_rows(writes: Sequence[tuple[AsyncArray, np.ndarray]], rows: slice) -> None:
@@ -204,7 +204,7 @@ class ClassGroup:
     @property
     def errors(self) -> dict[str, str]:
         """{sample id: reason} for every failed sample."""
-        return {sid: reason for sid, reason in zip(self.sample_ids, self.error_reasons) if reason}
+        return {sid: reason for sid, reason in zip(self.sample_ids, self.error_reasons, strict=True) if reason}
 
     def pooled(self, grid: int = 20) -> np.ndarray:
         """(N, G, G) sum-pooled relevance (NaN rows: not computed yet or failed; see ``valid``)."""
@@ -217,7 +217,7 @@ class ClassGroup:
     @property
     def full(self) -> zarr.Array | None:
         """(N, H, W) full-resolution relevance as a lazy Zarr array (slice it), or None if not kept."""
-        return self.group["full"] if "full" in self.group else None
+        return self.group.get("full")
 
     @property
     def latent(self) -> np.ndarray | None:
@@ -233,7 +233,7 @@ class ClassGroup:
     @property
     def thumbnails(self) -> zarr.Array | None:
         """(N, T, T, 3) uint8 input thumbnails as a lazy Zarr array, or None if not kept."""
-        return self.group["thumbnail"] if "thumbnail" in self.group else None
+        return self.group.get("thumbnail")
 
     # ---- completion ---------------------------------------------------------------------
     @property

@@ -116,7 +116,7 @@ def _prototype_pictures(timeline: pd.DataFrame) -> dict[tuple[str, str, int], st
     pictures = {}
     for row in timeline.itertuples(index=False):
         flat = np.asarray(row.prototype, dtype=float)
-        side = int(round(np.sqrt(flat.size)))
+        side = round(np.sqrt(flat.size))
         if side * side == flat.size and side > 0:
             picture = png_data_uri(heatmap_rgb(flat.reshape(side, side)))
             pictures[(row.audit_id, row.class_name, int(row.cluster))] = picture

@@ -157,7 +157,7 @@ def _bar_chart(rows: pd.DataFrame, page: ClusterPage) -> figure:
     """Bars (target group, condition) of the mean score change with 95% CI whiskers."""
     groups = _group_labels(page)
     rows = rows.assign(
-        x=[(groups[g], _SHORT_CONDITIONS[c]) for g, c in zip(rows["group"], rows["condition"])],
+        x=[(groups[g], _SHORT_CONDITIONS[c]) for g, c in zip(rows["group"], rows["condition"], strict=True)],
         kind=["control" if c.endswith("_control") else "intervention" for c in rows["condition"]],
         p_text=[f"{p:.2g}" if np.isfinite(p) else "n/a (no change)" for p in rows["p_value"]],
     )

@@ -35,14 +35,14 @@ from relevance_store.analysis import to_json
 from relevance_store.naming import VERIFY_CLUSTER, encode_name
 from relevance_store.tags import Tag, read_tags, tags_for_clusters
 from reports.class_page import render_class_page
+from reports.cluster_page import cluster_page_filename
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
-from reports.cluster_page import cluster_page_filename
 from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
-from spray.class_order import class_order_warning
 from spray import __version__
 from spray.atomic import write_text_atomically
+from spray.class_order import class_order_warning
 from spray.errors import ReportDataError
 
 #: Pooled grid shown on hover when the analysis names none (L2100).
@@ -103,7 +103,7 @@ def _stability(analysis: AnalysisResult) -> dict[str, float]:
 
 
 def _when(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _provenance(group: ClassGroup, analysis: AnalysisResult) -> dict[str, object]:

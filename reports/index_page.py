@@ -55,7 +55,7 @@ def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
     """Grouped bars of the 5 smallest eigenvalues per class, ordered by lambda_2 and coloured by
     the class's alphabetical index, as in Fig. 6.5 (L2124). Clicking a bar opens the class page."""
     alphabetical = sorted(c.class_name for c in classes)
-    colour_of = dict(zip(alphabetical, categorical(len(alphabetical))))
+    colour_of = dict(zip(alphabetical, categorical(len(alphabetical)), strict=True))
     ranked = rank_by_lambda_2(classes)[:MAX_CLASSES_CHARTED]
     rows: dict[str, list] = {"x": [], "class_name": [], "i": [], "value": [], "colour": [], "href": []}
     for summary in ranked:

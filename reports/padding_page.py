@@ -114,11 +114,11 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
     order = [s for s in labels if s in set(rows["strategy"])]
     groups = list(dict.fromkeys(rows["group"]))
     rows = rows.assign(
-        x=[(labels[s], g) for s, g in zip(rows["strategy"], rows["group"])],
+        x=[(labels[s], g) for s, g in zip(rows["strategy"], rows["group"], strict=True)],
         strategy_label=[labels[s] for s in rows["strategy"]],
         p_text=[f"{p:.2g}" if np.isfinite(p) else "n/a (no change)" for p in rows["p_value"]],
     )
-    rows["rank"] = [order.index(s) * len(groups) + groups.index(g) for s, g in zip(rows["strategy"], rows["group"])]
+    rows["rank"] = [order.index(s) * len(groups) + groups.index(g) for s, g in zip(rows["strategy"], rows["group"], strict=True)]
     rows = rows.sort_values("rank")
     source = ColumnDataSource({
         "x": list(rows["x"]), "mean": rows["mean"], "low": rows["ci_low"], "high": rows["ci_high"],

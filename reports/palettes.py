@@ -25,7 +25,7 @@ def cluster_colours(clusters: Iterable[int]) -> dict[int, str]:
     """A colour per cluster label, assigned in ascending label order; label -1 is grey."""
     labels = sorted({int(c) for c in clusters})
     real = [c for c in labels if c != NOISE_LABEL]
-    colours = dict(zip(real, categorical(len(real))))
+    colours = dict(zip(real, categorical(len(real)), strict=True))
     if NOISE_LABEL in labels:
         colours[NOISE_LABEL] = NOISE_COLOUR
     return colours

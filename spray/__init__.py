@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 # same run). Set before torch is imported (OpenMP reads it once); a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["__version__", "attribute", "SpectralRelevanceAnalysis"]
+__all__ = ["SpectralRelevanceAnalysis", "__version__", "attribute"]
 
 
 def __getattr__(name: str):

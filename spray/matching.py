@@ -42,7 +42,7 @@ def match_clusters(similarity: np.ndarray, min_similarity: float = SAME_STRATEGY
     if similarity.size == 0:
         return []
     rows, cols = linear_sum_assignment(similarity, maximize=True)
-    return [(int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols) if similarity[r, c] >= min_similarity]
+    return [(int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= min_similarity]
 
 
 __all__ = ["SAME_STRATEGY_SIMILARITY", "cosine_similarity", "match_clusters", "prototype_similarity"]

@@ -345,7 +345,7 @@ def resolve_preprocessing(request: Mapping[str, Any] | None, base: Preprocessing
     (``model_channels``: 1 -> grey, 3 -> rgb). Statistics of 3 channels given by a preset (not
     by the user) become their average for a grey model.
     """
-    if request is not None and PREPROCESSING_KEYS <= set(request):
+    if request is not None and set(request) >= PREPROCESSING_KEYS:
         return Preprocessing.from_dict(request)  # a resolved record (a model spec): nothing to resolve
     request = check_request(request or {})
     preset = PRESETS[request.pop("preset")] if "preset" in request else base

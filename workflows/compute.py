@@ -22,15 +22,13 @@ from tqdm.auto import tqdm
 
 from relevance_store import ClassGroup, ClassKey, RelevanceStore, open_store, params_hash
 from relevance_store.store import is_local, local_path
-from spray.analysis.pooling import sum_pool
 from spray import __version__
+from spray.analysis.pooling import sum_pool
 from spray.class_order import class_order_warning, predicted_share
 from spray.errors import SprayError, StoreError, UnknownClassError
 from workflows import cluster
-from workflows.relevance_task import (ChunkTask, cached_model, cached_source, predict_classes, resolve_device,
-                                      run_chunk)
+from workflows.relevance_task import ChunkTask, cached_model, cached_source, predict_classes, resolve_device, run_chunk
 from workflows.settings import ComputeSettings
-
 
 
 class ComputeError(SprayError):
@@ -208,7 +206,7 @@ def _select(executor: cluster.Executor, variant: Variant, names: list[str]) -> d
     chosen = {}
     for name in names:
         target = model.class_names.index(name)
-        ids = [sid for sid, index in zip(everything, predicted) if index == target]
+        ids = [sid for sid, index in zip(everything, predicted, strict=True) if index == target]
         chosen[name] = (ids, [int(name in source.labels(sid)) for sid in ids])
     return chosen
 

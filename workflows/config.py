@@ -186,4 +186,4 @@ def resolve_config(config_file: str | Path | None = None, **flags: Any) -> RunCo
     return config.replace(**flags)
 
 
-__all__ = ["ConfigError", "KNOWN_KEYS", "RunConfig", "load_config", "resolve_config"]
+__all__ = ["KNOWN_KEYS", "ConfigError", "RunConfig", "load_config", "resolve_config"]

@@ -18,18 +18,17 @@ import numpy as np
 import pandas as pd
 
 from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store, params_hash
+from relevance_store.store import is_local, local_path
+from relevance_store.tags import tags_by_class
 from reports.from_store import write_reports
-from reports.padding_page import padding_page_filename
 from reports.safe import class_page_filename
 from spray import __version__
 from spray.errors import SprayError
-from relevance_store.store import is_local, local_path
-from relevance_store.tags import tags_by_class
 from workflows import cluster
 from workflows.analyze import analyze_classes
-from workflows.latent_views import compute_views
 from workflows.compute import compute_classes
 from workflows.config import RunConfig
+from workflows.latent_views import compute_views
 
 
 @dataclass(frozen=True)

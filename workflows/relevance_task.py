@@ -246,7 +246,7 @@ def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, 
         for start in range(0, len(good), batch_size):
             rows = good[start:start + batch_size]
             logits = model.module(torch.from_numpy(np.stack([inputs[i] for i in rows])).to(device))
-            for row, index in zip(rows, logits.argmax(dim=1).tolist()):
+            for row, index in zip(rows, logits.argmax(dim=1).tolist(), strict=True):
                 predicted[row] = int(index)
     return predicted
 

@@ -55,8 +55,14 @@ from spray import __version__
 from spray.errors import SprayError, StoreError, UnknownClassError
 from spray.preprocess import Preprocessing
 from spray.verification.cluster_interventions import control_offset, inpaint, shift_mask, transplant
-from spray.verification.cluster_region import (ClusterRegion, ClusterVerificationError, RegionRule, distinctive_region,
-                                               positive_shares, upsample_pooled)
+from spray.verification.cluster_region import (
+    ClusterRegion,
+    ClusterVerificationError,
+    RegionRule,
+    distinctive_region,
+    positive_shares,
+    upsample_pooled,
+)
 from spray.verification.cluster_statistics import GROUP_CONDITIONS, ORIGINAL, contrast, summarise_changes
 from spray.verification.cluster_verdict import CONSISTENCY, MARGIN, cluster_verdict
 from spray.verification.statistics import CONFIDENCE, N_BOOTSTRAP
@@ -333,8 +339,8 @@ def _plan(mask: np.ndarray, ids: list[str], in_cluster: np.ndarray, others: list
             return list(pool)
         return [pool[i] for i in np.sort(rng.choice(len(pool), size=limit, replace=False))]
 
-    members = [sid for sid, inside in zip(ids, in_cluster) if inside]
-    outside = [sid for sid, inside in zip(ids, in_cluster) if not inside]
+    members = [sid for sid, inside in zip(ids, in_cluster, strict=True) if inside]
+    outside = [sid for sid, inside in zip(ids, in_cluster, strict=True) if not inside]
     plan = [Target(sid, "members", control_offset(mask, rng)) for sid in subsample(members)]
     position = {sid: i for i, sid in enumerate(outside)}
     for group, pool in (("other_classes", others), ("non_members", outside)):
@@ -379,7 +385,7 @@ def _write_region(node: zarr.Group, region: ClusterRegion, analysis: AnalysisRes
                   preprocessing: Preprocessing, source: Any) -> None:
     """The region and what the page draws it over: the prototype and the first medoid's pixels."""
     table = analysis.tables["clusters"].set_index("cluster")
-    medoid = group.sample_ids[int(np.asarray(analysis.arrays["rows"])[int(list(table.loc[cluster, "medoids"])[0])])]
+    medoid = group.sample_ids[int(np.asarray(analysis.arrays["rows"])[int(next(iter(table.loc[cluster, "medoids"])))])]
     position = [int(c) for c in analysis.tables["clusters"]["cluster"]].index(cluster)
     arrays = {
         "mask": region.mask, "difference": region.difference.astype(np.float32),
@@ -448,9 +454,9 @@ def run_cluster_chunk(task: ClusterChunkTask) -> int:
             jobs += [(target, condition, pixels) for condition, pixels in views.items()]
             rows += [_row(target, ORIGINAL, error=error)] if error else []
         maps, scores = _explain_views(model, [pixels for _, _, pixels in jobs], task.class_index, task.settings, device)
-    original = {target.sample_id: float(score) for (target, condition, _), score in zip(jobs, scores)
+    original = {target.sample_id: float(score) for (target, condition, _), score in zip(jobs, scores, strict=True)
                 if condition == ORIGINAL}
-    for (target, condition, _), relevance, score in zip(jobs, maps, scores):
+    for (target, condition, _), relevance, score in zip(jobs, maps, scores, strict=True):
         finite = np.isfinite(score) and np.isfinite(original[target.sample_id])
         rows.append(_row(target, condition, float(score), float(score) - original[target.sample_id],
                          _share_inside(relevance, task.mask), "" if finite else "non-finite score"))
@@ -525,7 +531,7 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
     load = _model_views(source, model.preprocessing)
     views = [intervention_views(target, mask, load)[0] for target in chosen]
     conditions = [[ORIGINAL, *GROUP_CONDITIONS[t.group]] for t in chosen]
-    maps, scores = _explain_views(model, [v[c] for v, names in zip(views, conditions) for c in names],
+    maps, scores = _explain_views(model, [v[c] for v, names in zip(views, conditions, strict=True) for c in names],
                                   model.class_names.index(node.attrs["class_name"]), settings)
     side = mask.shape
     arrays = {
@@ -533,7 +539,7 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
         "group": np.asarray([t.group for t in chosen], dtype=str),
         "donor": np.asarray([t.donor for t in chosen], dtype=str),
         "condition": np.asarray(conditions, dtype=str).reshape(-1, 3),
-        "pixels": np.asarray([v[c] for v, names in zip(views, conditions) for c in names],
+        "pixels": np.asarray([v[c] for v, names in zip(views, conditions, strict=True) for c in names],
                              np.uint8).reshape(-1, 3, *side, 3),
         "relevance": np.asarray(maps, np.float32).reshape(-1, 3, *side),
         "score": np.asarray(scores, np.float64).reshape(-1, 3),

@@ -252,14 +252,14 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
     with relevance_compute(task.torch_threads):
         device = worker_device(task.settings.device)
         model, source = cached_model(task.model_spec, device), cached_source(task.source_spec)
-        for sid, member in zip(task.sample_ids, task.members):
+        for sid, member in zip(task.sample_ids, task.members, strict=True):
             try:
                 images.append((sid, member, source.load(sid).image))
             except UnreadableImageError as error:  # skipped, counted and recorded (issue 4)
                 rows.append({"sample_id": sid, "member": member, "strategy": BASELINE, "error": str(error)})
         views = explain_strategies(model.module, preprocessings, [(sid, image) for sid, _, image in images],
                                    task.class_index, task.settings.batch_for(device), task.settings.composite, device)
-    for (sid, member, image), view in zip(images, views):
+    for (sid, member, image), view in zip(images, views, strict=True):
         for row in strategy_rows(sid, image, view, BASELINE):
             bad = not np.isfinite(row["score"])
             rows.append(row | {"member": member, "error": "non-finite score" if bad else ""})

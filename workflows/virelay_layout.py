@@ -107,7 +107,7 @@ def _n_hot(project: Project) -> np.ndarray:
     of c. Only membership the store records is claimed: a non-member's other labels stay unknown (False)."""
     known: dict[str, set[int]] = {}
     for category in project.categories:
-        for sample_id, member in zip(category.sample_ids, category.members):
+        for sample_id, member in zip(category.sample_ids, category.members, strict=True):
             if member:
                 known.setdefault(sample_id, set()).add(category.class_index)
     rows = [sample_id for category in project.categories for sample_id in category.sample_ids]

@@ -14,4 +14,4 @@ from spray.analysis.estimator import SpectralRelevanceAnalysis
 from spray.analysis.ranking import rank_classes
 from spray.analysis.validation import DegenerateMapsWarning
 
-__all__ = ["SpectralRelevanceAnalysis", "rank_classes", "DegenerateMapsWarning"]
+__all__ = ["DegenerateMapsWarning", "SpectralRelevanceAnalysis", "rank_classes"]

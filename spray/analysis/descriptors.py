@@ -54,7 +54,7 @@ def _share(distribution: np.ndarray, mask: np.ndarray) -> float:
 
 def _concentration(distribution: np.ndarray) -> float:
     flat = np.sort(distribution.ravel())[::-1]
-    top = max(1, int(round(CONCENTRATION_TOP_FRACTION * flat.size)))
+    top = max(1, round(CONCENTRATION_TOP_FRACTION * flat.size))
     return float(flat[:top].sum() / flat.sum()) if flat.sum() > 0 else 0.0
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
 from spray.analysis import affinity as affinity_module
-from typing import Literal
-
 from spray.analysis import clustering, embedding, knn, null, pooling, spectrum
 from spray.analysis.descriptors import describe_clusters
 from spray.analysis.laplacian import LAPLACIAN_DEFAULT, LaplacianKind

@@ -120,7 +120,7 @@ def _map_blocks(
         if workers == 1:
             return [(span, work(queries[span[0] : span[1]])) for span in spans]
         with ThreadPoolExecutor(workers) as pool:
-            return list(zip(spans, pool.map(lambda span: work(queries[span[0] : span[1]]), spans)))
+            return list(zip(spans, pool.map(lambda span: work(queries[span[0] : span[1]]), spans), strict=True))
 
 
 class _Scorer:

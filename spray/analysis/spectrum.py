@@ -135,7 +135,7 @@ def significant_n_clusters(
     """
     observed = log_gap_ratios(eigenvalues)[:max_clusters]
     twins = np.full((len(np.atleast_2d(twin_eigenvalues)), len(observed)), np.nan)
-    for row, spectrum in zip(twins, np.atleast_2d(twin_eigenvalues)):
+    for row, spectrum in zip(twins, np.atleast_2d(twin_eigenvalues), strict=True):
         ratios = log_gap_ratios(spectrum)[: len(observed)]
         row[: len(ratios)] = np.where(np.isfinite(ratios), ratios, np.nan)  # a twin in pieces says nothing
     counts = np.isfinite(twins).sum(axis=0)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.errors import SprayError
 from spray.cli.options import ANALYSIS_OPTIONS, CLASS_OPTION, STORE_OPTIONS, VARIANT_OPTION, apply, config_from_flags
+from spray.errors import SprayError
 
 
 @click.command()
 @CLASS_OPTION
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="TOML file with any of these options (flags given here override it).")
-@apply(STORE_OPTIONS + [VARIANT_OPTION] + ANALYSIS_OPTIONS)
+@apply([*STORE_OPTIONS, VARIANT_OPTION, *ANALYSIS_OPTIONS])
 @click.option("--force", is_flag=True, default=None, help="Redo an analysis the store already has.")
 @click.option("--layer", default=None, metavar="MODULE.PATH",
               help="Analyse the maps computed with this --layer (their channel vectors).")

@@ -5,8 +5,15 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import (CLASS_OPTION, COMPUTE_OPTIONS, MODEL_OPTIONS, PIPELINE_OPTIONS, STORE_OPTIONS, apply,
-                               config_from_flags)
+from spray.cli.options import (
+    CLASS_OPTION,
+    COMPUTE_OPTIONS,
+    MODEL_OPTIONS,
+    PIPELINE_OPTIONS,
+    STORE_OPTIONS,
+    apply,
+    config_from_flags,
+)
 from workflows.settings import MAX_GRID, ComputeSettings
 
 

@@ -14,8 +14,16 @@ import click
 
 from spray.preprocess import PAD_MODES, PRESETS
 from workflows.config import RunConfig, resolve_config
-from workflows.settings import (COMPOSITES, CPU_BATCH_SIZE, GPU_BATCH_SIZE, LOCAL_CLUSTER_MIN_MAPS, MAX_GRID,
-                                N_CLUSTERS_RULES, SELECTIONS, STABILITY_MODES)
+from workflows.settings import (
+    COMPOSITES,
+    CPU_BATCH_SIZE,
+    GPU_BATCH_SIZE,
+    LOCAL_CLUSTER_MIN_MAPS,
+    MAX_GRID,
+    N_CLUSTERS_RULES,
+    SELECTIONS,
+    STABILITY_MODES,
+)
 
 _DEFAULTS = RunConfig()
 _ANALYSIS = _DEFAULTS.analysis

@@ -5,8 +5,17 @@ from __future__ import annotations
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import (ANALYSIS_OPTIONS, CLASS_OPTION, COMPUTE_OPTIONS, MODEL_OPTIONS, PIPELINE_OPTIONS,
-                               REPORT_OPTIONS, STORE_OPTIONS, apply, config_from_flags)
+from spray.cli.options import (
+    ANALYSIS_OPTIONS,
+    CLASS_OPTION,
+    COMPUTE_OPTIONS,
+    MODEL_OPTIONS,
+    PIPELINE_OPTIONS,
+    REPORT_OPTIONS,
+    STORE_OPTIONS,
+    apply,
+    config_from_flags,
+)
 
 
 @click.command()

@@ -21,7 +21,7 @@ from spray.cli.options import STORE_OPTIONS, VARIANT_OPTION, apply
               help="The analysis the cluster number refers to. [default: the class's latest, as its page shows]")
 @click.option("--remove", is_flag=True, help="Remove the tag of --class/--cluster instead.")
 @click.option("--list", "list_tags", is_flag=True, help="List every tag in the store.")
-@apply(STORE_OPTIONS + [VARIANT_OPTION])
+@apply([*STORE_OPTIONS, VARIANT_OPTION])
 @one_line_errors
 def tag(class_name, cluster, kind, note, analysis, remove, list_tags, store, variant) -> None:
     """Tag a cluster as a shortcut, a legitimate strategy, or unsure, with a note.

@@ -8,8 +8,17 @@ from typing import Any
 import click
 
 from spray.cli.errors import one_line_errors
-from spray.cli.options import (ANALYSIS_OPTIONS, COMPUTE_OPTIONS, EXECUTION_OPTIONS, MODEL_OPTIONS, PIPELINE_OPTIONS,
-                               REPORT_OPTIONS, STORE_OPTIONS, apply, config_from_flags)
+from spray.cli.options import (
+    ANALYSIS_OPTIONS,
+    COMPUTE_OPTIONS,
+    EXECUTION_OPTIONS,
+    MODEL_OPTIONS,
+    PIPELINE_OPTIONS,
+    REPORT_OPTIONS,
+    STORE_OPTIONS,
+    apply,
+    config_from_flags,
+)
 
 # The composite of the maps the experiment explains, and where it runs (no sample selection or
 # full maps here: every image of the split is scored).

@@ -65,7 +65,7 @@ def _write_voc_sample(out: Path, sample_id: str, image, boxes) -> None:
         ElementTree.SubElement(obj, "name").text = name
         ElementTree.SubElement(obj, "difficult").text = "0"
         box = ElementTree.SubElement(obj, "bndbox")
-        for key, value in zip(("xmin", "ymin", "xmax", "ymax"), corners):
+        for key, value in zip(("xmin", "ymin", "xmax", "ymax"), corners, strict=True):
             ElementTree.SubElement(box, key).text = str(value)
     ElementTree.ElementTree(root).write(out / "Annotations" / f"{sample_id}.xml")
 

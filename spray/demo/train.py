@@ -78,7 +78,7 @@ def train(config: TrainConfig = TrainConfig(), out_dir: Path | None = None) -> d
         optimiser, config.learning_rate * 3, total_steps=config.epochs * -(-len(train_y) // config.batch_size)
     )
     generator = torch.Generator().manual_seed(config.seed)
-    for epoch in tqdm(range(config.epochs), desc="train", unit="epoch"):
+    for _epoch in tqdm(range(config.epochs), desc="train", unit="epoch"):
         network.train()
         for batch in torch.randperm(len(train_y), generator=generator).split(config.batch_size):
             optimiser.zero_grad()

@@ -18,7 +18,9 @@ multiplication. The user's modules are only read, never changed or hooked.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -38,7 +40,8 @@ class LayerAttribution(NamedTuple):
     relevance: torch.Tensor
     logits: torch.Tensor
     layers: dict[str, torch.Tensor]
-    activations: dict[str, torch.Tensor] = {}
+    # read-only empty default: one shared dict would be mutable through every instance built without it
+    activations: Mapping[str, torch.Tensor] = MappingProxyType({})
 
 
 def attribute(
@@ -132,7 +135,7 @@ def _explain(
             logits, [x_in, *(explanation.values[node] for node in flowing)], grad_outputs=start,
             allow_unused=True, materialize_grads=True,
         )
-    found = dict(zip(flowing, at_layers))
+    found = dict(zip(flowing, at_layers, strict=True))
     layers = {
         name: found[node].detach() if node in found else torch.zeros_like(explanation.values[node])
         for name, node in nodes.items()

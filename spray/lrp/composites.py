@@ -23,7 +23,7 @@ class Composite:
     first: Rule | None = None
 
     @classmethod
-    def uniform(cls, rule: Rule) -> "Composite":
+    def uniform(cls, rule: Rule) -> Composite:
         """The same rule on every layer, the input layer included."""
         return cls(conv=rule, dense=rule)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.fx
@@ -341,7 +341,7 @@ def _any_depends_on_input(arguments) -> bool:
 
 def _bind(args, kwargs, names: tuple[str, ...]) -> dict:
     """Positional and keyword arguments by parameter name (only those given)."""
-    return {**dict(zip(names, args)), **kwargs}
+    return {**dict(zip(names, args, strict=False)), **kwargs}  # fewer args than names: the rest by default or keyword
 
 
 def _attribute(model: nn.Module, path: str):

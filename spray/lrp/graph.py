@@ -31,7 +31,7 @@ class ModelGraph:
     outputs: dict[str, tuple[torch.fx.Node, ...]]
 
 
-_traced: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, ModelGraph]]" = weakref.WeakKeyDictionary()
+_traced: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, ModelGraph]] = weakref.WeakKeyDictionary()
 _trace_lock = threading.Lock()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.fx
@@ -115,7 +115,7 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
             f"model {type(model).__name__} fails on an input of shape {shape} ({error}); pass one sample's "
             "shape (channels, height, width) as the model expects it."
         ) from error
-    flowing = {path for path, gradient in zip(values, reached) if gradient is not None}
+    flowing = {path for path, gradient in zip(values, reached, strict=True) if gradient is not None}
     return [(path, tuple(values[path].shape[1:])) for path, _ in model.named_modules() if path in flowing]
 
 

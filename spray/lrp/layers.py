@@ -8,9 +8,9 @@ hooked, which keeps explanations safe while other threads run the same model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ class LinearLayer:
         """The layer's true output z = Wx + b."""
         return self.forward(x, self.weight, self.bias)
 
-    def folded_with(self, norm: nn.BatchNorm2d) -> "LinearLayer":
+    def folded_with(self, norm: nn.BatchNorm2d) -> LinearLayer:
         """This conv followed by ``norm`` (eval statistics) as one conv with new tensors.
 
         W' = W s and b' = (b - mu) s + beta with s = gamma / sqrt(var + eps), so that the

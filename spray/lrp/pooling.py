@@ -20,7 +20,7 @@ Padding is -inf, so it is never a tied input. Two window layouts:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +57,7 @@ def max_pool2d(
     stride = kernel if _absent(stride) else _pair(stride)
     padding, dilation = _pair(padding), _pair(dilation)
     if kernel == stride and padding == (0, 0) and dilation == (1, 1):
-        sizes = [n // k if not ceil_mode else -(-n // k) for n, k in zip(x.shape[-2:], kernel)]
+        sizes = [n // k if not ceil_mode else -(-n // k) for n, k in zip(x.shape[-2:], kernel, strict=True)]
         if min(sizes) >= 1:
             return _EvenMaxPool.apply(x, _Blocks(kernel, tuple(sizes)))
 
@@ -89,8 +89,8 @@ def adaptive_max_pool2d(x: torch.Tensor, output_size: _Pair | Sequence[int | Non
     size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     out = tuple(x.shape[-2 + axis] if size[axis] is None else int(size[axis]) for axis in range(2))
     inputs = tuple(x.shape[-2:])
-    if all(o >= 1 and n % o == 0 for n, o in zip(inputs, out)):
-        return _EvenMaxPool.apply(x, _Blocks(tuple(n // o for n, o in zip(inputs, out)), out))
+    if all(o >= 1 and n % o == 0 for n, o in zip(inputs, out, strict=True)):
+        return _EvenMaxPool.apply(x, _Blocks(tuple(n // o for n, o in zip(inputs, out, strict=True)), out))
 
     def pool(t: torch.Tensor) -> torch.Tensor:
         return F.adaptive_max_pool2d(t, out)

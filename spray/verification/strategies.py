@@ -134,4 +134,5 @@ def reference_colour_from_images(images: Iterable[np.ndarray]) -> tuple[tuple[in
     points = np.asarray(colours, dtype=np.float64)
     distances = [np.linalg.norm(points - point, axis=1).sum() for point in points]  # O(n) memory
     medoid = points[int(np.argmin(distances))]
-    return tuple(int(round(c)) for c in medoid), len(colours)  # type: ignore[return-value]
+    red, green, blue = (round(float(c)) for c in medoid)
+    return (red, green, blue), len(colours)

@@ -168,10 +168,10 @@ def _prototypes(clusters: pd.DataFrame) -> np.ndarray:
 __all__ = [
     "CLUSTER_COUNT_CHANGE",
     "EIGENGAP_SHIFT",
-    "Finding",
-    "audit_notices",
     "LAMBDA2_SHIFT",
     "NEW_CLUSTER",
     "RESOLVED_CLUSTER",
+    "Finding",
+    "audit_notices",
     "compare_audits",
 ]

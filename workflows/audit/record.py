@@ -88,7 +88,7 @@ def _class_rows(outcome: Any, tags: list[str] | None) -> list[dict[str, Any]]:
         "n_samples": int(outcome.n_samples),
         "n_computed": int(outcome.n_computed),
         "reused_analysis": bool(outcome.reused_analysis),
-        **dict(zip(LAMBDA_COLUMNS, smallest.tolist())),
+        **dict(zip(LAMBDA_COLUMNS, smallest.tolist(), strict=True)),
         "eigengap": eigengap_at(eigenvalues, int(outcome.n_clusters)),
         "n_clusters": int(outcome.n_clusters),
     }
@@ -104,7 +104,7 @@ def _class_rows(outcome: Any, tags: list[str] | None) -> list[dict[str, Any]]:
             "tag": tag,
         }
         for cluster_id, size, suspicion, prototype, tag in zip(
-            ids, clusters["size"], clusters["suspicion"], clusters["prototype"], tags or [""] * len(clusters)
+            ids, clusters["size"], clusters["suspicion"], clusters["prototype"], tags or [""] * len(clusters), strict=True
         )
     ]
 

@@ -96,7 +96,7 @@ def crontab_entry(at: str, config_path: str | os.PathLike, log_path: str | os.Pa
 def install_crontab(marker: str, line: str) -> str:
     """Add ``line`` to the user's crontab, replacing an earlier entry with the same marker; returns the new crontab."""
     program = shlex.split(os.environ.get(CRONTAB_ENV, "crontab"))
-    current = _crontab(program + ["-l"], check_empty=True)
+    current = _crontab([*program, "-l"], check_empty=True)
     kept: list[str] = []
     skip_next = False
     for existing in current.splitlines():
@@ -107,7 +107,7 @@ def install_crontab(marker: str, line: str) -> str:
         else:
             kept.append(existing)
     updated = "\n".join([*kept, marker, line]) + "\n"
-    _crontab(program + ["-"], stdin=updated)
+    _crontab([*program, "-"], stdin=updated)
     return updated
 
 
