@@ -18,6 +18,7 @@ import zarr
 
 from relevance_store.codecs import compressors
 from relevance_store.naming import ClassKey, encode_name
+from relevance_store.nodes import json_mapping, json_number, subgroup
 from relevance_store.tables import read_table, write_table
 from spray.errors import StoreError
 
@@ -85,7 +86,7 @@ def analysis_hashes(group: zarr.Group) -> list[str]:
     """Hashes of complete analyses, oldest first."""
     if ANALYSIS not in group:
         return []
-    entries = [(node.attrs.get("written_at", 0.0), name) for name, node in group[ANALYSIS].groups()
+    entries = [(node.attrs.get("written_at", 0.0), name) for name, node in subgroup(group, ANALYSIS).groups()
                if node.attrs.get("complete")]
     return [name for _, name in sorted(entries)]
 
@@ -98,11 +99,12 @@ def read_analysis(group: zarr.Group, key: ClassKey, digest: str | None = None) -
     digest = digest or hashes[-1]
     if digest not in hashes:
         raise StoreError(f"no analysis {digest!r} stored for {key}; stored: {', '.join(hashes)}")
-    node = group[ANALYSIS][digest]
-    result = AnalysisResult(digest, dict(node.attrs["params"]), attrs=dict(node.attrs["attrs"]),
-                            written_at=float(node.attrs["written_at"]))
+    node = subgroup(group, f"{ANALYSIS}/{digest}")
+    result = AnalysisResult(digest, json_mapping(node.attrs["params"], "analysis params"),
+                            attrs=json_mapping(node.attrs["attrs"], "analysis attrs"),
+                            written_at=json_number(node.attrs["written_at"], "analysis written_at"))
     if "arrays" in node:
-        result.arrays = {name: np.asarray(array[...]) for name, array in node["arrays"].arrays()}
+        result.arrays = {name: np.asarray(array[...]) for name, array in subgroup(node, "arrays").arrays()}
     if "tables" in node:
-        result.tables = {name: read_table(array) for name, array in node["tables"].arrays()}
+        result.tables = {name: read_table(array) for name, array in subgroup(node, "tables").arrays()}
     return result

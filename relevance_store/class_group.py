@@ -25,11 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import zarr
 from zarr import AsyncArray
+from zarr.core.array_spec import ArrayConfigParams
+from zarr.core.common import JSON
 from zarr.core.sync import sync
 from zarr.errors import ArrayNotFoundError
 from zarr.storage import StorePath
 
-from relevance_store import analysis
+from relevance_store import analysis, nodes
 from relevance_store.codecs import compressors, full_map_filters
 from relevance_store.naming import ClassKey
 from spray.errors import StoreError
@@ -40,7 +42,7 @@ LATENT_VIEWS = "latent_views"
 # Write every chunk object even when it equals the fill value (an all-failed chunk is all
 # NaN), so presence checks are exact. Runtime config is not stored with the array, so the
 # writer applies it again (``_writable``) every time it opens one.
-_ARRAY_CONFIG = {"write_empty_chunks": True}
+_ARRAY_CONFIG: ArrayConfigParams = {"write_empty_chunks": True}
 
 
 def _writable(array: zarr.Array) -> zarr.Array:
@@ -151,23 +153,24 @@ class ClassGroup:
     @property
     def map_shape(self) -> tuple[int, int]:
         """(H, W) of a relevance map (the model input's size), as created."""
-        return tuple(self.provenance["config"]["map_shape"])  # type: ignore[return-value]
+        height, width = self.provenance["config"]["map_shape"]
+        return int(height), int(width)
 
     @property
     def n_samples(self) -> int:
-        return int(self.group["sample_id"].shape[0])
+        return int(nodes.array(self.group, "sample_id").shape[0])
 
     @property
     def chunk_size(self) -> int:
-        return int(self.group["sample_id"].chunks[0])
+        return int(nodes.array(self.group, "sample_id").chunks[0])
 
     @property
     def n_chunks(self) -> int:
-        return int(self.group["done"].shape[0])
+        return int(nodes.array(self.group, "done").shape[0])
 
     @property
     def grids(self) -> list[int]:
-        return sorted(int(name) for name in self.group["pooled"].array_keys()) if "pooled" in self.group else []
+        return sorted(int(name) for name in nodes.subgroup(self.group, "pooled").array_keys()) if "pooled" in self.group else []
 
     def chunk_rows(self, index: int) -> slice:
         """The sample rows of chunk ``index``."""
@@ -181,25 +184,25 @@ class ClassGroup:
     # ---- per-sample data ----------------------------------------------------------------
     @property
     def sample_ids(self) -> list[str]:
-        return [str(s) for s in self.group["sample_id"][:]]
+        return [str(s) for s in nodes.read(self.group, "sample_id")]
 
     @property
     def labels(self) -> np.ndarray:
-        return np.asarray(self.group["label"][:], dtype=np.int8)
+        return np.asarray(nodes.read(self.group, "label"), dtype=np.int8)
 
     @property
     def scores(self) -> np.ndarray:
-        return np.asarray(self.group["score"][:], dtype=np.float32)
+        return np.asarray(nodes.read(self.group, "score"), dtype=np.float32)
 
     @property
     def predicted(self) -> np.ndarray:
         """(N,) index of the model's top output per sample (-1: not computed or failed)."""
-        return np.asarray(self.group["predicted"][:], dtype=np.int32)
+        return np.asarray(nodes.read(self.group, "predicted"), dtype=np.int32)
 
     @property
     def error_reasons(self) -> np.ndarray:
         """(N,) numpy StringDType: "" for a good sample, else why it failed."""
-        return self.group["error"][:]
+        return nodes.read(self.group, "error")
 
     @property
     def errors(self) -> dict[str, str]:
@@ -212,34 +215,34 @@ class ClassGroup:
         if name not in self.group:
             raise StoreError(f"{self.key} has no {grid}x{grid} pooled maps (it has {self.grids}); "
                              f"recompute with --grid {grid}")
-        return np.asarray(self.group[name][:])
+        return nodes.read(self.group, name)
 
     @property
     def full(self) -> zarr.Array | None:
         """(N, H, W) full-resolution relevance as a lazy Zarr array (slice it), or None if not kept."""
-        return self.group.get("full")
+        return nodes.optional_array(self.group, "full")
 
     @property
     def latent(self) -> np.ndarray | None:
         """(N, C) relevance arriving at the inner layer's channels (summed over space), or None
         when the maps were computed without ``--layer``."""
-        return np.asarray(self.group["latent"][:]) if "latent" in self.group else None
+        return nodes.read(self.group, "latent") if "latent" in self.group else None
 
     @property
     def latent_activation(self) -> np.ndarray | None:
         """(N, C) the inner layer's largest activation per channel (over space), or None."""
-        return np.asarray(self.group["latent_activation"][:]) if "latent_activation" in self.group else None
+        return nodes.read(self.group, "latent_activation") if "latent_activation" in self.group else None
 
     @property
     def thumbnails(self) -> zarr.Array | None:
         """(N, T, T, 3) uint8 input thumbnails as a lazy Zarr array, or None if not kept."""
-        return self.group.get("thumbnail")
+        return nodes.optional_array(self.group, "thumbnail")
 
     # ---- completion ---------------------------------------------------------------------
     @property
     def done(self) -> np.ndarray:
         """(n_chunks,) bool completion mask."""
-        return np.asarray(self.group["done"][:], dtype=bool)
+        return np.asarray(nodes.read(self.group, "done"), dtype=bool)
 
     @property
     def sample_done(self) -> np.ndarray:
@@ -265,7 +268,7 @@ class ClassGroup:
     def reset_done(self) -> None:
         """Mark every chunk not done, so that the next compute rewrites all of them in place
         (``--force``). The arrays and the stored analyses stay; nothing is deleted."""
-        _writable(self.group["done"])[:] = False
+        _writable(nodes.array(self.group, "done"))[:] = False
 
     def pending_chunks(self) -> list[int]:
         return [int(i) for i in np.flatnonzero(~self.done)]
@@ -330,15 +333,15 @@ class ClassGroup:
         """Every per-sample array written by chunk tasks, by name."""
         names = ["score", "error", *(f"pooled/{g}" for g in self.grids)]
         names += [name for name in ("full", "thumbnail", "latent", "latent_activation") if name in self.group]
-        return {name: self.group[name] for name in names}
+        return {name: nodes.array(self.group, name) for name in names}
 
     def chunk_present(self, name: str, index: int) -> bool:
         """Whether the storage object of chunk ``index`` of array ``name`` exists."""
-        array = self.group[name]
-        key = array.metadata.encode_chunk_key((index,) + (0,) * (array.ndim - 1))
-        return bool(sync((array.store_path / key).exists()))
+        node = nodes.array(self.group, name)
+        key = node.metadata.encode_chunk_key((index,) + (0,) * (node.ndim - 1))
+        return bool(sync((node.store_path / key).exists()))
 
-    def update_attrs(self, **attrs: object) -> None:
+    def update_attrs(self, **attrs: JSON) -> None:
         """Merge ``attrs`` into the provenance (client only, never from tasks)."""
         self.group.attrs.update(attrs)
 
@@ -346,9 +349,9 @@ class ClassGroup:
     def latent_views(self, analysis_hash: str) -> dict[str, np.ndarray] | None:
         """The arrays kept for a latent analysis's page (top channels, conditional maps), or None."""
         path = f"{LATENT_VIEWS}/{analysis_hash}"
-        if path not in self.group or not self.group[path].attrs.get("complete"):
+        if path not in self.group or not nodes.subgroup(self.group, path).attrs.get("complete"):
             return None
-        return {name: np.asarray(array[...]) for name, array in self.group[path].arrays()}
+        return {name: np.asarray(values[...]) for name, values in nodes.subgroup(self.group, path).arrays()}
 
     def write_latent_views(self, analysis_hash: str, arrays: Mapping[str, np.ndarray]) -> None:
         """Keep ``arrays`` for ``analysis_hash`` (replacing them), marked complete last."""

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import zarr
 
+from relevance_store import nodes
 from relevance_store.class_group import ClassGroup
 from relevance_store.naming import ClassKey
 from relevance_store.store import RelevanceStore
@@ -89,16 +91,16 @@ def check_class(group: ClassGroup) -> list[Problem]:
     objects or with non-finite good rows, and analyses that cannot be decoded."""
     problems: list[Problem] = []
 
-    def found(message: str, **repair: object) -> None:
-        problems.append(Problem(group.key, message, **repair))  # type: ignore[arg-type]
+    def found(message: str, *, chunk: int | None = None, analysis: str | None = None) -> None:
+        problems.append(Problem(group.key, message, chunk=chunk, analysis=analysis))
 
     for name in CREATED_ARRAYS:
-        _, reason = _decode(group.group[name].__getitem__, ...)
+        _, reason = _decode(nodes.array(group.group, name).__getitem__, ...)
         if reason:
             found(f"its {name!r} array cannot be decoded ({reason}); recompute the class with `spray compute --force`")
     arrays = _task_arrays(group)
-    for index in np.flatnonzero(_done_flags(group, found)):
-        index = int(index)
+    for flat_index in np.flatnonzero(_done_flags(group, found)):
+        index = int(flat_index)
         rows = group.chunk_rows(index)
         decoded = {}
         for name, array in arrays.items():
@@ -140,8 +142,11 @@ def repair_store(store: RelevanceStore, problems: list[Problem]) -> list[str]:
     """Mark the chunks named by ``problems`` not done and remove the analyses named; one line
     per class and kind saying what was done and what recomputes it. Takes each class's writer
     lock, so a compute running on that class is never raced."""
-    chunks, analyses = defaultdict(set), defaultdict(set)
+    chunks: defaultdict[ClassKey, set[int]] = defaultdict(set)
+    analyses: defaultdict[ClassKey, set[str]] = defaultdict(set)
     for problem in problems:
+        if problem.key is None:  # a node that is not a class group: nothing to repair
+            continue
         if problem.chunk is not None:
             chunks[problem.key].add(problem.chunk)
         if problem.analysis is not None:
@@ -151,9 +156,9 @@ def repair_store(store: RelevanceStore, problems: list[Problem]) -> list[str]:
         with store.writer_lock(key):
             group = store.class_group(key)
             for index in sorted(chunks[key]):
-                group.group["done"][index] = False
+                nodes.array(group.group, "done")[index] = False
             for digest in sorted(analyses[key]):
-                del group.group["analysis"][digest]
+                del nodes.subgroup(group.group, "analysis")[digest]
         if chunks[key]:
             listed = ", ".join(map(str, sorted(chunks[key])))
             lines.append(f"marked chunk{'s' if len(chunks[key]) > 1 else ''} {listed} of class {key.class_name!r} "
@@ -164,9 +169,9 @@ def repair_store(store: RelevanceStore, problems: list[Problem]) -> list[str]:
     return lines
 
 
-def _task_arrays(group: ClassGroup) -> dict:
+def _task_arrays(group: ClassGroup) -> dict[str, zarr.Array]:
     names = [*TASK_ARRAYS, *(f"pooled/{grid}" for grid in group.grids)]
-    return {name: group.group[name] for name in names if name in group.group}
+    return {name: nodes.array(group.group, name) for name in names if name in group.group}
 
 
 def _done_flags(group: ClassGroup, found: Callable[..., None]) -> np.ndarray:
@@ -175,7 +180,7 @@ def _done_flags(group: ClassGroup, found: Callable[..., None]) -> np.ndarray:
         return group.done
     except Exception:
         flags = np.zeros(group.n_chunks, dtype=bool)
-        done = group.group["done"]
+        done = nodes.array(group.group, "done")
         for index in range(group.n_chunks):
             try:
                 flags[index] = bool(done[index])

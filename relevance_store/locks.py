@@ -201,18 +201,21 @@ class WriterLock:
                 with guarded(self.path.parent):
                     if self._stop.is_set():
                         return
-                    if not self._is_mine():
+                    owner = self._owner
+                    if owner is None or not self._is_mine():
                         self.lost = True
                         log.warning("the lock %s of %s was taken over or removed while held", self.path, self.what)
                         return
-                    self._owner = {**self._owner, "heartbeat": time.time()}
+                    self._owner = {**owner, "heartbeat": time.time()}
                     self._write(self._owner)
             except OSError as error:  # a full or unreachable disk: try again at the next beat
                 log.warning("could not refresh the lock %s (%s)", self.path, error)
 
     def _is_mine(self) -> bool:
         record = self.read_owner()
-        return bool(record) and self._owner is not None and record.get("token") == self._owner["token"]
+        if not record or self._owner is None:
+            return False
+        return bool(record.get("token") == self._owner["token"])
 
     def read_owner(self) -> dict | None:
         """The current lock record, or None when unlocked (an unreadable record counts as stale)."""

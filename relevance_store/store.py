@@ -15,11 +15,13 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, TypeGuard
 
 import zarr
 from zarr.core.sync import sync
 from zarr.errors import GroupNotFoundError
 
+from relevance_store import nodes
 from relevance_store.class_group import ClassGroup, create_class_arrays
 from relevance_store.locks import WriterLock
 from relevance_store.naming import ClassKey, encode_name
@@ -28,7 +30,12 @@ from spray.errors import StoreError
 
 FORMAT = "spray-store"
 SCHEMA_VERSION = 3
-MODES = ("r", "r+", "a")
+StoreMode = Literal["r", "r+", "a"]
+MODES: tuple[StoreMode, ...] = ("r", "r+", "a")
+
+
+def _is_mode(mode: str) -> TypeGuard[StoreMode]:
+    return mode in MODES
 
 
 def is_local(location: str) -> bool:
@@ -85,7 +92,7 @@ class RelevanceStore:
                 for _, variant in self.child_groups(dataset):
                     for _, group in self.child_groups(variant):
                         if "key" in group.attrs:
-                            keys.append(ClassKey(*group.attrs["key"]))
+                            keys.append(ClassKey(*nodes.json_list(group.attrs["key"], "class key")))
         return sorted(set(keys))
 
     def has_class(self, key: ClassKey) -> bool:
@@ -94,7 +101,7 @@ class RelevanceStore:
     def class_group(self, key: ClassKey) -> ClassGroup:
         if not self.has_class(key):
             raise StoreError(f"the store {self.location} has no class group for {key}; run `spray compute` for it first")
-        return ClassGroup(self.root[key.path], key)
+        return ClassGroup(nodes.subgroup(self.root, key.path), key)
 
     def find_class(self, class_name: str, variant: str | None = None, layer: str | None = None) -> ClassGroup:
         """The one class group named ``class_name``; ``variant`` (a prefix of its maps id or model
@@ -162,7 +169,7 @@ class RelevanceStore:
 
 def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
     """Open a store: ``"r"`` read, ``"r+"`` write an existing one, ``"a"`` create if absent."""
-    if mode not in MODES:
+    if not _is_mode(mode):
         raise StoreError(f"store mode {mode!r} is not one of {', '.join(MODES)}")
     location = os.fspath(location)
     if is_local(location) and mode == "a" and local_path(location).is_dir() \
