@@ -143,14 +143,18 @@ def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
         warnings.simplefilter("ignore", category=FutureWarning)  # third-party deprecation noise
         estimator.fit(maps)
         table = estimator.stability(maps, stability) if stability != "off" else None
+    if latent is None:
+        prototypes = estimator.prototypes_
+        assert prototypes is not None, "pixel maps reach the estimator as (N, G, G) maps, which give prototypes"
+    else:
+        prototypes = _mean_maps(group, rows, config.analysis.grid, estimator)
     arrays = {
         "eigenvalues": estimator.eigenvalues_,
         "eigenvectors": estimator.eigenvectors_,
         "eigengap": estimator.eigengap_,
         "labels": estimator.labels_,
         "rows": rows,
-        "prototypes": estimator.prototypes_ if latent is None else _mean_maps(group, rows, config.analysis.grid,
-                                                                               estimator),
+        "prototypes": prototypes,
         **estimator.embedding_,
         **_predicted_as_class(group, rows),
         **({} if latent is None else {"latent_prototypes": _cluster_means(maps, estimator)}),

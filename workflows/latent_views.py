@@ -19,6 +19,7 @@ import numpy as np
 
 from relevance_store import AnalysisResult, ClassGroup
 from spray.analysis.pooling import sum_pool
+from spray.errors import StoreError
 from workflows.config import RunConfig
 from workflows.process_settings import relevance_compute
 from workflows.relevance_task import cached_model, cached_source, load_inputs
@@ -56,7 +57,10 @@ def compute_views(config: RunConfig, group: ClassGroup, analysis: AnalysisResult
     labels = np.asarray(analysis.arrays["labels"])
     table = analysis.tables["clusters"]
     clusters = [int(c) for c in table["cluster"]]
-    latent, activation = group.latent[rows], group.latent_activation[rows]
+    all_latent, all_activation = group.latent, group.latent_activation
+    if all_latent is None or all_activation is None:
+        raise StoreError(f"{group.key} keeps no latent relevance; compute its maps with --layer for a latent analysis")
+    latent, activation = all_latent[rows], all_activation[rows]
     shares = channel_shares(latent, labels, clusters)
     top = np.argsort(-shares, axis=1, kind="stable")[:, :TOP_CHANNELS]
     medoids = np.full((len(clusters), MEDOIDS), -1, np.int64)
@@ -75,16 +79,17 @@ def compute_views(config: RunConfig, group: ClassGroup, analysis: AnalysisResult
         for k in range(len(clusters)):
             present = [i for i in medoids[k] if i >= 0]
             inputs, _ = load_inputs(source, model.preprocessing, tuple(ids[rows[i]] for i in present))
-            readable = [j for j, x in enumerate(inputs) if x is not None]
+            loaded = {j: x for j, x in enumerate(inputs) if x is not None}
+            readable = list(loaded)
             if not readable:
                 continue
-            x = torch.from_numpy(np.stack([inputs[j] for j in readable]))
+            x = torch.from_numpy(np.stack(list(loaded.values())))
             for t, channel in enumerate(top[k]):
                 relevance, _ = conditional_relevance(model.module, x, target, layer, [int(channel)],
                                                      config.compute.composite)
                 summed = relevance.sum(dim=1).numpy()
                 maps[k, t, readable] = sum_pool(summed, side) if side < summed.shape[-1] else summed
-    views = {"channels": top.astype(np.int64), "shares": np.take_along_axis(shares, top, axis=1).astype(np.float32),
+    views: dict[str, np.ndarray] = {"channels": top.astype(np.int64), "shares": np.take_along_axis(shares, top, axis=1).astype(np.float32),
              "medoids": medoids, "maps": maps, "top_images": strongest[top].astype(np.int64)}
     group.writable().write_latent_views(analysis.params_hash, views)
     return views

@@ -75,7 +75,8 @@ def _numba_threads(threads: int) -> int:
     import numba
 
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    pool_size = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # numba.config sets it through globals()
+    numba.set_num_threads(max(1, min(threads, pool_size)))
     return previous
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from relevance_store import ClassKey, open_store
+from relevance_store import ClassKey, nodes, open_store
 from spray.analysis.pooling import sum_pool
 from spray.errors import SprayError
 from workflows.process_settings import relevance_compute
@@ -201,28 +201,29 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         device = worker_device(settings.device)
         model = cached_model(task.model_spec, device)
         inputs, reasons = load_inputs(cached_source(task.source_spec), model.preprocessing, task.sample_ids, width)
-        good = [i for i, x in enumerate(inputs) if x is not None]
+        loaded = {i: x for i, x in enumerate(inputs) if x is not None}
+        good = list(loaded)
         full = np.full((n, height, width), np.nan, np.float32)
         scores = np.full(n, np.nan, np.float32)
         predicted = np.full(n, -1, np.int32)
-        latent = np.full((n, group.group["latent"].shape[1]), np.nan, np.float32) if settings.layer else None
+        latent = np.full((n, nodes.array(group.group, "latent").shape[1]), np.nan, np.float32) if settings.layer else None
         activation = None if latent is None else latent.copy()
         size = settings.thumbnail_size
         thumbnails = np.zeros((n, size, size, 3), np.uint8) if size else None
         if good:
-            stacked = np.stack([inputs[i] for i in good])
+            stacked = np.stack(list(loaded.values()))
             explained = explain(model.module, stacked, task.target, settings.composite, settings.batch_for(device),
                                 device, settings.layer)
             full[good], scores[good], predicted[good] = explained.maps, explained.scores, explained.predicted
-            if latent is not None:
+            if latent is not None and activation is not None:
                 latent[good], activation[good] = explained.latent, explained.latent_activation
-            if thumbnails is not None:
+            if thumbnails is not None and size:
                 thumbnails[good] = [thumbnail(x, model.preprocessing, size) for x in stacked]
     for i in good:
         finite = np.isfinite(full[i]).all() and np.isfinite(scores[i]) and (latent is None or np.isfinite(latent[i]).all())
         if not finite:
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
-            if latent is not None:
+            if latent is not None and activation is not None:
                 latent[i] = activation[i] = np.nan
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in group.grids}
     group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, latent=latent,
@@ -241,11 +242,12 @@ def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, 
         device = worker_device(settings.device)
         model, source = cached_model(model_spec, device), cached_source(source_spec)
         inputs, _ = load_inputs(source, model.preprocessing, sample_ids)
-        good = [i for i, x in enumerate(inputs) if x is not None]
+        loaded = {i: x for i, x in enumerate(inputs) if x is not None}
+        good = list(loaded)
         batch_size = settings.batch_for(device)
         for start in range(0, len(good), batch_size):
             rows = good[start:start + batch_size]
-            logits = model.module(torch.from_numpy(np.stack([inputs[i] for i in rows])).to(device))
+            logits = model.module(torch.from_numpy(np.stack([loaded[i] for i in rows])).to(device))
             for row, index in zip(rows, logits.argmax(dim=1).tolist(), strict=True):
                 predicted[row] = int(index)
     return predicted

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal, overload
 
 from spray.errors import SprayError
 
@@ -29,6 +29,12 @@ def _label(name: str) -> str:
     return f"{name} (--{name.replace('_', '-')})"
 
 
+@overload
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
+              optional: Literal[False] = False) -> int: ...
+@overload
+def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
+              optional: bool) -> int | None: ...
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
               optional: bool = False) -> int | None:
     """``value`` as an int within [low, high]; a bool or a string is refused (TOML ``"3"``)."""
@@ -59,6 +65,10 @@ def check_choice(name: str, value: Any, choices: Iterable[Any], optional: bool =
     raise ConfigError(f"{_label(name)} = {value!r} is not one of {', '.join(map(str, choices))}")
 
 
+@overload
+def check_text(name: str, value: Any, optional: Literal[False] = False) -> str: ...
+@overload
+def check_text(name: str, value: Any, optional: bool) -> str | None: ...
 def check_text(name: str, value: Any, optional: bool = False) -> str | None:
     """``value`` if it is a non-empty string without control characters."""
     if value is None and optional:
@@ -90,7 +100,10 @@ SELECTIONS = ("true", "predicted")
 """Samples of a class: its true-label members (every test sample of the class, L2100) or
 those the model predicts as the class."""
 DEVICES = ("auto", "cpu", "cuda")
-N_CLUSTERS_RULES = ("significant-gap", "largest-gap")
+NClustersRule = Literal["significant-gap", "largest-gap"]
+N_CLUSTERS_RULES: tuple[NClustersRule, ...] = ("significant-gap", "largest-gap")
+MapNormalization = Literal["maxabs", "l2", "none"]
+"""Per-map scaling before clustering (``AnalysisSettings.normalize``)."""
 STABILITY_MODES = ("off", "quick", "full")
 COMPOSITES = ("thesis", "epsilon_plus_flat", "epsilon")
 """The named LRP composites of ``spray.lrp.composites.NAMED`` (listed here so that checking a
@@ -166,14 +179,14 @@ class AnalysisSettings:
     """kNN neighbours; None = max(2, ceil(ln n)) (L2100, SPEC §1.3)."""
     n_clusters: int | None = None
     """None: chosen from the spectrum by ``n_clusters_rule``; an int fixes the count."""
-    n_clusters_rule: str = "significant-gap"
+    n_clusters_rule: NClustersRule = "significant-gap"
     """``significant-gap``: a gap counts only when it is clearly larger than the same gap in
     structureless twins of the class (Gaussian samples with its mean and covariance), so a class
     without structure keeps one cluster (docs/method.md); ``largest-gap``: the thesis's reading, the
     largest of the first 10 eigengaps (SPEC §1.5; chosen by eye in the thesis, L2087)."""
     min_clusters: int = 1
     """Fewest clusters the automatic count may choose."""
-    normalize: str | None = None
+    normalize: MapNormalization | None = None
     """Per-map scaling before clustering: "none" (raw maps, as the thesis, L2590), "maxabs" (L942) or
     "l2". None: raw for pixel maps, "l2" for an inner layer's channel vectors (cosine distance:
     which channels carry the relevance, not how much there is, which follows the logit)."""

@@ -46,7 +46,7 @@ import pandas as pd
 import zarr
 from tqdm.auto import tqdm
 
-from relevance_store import AnalysisResult, ClassGroup, ClassKey, open_store
+from relevance_store import AnalysisResult, ClassGroup, ClassKey, nodes, open_store
 from relevance_store.analysis import params_hash, to_json
 from relevance_store.naming import VERIFY_CLUSTER, encode_name
 from relevance_store.store import is_local, local_path
@@ -221,7 +221,7 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
             "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
             "started_at": time.time(), "spray_version": __version__,
         }))
-        pending = np.flatnonzero(~np.asarray(node["done"][:], dtype=bool)).tolist()
+        pending = np.flatnonzero(~np.asarray(nodes.read(node, "done"), dtype=bool)).tolist()
         runner, threads = runners.choose_runner(stack, config.scheduler, config.workers, location,
                                                 n_maps=3 * CHUNK_SIZE * len(pending))
         tasks = [ClusterChunkTask(location, node.path, chunk, tuple(plan[chunk * CHUNK_SIZE:(chunk + 1) * CHUNK_SIZE]),
@@ -231,7 +231,7 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
         table = _read_table(node)
         good = table[table["error"] == ""]
         summary = summarise_changes(good, seed=seed)
-        contrasts = contrast(good, node.attrs["score_spread"], seed=seed)
+        contrasts = contrast(good, nodes.json_number(node.attrs["score_spread"], "score_spread"), seed=seed)
         verdict = cluster_verdict(contrasts, name, settings.cluster).to_dict()
         write_table(node, "summary", summary)
         write_table(node, "contrasts", contrasts)
@@ -307,7 +307,7 @@ def _mean_shares(group: ClassGroup, analysis: AnalysisResult, members: np.ndarra
                  reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean positive-relevance shares of the members and the reference at the input resolution, read
     chunk by chunk: the full maps, or the pooled maps spread over their cells when none are kept."""
-    full, shape = group.full, tuple(group.map_shape)
+    full, shape = group.full, group.map_shape
     pooled = None if full is not None else group.pooled(int(analysis.params["grid"]))
     sums = {"members": np.zeros(shape), "reference": np.zeros(shape)}
     for chunk in range(group.n_chunks):
@@ -315,8 +315,11 @@ def _mean_shares(group: ClassGroup, analysis: AnalysisResult, members: np.ndarra
         for name, rows in (("members", members), ("reference", reference)):
             picked = rows[(rows >= span.start) & (rows < span.stop)]
             if picked.size:
-                maps = np.asarray(full[span])[picked - span.start] if full is not None else \
-                    upsample_pooled(pooled[picked], shape)
+                if full is not None:
+                    maps = np.asarray(full[span])[picked - span.start]
+                else:
+                    assert pooled is not None  # read above exactly when there are no full maps
+                    maps = upsample_pooled(pooled[picked], shape)
                 sums[name] += positive_shares(maps).sum(axis=0)
     return sums["members"] / len(members), sums["reference"] / len(reference)
 
@@ -362,11 +365,11 @@ def _experiment_path(key: ClassKey, digest: str) -> str:
 def _stored_experiment(location: str, key: ClassKey, digest: str) -> zarr.Group | None:
     """The finished test with these parameters (every chunk, statistics and examples), or None."""
     try:
-        node = open_store(location, "r").root[_experiment_path(key, digest)]
+        node = nodes.subgroup(open_store(location, "r").root, _experiment_path(key, digest))
     except (StoreError, KeyError):
         return None
-    finished = "verdict" in node.attrs and "completed_at" in node.attrs and bool(np.asarray(node["done"][:]).all())
-    return node if finished and "examples" in node and node["examples"].attrs.get("complete") else None
+    finished = "verdict" in node.attrs and "completed_at" in node.attrs and bool(nodes.read(node, "done").all())
+    return node if finished and "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete") else None
 
 
 def _experiment_group(store: Any, key: ClassKey, digest: str, n_targets: int, force: bool) -> zarr.Group:
@@ -461,8 +464,8 @@ def run_cluster_chunk(task: ClusterChunkTask) -> int:
         rows.append(_row(target, condition, float(score), float(score) - original[target.sample_id],
                          _share_inside(relevance, task.mask), "" if finite else "non-finite score"))
     node = zarr.open_group(task.store, mode="r+", path=task.path, zarr_format=3)
-    write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
-    node["done"][task.chunk] = True
+    write_table(nodes.subgroup(node, "samples"), f"chunk-{task.chunk:05d}", _as_table(rows))
+    nodes.array(node, "done")[task.chunk] = True
     return len(task.targets)
 
 
@@ -510,8 +513,8 @@ def _as_table(rows: list[dict]) -> pd.DataFrame:
 
 def _read_table(node: zarr.Group) -> pd.DataFrame:
     """The per-image table: every done chunk's rows, in chunk order."""
-    done = np.asarray(node["done"][:], dtype=bool)
-    parts = [read_table(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
+    done = np.asarray(nodes.read(node, "done"), dtype=bool)
+    parts = [read_table(nodes.array(node, f"samples/chunk-{i:05d}")) for i in np.flatnonzero(done)]
     return pd.concat(parts, ignore_index=True) if parts else _as_table([])
 
 
@@ -520,8 +523,8 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
               n_examples: int, seed: int, settings: ComputeSettings) -> dict[str, np.ndarray]:
     """Pixels, relevance and scores under each condition of a few cluster images (remove) and images of
     other classes (transplant), stored once."""
-    if "examples" in node and node["examples"].attrs.get("complete"):
-        return {name: np.asarray(array[...]) for name, array in node["examples"].arrays()}
+    if "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete"):
+        return {name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
     failed = set(table.loc[table["error"] != "", "sample_id"])
     rng = np.random.default_rng(seed)
     chosen: list[Target] = []
@@ -544,25 +547,26 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
         "relevance": np.asarray(maps, np.float32).reshape(-1, 3, *side),
         "score": np.asarray(scores, np.float64).reshape(-1, 3),
     }
-    group = node.create_group("examples", overwrite=True)
+    examples = node.create_group("examples", overwrite=True)
     for name, value in arrays.items():
         if value.dtype.kind == "U":
-            group.create_array(name, shape=value.shape, dtype=str, fill_value="")[...] = value
+            examples.create_array(name, shape=value.shape, dtype=str, fill_value="")[...] = value
         else:
-            group.create_array(name, data=value)
-    group.attrs["complete"] = True
+            examples.create_array(name, data=value)
+    examples.attrs["complete"] = True
     return arrays
 
 
 # ---- reading back and the page ------------------------------------------------------------
 def _arrays(node: zarr.Group, name: str) -> dict[str, np.ndarray]:
-    return {key: np.asarray(array[...]) for key, array in node[name].arrays()} if name in node else {}
+    return {key: np.asarray(array[...]) for key, array in nodes.subgroup(node, name).arrays()} if name in node else {}
 
 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> ClusterResults:
     """The stored test ``node`` read back whole."""
-    return ClusterResults(class_name, int(node.attrs["cluster"]), _read_table(node), read_table(node["summary"]),
-                          read_table(node["contrasts"]), dict(node.attrs["verdict"]), _arrays(node, "region"),
+    return ClusterResults(class_name, int(nodes.json_number(node.attrs["cluster"], "cluster")), _read_table(node),
+                          read_table(nodes.array(node, "summary")), read_table(nodes.array(node, "contrasts")),
+                          nodes.json_mapping(node.attrs["verdict"], "verdict"), _arrays(node, "region"),
                           _arrays(node, "examples"), dict(node.attrs), digest, n_computed)
 
 
@@ -575,12 +579,12 @@ def read_cluster_results(store_location: str | os.PathLike, class_name: str, clu
         for _, dataset_group in store.child_groups(model_group):
             for _, variant in store.child_groups(dataset_group):
                 if path in variant:
-                    found += [node for _, node in variant[path].groups()
+                    found += [node for _, node in nodes.subgroup(variant, path).groups()
                               if "verdict" in node.attrs and node.attrs.get("cluster") == int(cluster)]
     if not found:
         raise StoreError(f"the store {store_location} has no test of cluster {cluster} of class {class_name!r}; run "
                          f"`spray verify cluster --class {class_name} --cluster {cluster}` first")
-    node = max(found, key=lambda n: n.attrs.get("completed_at", 0.0))
+    node = max(found, key=lambda n: nodes.json_number(n.attrs.get("completed_at", 0.0), "completed_at"))
     return _results(class_name, node, node.basename, 0)
 
 

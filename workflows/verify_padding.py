@@ -34,7 +34,7 @@ import pandas as pd
 import zarr
 from tqdm.auto import tqdm
 
-from relevance_store import ClassKey, RelevanceStore, open_store
+from relevance_store import ClassKey, RelevanceStore, nodes, open_store
 from relevance_store.analysis import params_hash, to_json
 from relevance_store.naming import VERIFY_PADDING, encode_name
 from relevance_store.store import is_local, local_path
@@ -159,7 +159,7 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         }))
         ids = members + others
         flags = [True] * len(members) + [False] * len(others)
-        pending = np.flatnonzero(~np.asarray(node["done"][:], dtype=bool)).tolist()
+        pending = np.flatnonzero(~np.asarray(nodes.read(node, "done"), dtype=bool)).tolist()
         runner, threads = cluster.choose_runner(stack, config.scheduler, config.workers, location,
                                                 n_maps=len(preprocessings) * CHUNK_SIZE * len(pending))
         tasks = [PaddingChunkTask(location, node.path, chunk, tuple(ids[rows]), tuple(flags[rows]),
@@ -217,25 +217,27 @@ def _experiment_path(key: ClassKey, digest: str) -> str:
 def _stored_experiment(location: str, key: ClassKey, digest: str) -> zarr.Group | None:
     """The finished experiment with these parameters (every chunk, summary and examples), or None."""
     try:
-        node = open_store(location, "r").root[_experiment_path(key, digest)]
+        node = nodes.subgroup(open_store(location, "r").root, _experiment_path(key, digest))
     except (StoreError, KeyError):
         return None
-    finished = "verdict" in node.attrs and "completed_at" in node.attrs and bool(np.asarray(node["done"][:]).all())
-    return node if finished and "examples" in node and node["examples"].attrs.get("complete") else None
+    finished = "verdict" in node.attrs and "completed_at" in node.attrs and bool(nodes.read(node, "done").all())
+    return node if finished and "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete") else None
 
 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> PaddingResults:
     """The stored experiment ``node`` read back whole."""
-    examples = {name: np.asarray(array[...]) for name, array in node["examples"].arrays()} if "examples" in node else {}
-    return PaddingResults(class_name, _read_table(node), read_table(node["summary"]), dict(node.attrs["verdict"]),
-                          examples, dict(node.attrs), digest, n_computed)
+    examples = ({name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
+                if "examples" in node else {})
+    return PaddingResults(class_name, _read_table(node), read_table(nodes.array(node, "summary")),
+                          nodes.json_mapping(node.attrs["verdict"], "verdict"), examples, dict(node.attrs), digest,
+                          n_computed)
 
 
 def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_samples: int, force: bool) -> zarr.Group:
     """The experiment's group, created at full size (again with ``force``) or reopened to resume."""
     path = _experiment_path(key, digest)
     if path in store.root and not force:
-        return store.root[path]
+        return nodes.subgroup(store.root, path)
     node = store.root.require_group(path.rsplit("/", 1)[0]).create_group(digest, overwrite=True)
     node.create_group("samples")
     n_chunks = -(-n_samples // CHUNK_SIZE)
@@ -264,8 +266,8 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
             bad = not np.isfinite(row["score"])
             rows.append(row | {"member": member, "error": "non-finite score" if bad else ""})
     node = zarr.open_group(task.store, mode="r+", path=task.path, zarr_format=3)
-    write_table(node["samples"], f"chunk-{task.chunk:05d}", _as_table(rows))
-    node["done"][task.chunk] = True
+    write_table(nodes.subgroup(node, "samples"), f"chunk-{task.chunk:05d}", _as_table(rows))
+    nodes.array(node, "done")[task.chunk] = True
     return len(task.sample_ids)
 
 
@@ -299,8 +301,8 @@ def _as_table(rows: list[dict]) -> pd.DataFrame:
 
 def _read_table(node: zarr.Group) -> pd.DataFrame:
     """The per-sample table: every done chunk's rows, in chunk order."""
-    done = np.asarray(node["done"][:], dtype=bool)
-    parts = [read_table(node["samples"][f"chunk-{i:05d}"]) for i in np.flatnonzero(done)]
+    done = np.asarray(nodes.read(node, "done"), dtype=bool)
+    parts = [read_table(nodes.array(node, f"samples/chunk-{i:05d}")) for i in np.flatnonzero(done)]
     return pd.concat(parts, ignore_index=True) if parts else _as_table([])
 
 
@@ -308,8 +310,8 @@ def _read_table(node: zarr.Group) -> pd.DataFrame:
 def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[str, Preprocessing],
               table: pd.DataFrame, n_examples: int, seed: int, settings: ComputeSettings) -> dict[str, np.ndarray]:
     """Relevance maps under every strategy for a few padded images (half of the class), stored once."""
-    if "examples" in node and node["examples"].attrs.get("complete"):
-        return {name: np.asarray(array[...]) for name, array in node["examples"].arrays()}
+    if "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete"):
+        return {name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
     padded = table[(table["strategy"] == BASELINE) & (table["error"] == "") & (table["orientation"] != "square")]
     rng = np.random.default_rng(seed)
     chosen = []
@@ -349,8 +351,8 @@ def experiment_groups(store: RelevanceStore, class_name: str) -> list[zarr.Group
         for _, dataset_group in store.child_groups(model_group):
             for _, variant in store.child_groups(dataset_group):
                 if path in variant:
-                    found += [node for _, node in variant[path].groups() if "verdict" in node.attrs]
-    return sorted(found, key=lambda node: node.attrs.get("completed_at", 0.0))
+                    found += [node for _, node in nodes.subgroup(variant, path).groups() if "verdict" in node.attrs]
+    return sorted(found, key=lambda node: nodes.json_number(node.attrs.get("completed_at", 0.0), "completed_at"))
 
 
 def read_padding_results(store_location: str | os.PathLike, class_name: str) -> PaddingResults:

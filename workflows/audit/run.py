@@ -68,7 +68,9 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
     """Audit the model of ``config`` once; raises a ``SprayError`` for bad input or a busy store."""
     check_model_files(config.run)
     if pipeline is None:
-        from workflows.pipeline import run as pipeline
+        from workflows.pipeline import run
+
+        pipeline = run
     with audit_lock(config.run.store):
         started = _now()
         audit_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
