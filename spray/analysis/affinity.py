@@ -9,14 +9,14 @@ import scipy.sparse as sp
 
 from spray.analysis.knn import NeighborGraph
 
-SYMMETRIZE_DEFAULT = "max"
-"""w_ij = max(w_ij, w_ji) (L2067), a logical OR on binary edges; CoRelAy's mean is the option."""
-
-EDGE_WEIGHT_DEFAULT = "binary"
-"""All thesis evaluations used binary edges (L2067); distance weights gave "highly similar results"."""
-
 Symmetrize = Literal["max", "mean"]
 EdgeWeight = Literal["binary", "distance", "heat"]
+
+SYMMETRIZE_DEFAULT: Symmetrize = "max"
+"""w_ij = max(w_ij, w_ji) (L2067), a logical OR on binary edges; CoRelAy's mean is the option."""
+
+EDGE_WEIGHT_DEFAULT: EdgeWeight = "binary"
+"""All thesis evaluations used binary edges (L2067); distance weights gave "highly similar results"."""
 
 
 def edge_weights(graph: NeighborGraph, how: EdgeWeight = EDGE_WEIGHT_DEFAULT, heat_scale: float | None = None) -> np.ndarray:

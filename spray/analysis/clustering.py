@@ -12,13 +12,13 @@ from typing import Literal
 
 import numpy as np
 
-CLUSTERER_DEFAULT = "njw"
+Clusterer = Literal["njw", "dbscan", "hdbscan", "agglomerative"]
+
+CLUSTERER_DEFAULT: Clusterer = "njw"
 """Ng-Jordan-Weiss spectral clustering (cited at L2100; "e.g. k-means on the N eigenvectors", L2087)."""
 
 N_INIT_DEFAULT = 10
 """k-means restarts; SPEC §1.6 asks for a fixed seed and n_init >= 10."""
-
-Clusterer = Literal["njw", "dbscan", "hdbscan", "agglomerative"]
 
 
 def row_normalized(eigenvectors: np.ndarray, n_clusters: int) -> np.ndarray:

@@ -191,6 +191,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         if self.n_clusters_rule == "largest-gap":
             self.suggested_n_clusters_ = spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters, self.min_clusters)
         else:
+            assert self.twins_ is not None  # fitted for every sample that is not degenerate
             self.suggested_n_clusters_ = spectrum.significant_n_clusters(
                 self.eigenvalues_, self.twins_.eigenvalues, self.max_clusters, self.min_clusters
             )

@@ -213,15 +213,17 @@ def _neighbors_of_duplicated_rows(x: np.ndarray, k: int, block_rows: int) -> tup
     n_groups = len(representatives)
 
     # candidate distinct rows of every distinct row (itself at distance 0 included), k + 1 deep
-    query_group, other_group, measured = [np.arange(n_groups)], [np.arange(n_groups)], [np.zeros(n_groups)]
+    query_parts, other_parts, measured_parts = [np.arange(n_groups)], [np.arange(n_groups)], [np.zeros(n_groups)]
     if n_groups > 1:
         scorer = _Scorer(x[representatives], min(k, n_groups - 1))
         spans = _map_blocks(scorer.candidates, np.arange(n_groups), min(block_rows, scorer.block_rows))
         for (start, _), (row, col, dist) in spans:
-            query_group.append(row + start)
-            other_group.append(col)
-            measured.append(dist)
-    query_group, other_group, measured = map(np.concatenate, (query_group, other_group, measured))
+            query_parts.append(row + start)
+            other_parts.append(col)
+            measured_parts.append(dist)
+    query_group = np.concatenate(query_parts)
+    other_group = np.concatenate(other_parts)
+    measured = np.concatenate(measured_parts)
     # expand every candidate group to its first min(size, k + 1) members
     take = np.minimum(sizes[other_group], k + 1)
     pair = np.repeat(np.arange(len(take)), take)

@@ -12,10 +12,10 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-LAPLACIAN_DEFAULT = "sym"
-"""L_sym = I - D^-1/2 W D^-1/2 (Ng et al.), used throughout Sec. 6.3 so classes of different n compare (L2100)."""
-
 LaplacianKind = Literal["unnormalized", "sym", "rw"]
+
+LAPLACIAN_DEFAULT: LaplacianKind = "sym"
+"""L_sym = I - D^-1/2 W D^-1/2 (Ng et al.), used throughout Sec. 6.3 so classes of different n compare (L2100)."""
 
 
 def degrees(affinity: sp.spmatrix) -> np.ndarray:

@@ -178,7 +178,7 @@ def smallest_eigenpairs(
     n = affinity.shape[0]
     m = min(n_eigenvalues, n)
     n_components, labels = connected_components(affinity, directed=False)
-    solved_kind = "unnormalized" if kind == "unnormalized" else "sym"  # L_rw is solved through L_sym
+    solved_kind: LaplacianKind = "unnormalized" if kind == "unnormalized" else "sym"  # L_rw is solved through L_sym
     zeros = null_space(affinity, labels, n_components, solved_kind)
     n_zero = min(n_components, m)
     n_rest = m - n_zero

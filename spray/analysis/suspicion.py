@@ -122,12 +122,12 @@ def score_clusters(
     table = clusters.copy()
     shares = placement(spatial)
     rng = np.random.default_rng([0 if random_state is None else random_state, 13])
-    several = len(table) > 1 and twins is not None
+    reference = twins if len(table) > 1 else None  # None: every score is 0
     rows = []
     for c in table["cluster"]:
         inside = labels == c
-        part_separation = separation(conductance(affinity, labels, c), twins.conductance) if several else 0.0
-        part_distinct = distinctness(shares, inside, rng) if several else 0.0
+        part_separation = separation(conductance(affinity, labels, c), reference.conductance) if reference is not None else 0.0
+        part_distinct = distinctness(shares, inside, rng) if reference is not None else 0.0
         rows.append((part_separation, part_distinct))
     table["separation"] = [r[0] for r in rows]
     table["distinctness"] = [r[1] for r in rows]

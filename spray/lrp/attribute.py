@@ -124,23 +124,25 @@ def _explain(
         x_in = x.detach().requires_grad_(True)
         logits = explanation.run(x_in)
         start = _initial_relevance(logits, target)
+        outputs: dict[torch.fx.Node, torch.Tensor] = {}
         for name, node in nodes.items():
             value = explanation.values[node]
             if not isinstance(value, torch.Tensor):
                 raise SprayError(f"layer {name!r} outputs a {type(value).__name__}, not a tensor; "
                                  "name a module that returns one tensor.")
+            outputs[node] = value
         # A layer in a branch held constant (a gate) is outside the relevance flow: zero.
-        flowing = [node for node in dict.fromkeys(nodes.values()) if explanation.values[node].requires_grad]
+        flowing = [node for node, value in outputs.items() if value.requires_grad]
         relevance, *at_layers = torch.autograd.grad(
-            logits, [x_in, *(explanation.values[node] for node in flowing)], grad_outputs=start,
+            logits, [x_in, *(outputs[node] for node in flowing)], grad_outputs=start,
             allow_unused=True, materialize_grads=True,
         )
     found = dict(zip(flowing, at_layers, strict=True))
     layers = {
-        name: found[node].detach() if node in found else torch.zeros_like(explanation.values[node])
+        name: found[node].detach() if node in found else torch.zeros_like(outputs[node])
         for name, node in nodes.items()
     }
-    activations = {name: explanation.values[node].detach() for name, node in nodes.items()}
+    activations = {name: outputs[node].detach() for name, node in nodes.items()}
     return LayerAttribution(relevance.detach(), logits.detach(), layers, activations)
 
 

@@ -140,7 +140,10 @@ class Explanation:
             self.values[node] = value
             if node is self.result:
                 break
-        return self.values[self.result]
+        logits = self.values[self.result]
+        if not isinstance(logits, torch.Tensor):
+            raise SprayError(f"the model returns a {type(logits).__name__}; wrap it to return one logits tensor.")
+        return logits
 
     def _load(self, argument):
         return torch.fx.node.map_arg(argument, lambda node: self.values[node])
@@ -152,9 +155,9 @@ class Explanation:
         args, kwargs = self._load(node.args), self._load(node.kwargs)
         if node.op == "get_attr":
             self.raw.add(node)
-            return _attribute(self.model, node.target)
+            return _attribute(self.model, _named(node))
         if node.op == "call_module":
-            return self._module(node, self.model.get_submodule(node.target), args, kwargs)
+            return self._module(node, self.model.get_submodule(_named(node)), args, kwargs)
         if self._is_raw(node):
             self.raw.add(node)
         if not _any_depends_on_input((args, kwargs)):
@@ -171,14 +174,16 @@ class Explanation:
             layer = linear_layer(module)
             norm_node = _sole_batch_norm_user(node, self.model)
             if norm_node is not None:
-                layer = layer.folded_with(self.model.get_submodule(norm_node.target))
+                norm = self.model.get_submodule(_named(norm_node))
+                assert isinstance(norm, nn.BatchNorm2d)  # what _sole_batch_norm_user finds
+                layer = layer.folded_with(norm)
                 self.folded.add(norm_node)
             rule = self.composite.rule_for(layer.kind, is_first=self._is_raw(node))
             return rule.apply(args[0], layer)
         if self._is_raw(node):
             self.raw.add(node)
         if isinstance(module, nn.BatchNorm2d):
-            return normalisation.batch_norm(module, args[0], node.target)
+            return normalisation.batch_norm(module, args[0], _named(node))
         if isinstance(module, nn.LayerNorm):
             weight = None if module.weight is None else module.weight.detach()
             bias = None if module.bias is None else module.bias.detach()
@@ -191,13 +196,15 @@ class Explanation:
             return pass_through(args[0], (lambda t: module(t.clone())) if inplace else module)
         if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
             if module.return_indices:
-                raise UnsupportedLayerError(node.target, f"{type(module).__name__}(return_indices=True)")
+                raise UnsupportedLayerError(_named(node), f"{type(module).__name__}(return_indices=True)")
             pool = pooling.max_pool1d if isinstance(module, nn.MaxPool1d) else pooling.max_pool2d
             return pool(args[0], module.kernel_size, module.stride, module.padding, module.dilation,
                         module.ceil_mode)
         if isinstance(module, nn.AdaptiveMaxPool2d):
             if module.return_indices:
-                raise UnsupportedLayerError(node.target, "AdaptiveMaxPool2d(return_indices=True)")
+                raise UnsupportedLayerError(_named(node), "AdaptiveMaxPool2d(return_indices=True)")
+            if module.output_size is None:  # no size at all: torch refuses it too
+                raise UnsupportedLayerError(_named(node), "AdaptiveMaxPool2d(output_size=None)")
             return pooling.adaptive_max_pool2d(args[0], module.output_size)
         if isinstance(module, _ROUTING_MODULES):
             return module(*args, **kwargs)
@@ -205,7 +212,7 @@ class Explanation:
             return args[0]
         if isinstance(module, _POOLING_MODULES):
             return proportional(module, args[0])
-        raise UnsupportedLayerError(node.target, f"{type(module).__module__}.{type(module).__name__}")
+        raise UnsupportedLayerError(_named(node), f"{type(module).__module__}.{type(module).__name__}")
 
     def _function(self, node: torch.fx.Node, args, kwargs):
         target = node.target
@@ -279,11 +286,13 @@ class Explanation:
             )
         return products.gate(a, b, a_is_gate)
 
-    def _gate_like(self, node: torch.fx.Node) -> bool:
+    def _gate_like(self, node: torch.fx.node.Argument) -> bool:
         """Whether ``node`` is a sigmoid-like op's output, seen through shape-only ops."""
         while True:
+            if not isinstance(node, torch.fx.Node):  # a constant
+                return False
             if node.op == "call_module":
-                module = self.model.get_submodule(node.target)
+                module = self.model.get_submodule(_named(node))
                 if isinstance(module, _GATE_MODULES):
                     return True
                 if not isinstance(module, (nn.Flatten, nn.Unflatten, nn.Identity)):
@@ -305,7 +314,7 @@ class Explanation:
 
 def _is_squash(node: torch.fx.Node, model: nn.Module) -> bool:
     if node.op == "call_module":
-        return isinstance(model.get_submodule(node.target), _SQUASH_MODULES)
+        return isinstance(model.get_submodule(_named(node)), _SQUASH_MODULES)
     if node.op == "call_function":
         return node.target in _SQUASH_FUNCTIONS
     return node.op == "call_method" and node.target in _SQUASH_METHODS
@@ -328,9 +337,10 @@ def _describe(target) -> str:
 
 
 def _call(node: torch.fx.Node, args, kwargs):
-    if node.op == "call_function":
-        return node.target(*args, **kwargs)
-    return getattr(args[0], node.target)(*args[1:], **kwargs)
+    target = node.target
+    if callable(target):  # call_function
+        return target(*args, **kwargs)
+    return getattr(args[0], target)(*args[1:], **kwargs)
 
 
 def _any_depends_on_input(arguments) -> bool:
@@ -342,6 +352,15 @@ def _any_depends_on_input(arguments) -> bool:
 def _bind(args, kwargs, names: tuple[str, ...]) -> dict:
     """Positional and keyword arguments by parameter name (only those given)."""
     return {**dict(zip(names, args, strict=False)), **kwargs}  # fewer args than names: the rest by default or keyword
+
+
+def _named(node: torch.fx.Node) -> str:
+    """The target of a ``get_attr``, ``call_module`` or ``call_method`` node: a module or
+    attribute path, or a method name (only a ``call_function`` node's target is a callable)."""
+    target = node.target
+    if not isinstance(target, str):
+        raise TypeError(f"fx node {node.name} ({node.op}) has the callable target {target!r}, not a name")
+    return target
 
 
 def _attribute(model: nn.Module, path: str):
@@ -356,8 +375,8 @@ def _sole_batch_norm_user(node: torch.fx.Node, model: nn.Module) -> torch.fx.Nod
     users = list(node.users)
     if len(users) != 1 or users[0].op != "call_module":
         return None
-    module = model.get_submodule(users[0].target)
-    if isinstance(module, nn.BatchNorm2d) and isinstance(model.get_submodule(node.target), nn.Conv2d):
-        normalisation.require_running_stats(module, users[0].target)
+    module = model.get_submodule(_named(users[0]))
+    if isinstance(module, nn.BatchNorm2d) and isinstance(model.get_submodule(_named(node)), nn.Conv2d):
+        normalisation.require_running_stats(module, _named(users[0]))
         return users[0]
     return None

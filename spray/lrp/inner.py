@@ -104,8 +104,8 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
     try:
         with torch.enable_grad():
             logits = explanation.run(x.requires_grad_(True))
-            values = {path: explanation.values[node] for path, node in candidates.items()}
-            values = {path: v for path, v in values.items() if isinstance(v, torch.Tensor) and v.requires_grad}
+            outputs = {path: explanation.values[node] for path, node in candidates.items()}
+            values = {path: v for path, v in outputs.items() if isinstance(v, torch.Tensor) and v.requires_grad}
             # which outputs relevance reaches (not a branch held constant, such as a gate)
             reached = torch.autograd.grad(logits.sum(), list(values.values()), allow_unused=True)
     except SprayError:

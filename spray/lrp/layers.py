@@ -36,8 +36,10 @@ class LinearLayer:
         W' = W s and b' = (b - mu) s + beta with s = gamma / sqrt(var + eps), so that the
         rule sees the pair as the single affine map it is at inference time.
         """
-        scale = torch.rsqrt(norm.running_var.detach() + norm.eps)
-        shift = -norm.running_mean.detach() * scale
+        mean, var = norm.running_mean, norm.running_var
+        assert mean is not None and var is not None, "the caller checks require_running_stats first"
+        scale = torch.rsqrt(var.detach() + norm.eps)
+        shift = -mean.detach() * scale
         if norm.affine:
             scale = scale * norm.weight.detach()
             shift = shift * norm.weight.detach() + norm.bias.detach()
@@ -54,9 +56,12 @@ def _padded_conv(conv: nn.Conv2d, x, weight, bias):
 
 def linear_layer(module: nn.Module) -> LinearLayer:
     """The functional view of a Conv2d or Linear module (its tensors detached, not copied)."""
+    if not isinstance(module, PARAMETRIC):
+        raise TypeError(f"linear_layer takes a Conv2d or Linear module, not {type(module).__name__}")
     bias = None if module.bias is None else module.bias.detach()
     if isinstance(module, nn.Linear):
         return LinearLayer("dense", F.linear, module.weight.detach(), bias)
+    forward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
     if module.padding_mode == "zeros":
         forward = partial(
             _zero_padded_conv,

@@ -54,12 +54,12 @@ def max_pool2d(
 ) -> torch.Tensor:
     """``F.max_pool2d(x, ...)`` whose relevance splits evenly among tied maxima."""
     kernel = _pair(kernel_size)
-    stride = kernel if _absent(stride) else _pair(stride)
+    stride = kernel if stride is None or _absent(stride) else _pair(stride)
     padding, dilation = _pair(padding), _pair(dilation)
     if kernel == stride and padding == (0, 0) and dilation == (1, 1):
-        sizes = [n // k if not ceil_mode else -(-n // k) for n, k in zip(x.shape[-2:], kernel, strict=True)]
-        if min(sizes) >= 1:
-            return _EvenMaxPool.apply(x, _Blocks(kernel, tuple(sizes)))
+        rows, cols = (n // k if not ceil_mode else -(-n // k) for n, k in zip(x.shape[-2:], kernel, strict=True))
+        if min(rows, cols) >= 1:
+            return _EvenMaxPool.apply(x, _Blocks(kernel, (rows, cols)))
 
     def pool(t: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(t, kernel, stride, padding, dilation, ceil_mode)
@@ -74,7 +74,7 @@ def max_pool1d(x: torch.Tensor, kernel_size: _Pair, stride: _Pair | None = None,
                dilation: _Pair = 1, ceil_mode: bool = False) -> torch.Tensor:
     """``F.max_pool1d`` as a 2-d pool over a height-1 input, with the same even split."""
     kernel = _single(kernel_size)
-    stride = kernel if _absent(stride) else _single(stride)
+    stride = kernel if stride is None or _absent(stride) else _single(stride)
     pooled = max_pool2d(x.unsqueeze(-2), (1, kernel), (1, stride), (0, _single(padding)),
                         (1, _single(dilation)), ceil_mode)
     return pooled.squeeze(-2)
@@ -87,15 +87,20 @@ def adaptive_max_pool2d(x: torch.Tensor, output_size: _Pair | Sequence[int | Non
     as in PyTorch; ``None`` in ``output_size`` keeps that axis' size.
     """
     size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    out = tuple(x.shape[-2 + axis] if size[axis] is None else int(size[axis]) for axis in range(2))
-    inputs = tuple(x.shape[-2:])
+    inputs = (x.shape[-2], x.shape[-1])
+    out = (_output_size(size[0], inputs[0]), _output_size(size[1], inputs[1]))
     if all(o >= 1 and n % o == 0 for n, o in zip(inputs, out, strict=True)):
-        return _EvenMaxPool.apply(x, _Blocks(tuple(n // o for n, o in zip(inputs, out, strict=True)), out))
+        return _EvenMaxPool.apply(x, _Blocks((inputs[0] // out[0], inputs[1] // out[1]), out))
 
     def pool(t: torch.Tensor) -> torch.Tensor:
         return F.adaptive_max_pool2d(t, out)
 
     return _EvenMaxPool.apply(x, _Gathered(pool, lambda n, o, axis: _adaptive_table(n, o, x.device)))
+
+
+def _output_size(given: int | None, n: int) -> int:
+    """An adaptive pool's output size along an axis of ``n`` inputs (None: ``n``, the axis kept)."""
+    return n if given is None else int(given)
 
 
 class _EvenMaxPool(torch.autograd.Function):
