@@ -116,6 +116,8 @@ def _call_factory(model: str) -> nn.Module:
                 raise FileNotFoundError(f"no file {path}")
             name = "spray_user_model_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
             spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"{path} cannot be loaded as a Python module")
             code = importlib.util.module_from_spec(spec)
             sys.modules[name] = code
             spec.loader.exec_module(code)
@@ -216,8 +218,8 @@ def _input_hint(module: nn.Module, prep: Preprocessing) -> str:
     """What the first layer says about the input the model wants, as flags to pass."""
     layer = first_layer(module)
     if isinstance(layer, nn.Conv2d) and layer.in_channels != prep.n_channels:
-        channels = {1: "grey", 3: "rgb"}.get(layer.in_channels)
-        fix = f"pass --channels {channels} (or --channels auto)" if channels else "spray reads grey or RGB images only"
+        flag = {1: "grey", 3: "rgb"}.get(layer.in_channels)
+        fix = f"pass --channels {flag} (or --channels auto)" if flag else "spray reads grey or RGB images only"
         return f"its first layer takes {layer.in_channels} channel(s), the pipeline gives {prep.n_channels}: {fix}"
     if isinstance(layer, nn.Linear):
         for channels, name in ((1, "grey"), (3, "rgb")):

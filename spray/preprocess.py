@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -48,6 +48,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # ITU-R 601-2 luma weights, as PIL's ``convert("L")`` uses.
+_NUMPY_PAD_MODES: dict[str, Literal["edge", "reflect", "symmetric"]] = {
+    "edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
+"""The pad modes numpy's ``np.pad`` does itself."""
 _LUMA = np.asarray((0.299, 0.587, 0.114), np.float32)
 
 
@@ -89,10 +92,11 @@ def pad_to_square(
     pad_width = ((top, side - height - top), (left, side - width - left), (0, 0))
     mask = np.ones((side, side), dtype=bool)
     mask[top : top + height, left : left + width] = False
-    if mode in ("edge", "reflect", "symmetric"):
-        if mode != "edge" and min(height, width) < 2:
-            mode = "edge"  # mirroring a 1-pixel-thin image is undefined; edge is the limit
-        return np.pad(image, pad_width, mode=mode), mask  # numpy mirrors repeatedly if needed
+    numpy_mode = _NUMPY_PAD_MODES.get(mode)
+    if numpy_mode is not None:
+        if numpy_mode != "edge" and min(height, width) < 2:
+            numpy_mode = "edge"  # mirroring a 1-pixel-thin image is undefined; edge is the limit
+        return np.pad(image, pad_width, mode=numpy_mode), mask  # numpy mirrors repeatedly if needed
     rng = rng if rng is not None else np.random.default_rng(0)
     square = np.pad(image, pad_width, mode="constant")
     if mode == "constant":
@@ -113,7 +117,7 @@ def resize(image: np.ndarray, rule: str, size: int | None) -> np.ndarray:
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if new_size == (width, height):
         return image
-    return np.asarray(Image.fromarray(image).resize(new_size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize(new_size, Image.Resampling.BILINEAR))
 
 
 def resize_longest_side(image: np.ndarray, longest_side: int) -> np.ndarray:
@@ -168,7 +172,8 @@ class Preprocessing:
             raise PreprocessingError(f"resize to {self.resize_to!r} px is not a positive integer; set --resize-to N")
         if self.crop_size is not None and (not isinstance(self.crop_size, int) or self.crop_size < 1):
             raise PreprocessingError(f"input size {self.crop_size!r} is not a positive integer; set --input-size N")
-        if self.resize == "longest" and self.crop_size is not None and self.crop_size > self.resize_to:
+        if (self.resize == "longest" and self.crop_size is not None and self.resize_to is not None
+                and self.crop_size > self.resize_to):
             raise PreprocessingError(
                 f"input size {self.crop_size} is larger than the longest side {self.resize_to}; "
                 "lower --input-size or raise --resize-to"
@@ -237,7 +242,7 @@ class Preprocessing:
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """(S, S, 3) uint8 RGB -> float32 (C, S, S) model input: channels, value range, mean/std."""
-        values = pixels.astype(np.float32)
+        values: np.ndarray = pixels.astype(np.float32)
         if self.channels == "grey":
             values = (values @ _LUMA)[:, :, None]
         low, high = self.value_range
@@ -262,7 +267,7 @@ class Preprocessing:
     def to_dict(self) -> dict[str, Any]:
         """Every parameter as JSON (the constant colour resolved), for provenance."""
         record = asdict(self)
-        record["colour"] = list(self.colour)
+        record["colour"] = list(self.colour if self.colour is not None else SKY_BLUE)  # resolved by __post_init__
         record["mean"], record["std"] = list(self.mean), list(self.std)
         record["value_range"] = list(self.value_range)
         return record

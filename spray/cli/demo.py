@@ -71,8 +71,12 @@ def train(epochs: int | None, seed: int | None, out: Path | None, threads: int) 
     from spray.demo.train import train as run_training
 
     torch.set_num_threads(threads)
-    changes = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
-    record = run_training(dataclasses.replace(TrainConfig(), **changes), out)
+    config = TrainConfig()
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
+    record = run_training(config, out)
     click.echo(json.dumps(record["test_accuracy"]))
     click.echo(f"trained in {record['train_seconds']} s")
 

@@ -36,7 +36,7 @@ def report(store, reports, variant) -> None:
     variants: dict[tuple, float] = {}
     for group in groups:  # the time of each variant's newest analysis
         variants[group.key[:3]] = max(variants.get(group.key[:3], 0.0), group.read_analysis().written_at)
-    chosen = max(variants, key=variants.get)
+    chosen = max(variants, key=lambda key: variants[key])
     if len(variants) > 1:
         others = ", ".join(key[2][:8] for key in variants if key != chosen)
         click.echo(f"the store holds analyses of {len(variants)} settings; showing the latest ({chosen[2][:8]}); "

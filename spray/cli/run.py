@@ -57,7 +57,7 @@ def run(config_file, classes, **flags) -> None:
         click.echo(f"{class_name}: skipped, {reason}")
     split = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.timings.items())
     click.echo(f"time: {split}")
-    pages = [o.report_page for o in result.outcomes]
+    pages = [o.report_page for o in result.outcomes if o.report_page is not None]
     if result.index_page is not None:
         click.echo(f"index: {result.index_page.resolve()}")
     for page in pages:

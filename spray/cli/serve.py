@@ -23,6 +23,7 @@ import sys
 import urllib.parse
 from http import HTTPStatus
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -38,7 +39,7 @@ class ReportsHandler(http.server.SimpleHTTPRequestHandler):
 
     server: ReportsServer
 
-    def send_head(self):  # type: ignore[override]  (the base class's hook for GET and HEAD)
+    def send_head(self) -> BinaryIO | None:  # the base class's hook for GET and HEAD
         if not self._host_allowed():
             self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only requests for "
                             + ", ".join(sorted(self.server.allowed_hosts)))
@@ -158,6 +159,8 @@ def serve(reports: str, port: int, host: str) -> None:
         raise SprayError(f"no reports in {folder}; run `spray run --class NAME` first or pass --reports")
     with make_server(folder, host, port) as server:
         bound_host, bound_port = server.server_address[:2]
+        if isinstance(bound_host, bytes | bytearray):
+            bound_host = bound_host.decode()
         click.echo(f"serving {folder} at http://{bound_host}:{bound_port}/ (Ctrl-C to stop)")
         try:
             server.serve_forever()

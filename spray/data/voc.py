@@ -92,11 +92,14 @@ class VOCSource(ImageSource):
         path = self.root / "Annotations" / f"{sample_id}.xml"
         if not path.is_file():
             raise SprayError(f"{sample_id!r} has no annotation {path}; ids are the names in ImageSets/Main lists")
-        boxes = []
+        boxes: list[tuple[str, int, int, int, int, bool]] = []
         for obj in ElementTree.parse(path).getroot().iter("object"):
             box = obj.find("bndbox")
-            corners = [int(float(box.findtext(k, "0"))) for k in ("xmin", "ymin", "xmax", "ymax")]
-            boxes.append((obj.findtext("name", "").strip(), *corners, obj.findtext("difficult", "0").strip() == "1"))
+            if box is None:
+                raise SprayError(f"{path} has an object without a bndbox; fix or remove the annotation")
+            xmin, ymin, xmax, ymax = (int(float(box.findtext(k, "0"))) for k in ("xmin", "ymin", "xmax", "ymax"))
+            boxes.append((obj.findtext("name", "").strip(), xmin, ymin, xmax, ymax,
+                          obj.findtext("difficult", "0").strip() == "1"))
         return tuple(boxes)
 
     def labels(self, sample_id: str) -> frozenset[str]:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from spray.demo.model import CONFIG_FILE, WEIGHTS_FILE, demo_network
 from spray.demo.world import DemoWorld
+from spray.errors import SprayError
 from spray.preprocess import Preprocessing
 
 # The demo model's input: longest side 72, edge padding, 64x64 centre crop - the thesis
@@ -45,10 +46,18 @@ class TrainConfig:
     preprocessing: dict[str, Any] = field(default_factory=DEMO_PREPROCESSING.to_dict)
 
 
+def _input_side(preprocessing: Preprocessing) -> int:
+    """The side of the demo model's square input: its preprocessing's crop size."""
+    if preprocessing.crop_size is None:
+        raise SprayError("the demo model's preprocessing needs an input size (crop_size)")
+    return preprocessing.crop_size
+
+
 def tensors(world: DemoWorld, split: str, preprocessing: Preprocessing, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Preprocessed inputs (N, 3, S, S) and class indices (N,) of a whole split."""
     ids = world.ids(split)
-    inputs = np.empty((len(ids), 3, preprocessing.crop_size, preprocessing.crop_size), np.float32)
+    side = _input_side(preprocessing)
+    inputs = np.empty((len(ids), 3, side, side), np.float32)
     targets = np.empty(len(ids), np.int64)
     for row, sample_id in enumerate(tqdm(ids, desc=desc, unit="img", leave=False)):
         sample = world.load(sample_id)
@@ -72,7 +81,8 @@ def train(config: TrainConfig = TrainConfig(), out_dir: Path | None = None) -> d
     preprocessing = Preprocessing.from_dict(config.preprocessing)
     train_x, train_y = tensors(world, "train", preprocessing, "render train")
     test_x, test_y = tensors(world, "test", preprocessing, "render test")
-    network = demo_network(len(world.classes), preprocessing.crop_size, list(config.widths), config.hidden, config.dropout)
+    network = demo_network(len(world.classes), _input_side(preprocessing), list(config.widths), config.hidden,
+                           config.dropout)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, config.learning_rate * 3, total_steps=config.epochs * -(-len(train_y) // config.batch_size)

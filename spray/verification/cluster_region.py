@@ -148,7 +148,7 @@ def distinctive_region(member_share: np.ndarray, reference_share: np.ndarray, gr
         raise ClusterVerificationError("the cluster puts positive relevance nowhere more than the rest of the class, "
                                        "so it has no distinctive region to test")
     ordered = np.sort(excess.ravel())[::-1]
-    threshold = float(ordered[min(np.searchsorted(np.cumsum(ordered), rule.mass * total), ordered.size - 1)])
+    threshold = float(ordered[min(int(np.searchsorted(np.cumsum(ordered), rule.mass * total)), ordered.size - 1)])
     above = excess >= max(threshold, np.finfo(np.float64).tiny)
     components, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
     carried = ndimage.sum(excess, components, index=np.arange(1, count + 1))

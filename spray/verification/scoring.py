@@ -57,14 +57,14 @@ def explain_strategies(
         seen = [prep.model_view(image, key) for _, _, prep, key, image in batch]
         inputs = torch.from_numpy(np.stack([prep.normalise(pixels) for (_, _, prep, _, _), (pixels, _) in zip(batch, seen, strict=True)]))
         relevance, logits = attribute(module, inputs.to(device), int(class_index), composite=composite)
-        relevance = relevance.detach().sum(dim=1).float().cpu().numpy()
+        maps = relevance.detach().sum(dim=1).float().cpu().numpy()
         scores = logits.detach()[:, int(class_index)].float().cpu().numpy()
         for row, ((i, name, _, _, _), (pixels, mask)) in enumerate(zip(batch, seen, strict=True)):
             views[i][name] = StrategyView(
                 pixels=np.ascontiguousarray(pixels),
                 pad_mask=np.ascontiguousarray(mask),
                 score=float(scores[row]),
-                relevance=relevance[row],
+                relevance=maps[row],
             )
     return views
 

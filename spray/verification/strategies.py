@@ -93,7 +93,7 @@ def parse_colour(value: str | Iterable[int]) -> tuple[int, int, int]:
         raise PaddingExperimentError(
             f"reference colour {value!r} is not three integers 0-255; write it as R,G,B, e.g. 135,190,235"
         )
-    return colour  # type: ignore[return-value]
+    return colour
 
 
 def orientation(height: int, width: int) -> str:
