@@ -14,6 +14,7 @@ from reports.class_plots import (
     cluster_table,
     eigenvalue_plot,
     embedding_plot,
+    embedding_plot_name,
     percent_text,
     scatter_source,
     true_positive_share,
@@ -184,7 +185,7 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
                                  if data.is_true_positive is not None
                                  else ". The model's predictions were not stored, so true positives are not marked.")
                   + "</p>"),
-            Block(html='<div class="side-by-side">'), *(Block(root=plot.name) for plot in plots),
+            Block(html='<div class="side-by-side">'), *(Block(root=embedding_plot_name(method)) for method in data.embeddings),
             Block(html="</div>"),
         ]
     blocks += [

@@ -10,17 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from bokeh.models import (
-    ColumnDataSource,
-    CustomJS,
-    CustomJSHover,
-    DataTable,
-    HoverTool,
-    Legend,
-    LegendItem,
-    NumberFormatter,
-    TableColumn,
-)
+from bokeh.models import ColumnDataSource, CustomJS, CustomJSHover, DataRange1d, HoverTool
+from bokeh.models.annotations import Legend, LegendItem
+from bokeh.models.widgets import DataTable, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 
 from reports.images import diverging_lut, quantise_maps, shrink, webp_data_uri
@@ -104,7 +96,9 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
             "colour": [ACCENT if i <= k else MUTED for i in index],
         }
     )
+    y_range = DataRange1d()  # figure's default, kept to set its bounds below
     plot = figure(
+        y_range=y_range,
         title="Smallest eigenvalues of L_sym",
         width=520,
         height=320,
@@ -118,13 +112,15 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
     plot.add_tools(HoverTool(renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]))
     plot.xaxis.ticker = list(index)
     top = float(values.max()) if values.max() > 0 else 1.0
-    plot.y_range.start, plot.y_range.end = 0, 1.3 * top  # headroom for the caption above the bars
+    y_range.start, y_range.end = 0, 1.3 * top  # headroom for the caption above the bars
     if k < len(values):
         line = plot.segment(x0=k + 0.5, y0=0, x1=k + 0.5, y1=1.3 * top, line_color="crimson", line_dash="dashed",
                             line_width=2)
         plot.segment(x0=k + 0.5, y0=values[k - 1], x1=k + 0.5, y1=values[k], line_color="crimson", line_width=4)
         caption = f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}"
-        plot.add_layout(Legend(items=[LegendItem(label=caption, renderers=[line])], location="top_left",
+        # bokeh's stubs type renderers as list[GlyphRenderer[Glyph]], invariant in the glyph
+        plot.add_layout(Legend(items=[LegendItem(label=caption, renderers=[line])],  # type: ignore[list-item]
+                               location="top_left",
                                label_text_color="crimson", label_text_font_size="10pt", background_fill_alpha=0.8,
                                border_line_alpha=0, name="eigengap_caption"))
     return plot
@@ -172,11 +168,16 @@ def _hover(data: ClassReportData) -> HoverTool:
     return HoverTool(tooltips=template, formatters={"@row": draw_map})
 
 
+def embedding_plot_name(method: str) -> str:
+    """The Bokeh root name of the ``method`` embedding's plot (the page embeds it by this name)."""
+    return f"embedding-{method}"
+
+
 def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource, colours: dict[int, str]) -> figure:
     """A 2-D embedding coloured by cluster; hovering shows image, relevance map, id, score, TP."""
     plot = figure(
         title=f"{EMBEDDING_TITLES.get(method, method)} embedding, coloured by cluster",
-        name=f"embedding-{method}",
+        name=embedding_plot_name(method),
         width=560,
         height=480,
         tools="pan,wheel_zoom,box_zoom,box_select,tap,reset,save",
@@ -204,7 +205,7 @@ def embedding_plot(data: ClassReportData, method: str, source: ColumnDataSource,
     items = [
         LegendItem(
             label="noise" if c == NOISE_LABEL else f"cluster {c}",
-            renderers=[points],
+            renderers=[points],  # type: ignore[list-item]  # bokeh's stubs: invariant GlyphRenderer[Glyph]
             index=int(np.lexsort((~circles, labels != c))[0]),
         )
         for c in sorted(colours)
@@ -220,6 +221,13 @@ def true_positive_share(data: ClassReportData, cluster: int) -> float:
     """Share of true positives among a cluster's samples (NaN for an empty cluster)."""
     members = np.asarray(data.labels) == cluster
     return float(np.asarray(data.is_true_positive, dtype=bool)[members].mean()) if members.any() else float("nan")
+
+
+def _table_column(field: str, title: str, number: str | None) -> TableColumn:
+    """A column of the cluster table; ``number``: the NumberFormatter format (None keeps the default formatter)."""
+    if number:
+        return TableColumn(field=field, title=title, width=_column_width(title), formatter=NumberFormatter(format=number))
+    return TableColumn(field=field, title=title, width=_column_width(title))
 
 
 def _column_width(title: str) -> int:
@@ -253,11 +261,7 @@ def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
             values = table[name].to_numpy(dtype=float)
             columns[name] = shares(values) if name.endswith("_share") else values
             shown.append((name, COLUMN_TITLES.get(name, name), "0%" if name.endswith("_share") else "0.00"))
-    table_columns = [
-        TableColumn(field=field, title=title, width=_column_width(title),
-                    **({"formatter": NumberFormatter(format=number)} if number else {}))
-        for field, title, number in shown
-    ]
+    table_columns = [_table_column(field, title, number) for field, title, number in shown]
     source = ColumnDataSource(columns, name="clusters")
     source.selected.js_on_change("indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS))
     return DataTable(

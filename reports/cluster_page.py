@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, Div, FactorRange, HoverTool, Range1d, Whisker
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d
+from bokeh.models.annotations import Whisker
+from bokeh.models.widgets import Div
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 from PIL import Image
@@ -109,7 +111,7 @@ def _outlined(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``rgb`` (resized to the mask's size, nearest) with the mask's outline drawn on it."""
     height, width = mask.shape
     if rgb.shape[:2] != mask.shape:
-        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.NEAREST))
+        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.Resampling.NEAREST))
     out = rgb.copy()
     out[mask & ~ndimage.binary_erosion(mask, border_value=0)] = OUTLINE
     return out

@@ -30,7 +30,7 @@ import pandas as pd
 import zarr
 from tqdm.auto import tqdm
 
-from relevance_store import AnalysisResult, ClassGroup, params_hash
+from relevance_store import AnalysisResult, ClassGroup, nodes, params_hash
 from relevance_store.analysis import to_json
 from relevance_store.naming import VERIFY_CLUSTER, encode_name
 from relevance_store.tags import Tag, read_tags, tags_for_clusters
@@ -70,10 +70,12 @@ def _clusters(analysis: AnalysisResult, labels: np.ndarray, maps: np.ndarray, ta
         raise ReportDataError(f"analysis {analysis.params_hash} has no 'clusters' table; re-run `spray analyze`.")
     table = analysis.tables["clusters"].copy()
     table["medoids"] = [list(np.asarray(m, dtype=int)) for m in table["medoids"]]
-    prototypes = analysis.arrays.get("prototypes")
-    if prototypes is None or len(prototypes) != len(table):  # the mean map per cluster, as the analysis defines it
+    stored = analysis.arrays.get("prototypes")
+    if stored is None or len(stored) != len(table):  # the mean map per cluster, as the analysis defines it
         prototypes = [maps[labels == c].mean(axis=0) for c in table["cluster"]]
-    table["prototype"] = list(prototypes)
+    else:
+        prototypes = list(stored)
+    table["prototype"] = prototypes
     matched = tags_for_clusters(tags, np.stack([np.asarray(p, dtype=float) for p in prototypes])) if tags else []
     table["tag"] = [tag.kind if tag else "" for tag in matched] or [""] * len(table)
     table["tag_note"] = [tag.note if tag else "" for tag in matched] or [""] * len(table)
@@ -206,8 +208,9 @@ def verification_links(out_dir: str | Path, group: ClassGroup, analysis_hash: st
                                 path="/".join([group.key.variant, VERIFY_CLUSTER, encode_name(name)]))
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return links
-    tested = sorted({int(test.attrs["cluster"]) for _, test in tests.groups()
-                     if "verdict" in test.attrs and test.attrs.get("params", {}).get("analysis") == shown})
+    tested = sorted({int(nodes.json_number(test.attrs["cluster"], "cluster")) for _, test in tests.groups()
+                     if "verdict" in test.attrs
+                     and nodes.json_mapping(test.attrs.get("params", {}), "params").get("analysis") == shown})
     pages = {f"cluster {cluster} shortcut test": cluster_page_filename(name, cluster) for cluster in tested}
     return links | {label: page for label, page in pages.items() if (Path(out_dir) / page).is_file()}
 

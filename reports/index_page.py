@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, OpenURL, TapTool
+from bokeh.models import CategoricalAxis, ColumnDataSource, DataRange1d, FactorRange, HoverTool, OpenURL, TapTool
 from bokeh.plotting import figure
 
 from reports.model import ClassSummary, IndexReportData
@@ -68,7 +68,8 @@ def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
             rows["href"].append(summary.page_href)
     source = ColumnDataSource(rows, name="spectra")
     plot = figure(
-        x_range=FactorRange(*rows["x"], group_padding=0.8),
+        x_range=FactorRange(factors=rows["x"], group_padding=0.8),
+        y_range=DataRange1d(start=0),
         title=f"{N_EIGENVALUES_COMPARED} smallest eigenvalues of L_sym per class, by \u03bb2",
         width=min(1230, max(560, 34 * len(ranked) + 120)),
         height=360,
@@ -78,10 +79,13 @@ def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
     )
     bars = plot.vbar(x="x", top="value", width=0.85, color="colour", source=source)
     plot.add_tools(HoverTool(renderers=[bars], tooltips=[("class", "@class_name"), ("\u03bb", "@i"), ("value", "@value{0.0000}")]))
-    plot.select_one(TapTool).callback = OpenURL(url="@href", same_tab=True)
-    plot.y_range.start = 0
+    tap = plot.select_one({"type": TapTool})
+    if isinstance(tap, TapTool):  # the "tap" tool asked for above
+        tap.callback = OpenURL(url="@href", same_tab=True)
     plot.xaxis.major_label_text_font_size = "0pt"
-    plot.xaxis.group_label_orientation = 0.9 if len(ranked) > 8 else "horizontal"
+    for axis in plot.xaxis:  # categorical: the x range is a FactorRange
+        if isinstance(axis, CategoricalAxis):
+            axis.group_label_orientation = 0.9 if len(ranked) > 8 else "horizontal"
     plot.xgrid.grid_line_color = None
     return plot
 

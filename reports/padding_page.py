@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, Range1d, Whisker
+from bokeh.models import CategoricalAxis, ColumnDataSource, FactorRange, HoverTool, Range1d
+from bokeh.models.annotations import Whisker
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
@@ -128,7 +129,8 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
     factors = [(labels[s], g) for s in order for g in groups]
     low, high = min(0.0, rows["ci_low"].min(), rows["mean"].min()), max(0.0, rows["ci_high"].max(), rows["mean"].max())
     margin = 0.08 * (high - low) or 1.0  # whiskers are annotations: the auto range would clip them
-    chart = figure(x_range=FactorRange(*factors), y_range=Range1d(low - margin, high + margin), height=340,
+    x_range = FactorRange(factors=factors)
+    chart = figure(x_range=x_range, y_range=Range1d(low - margin, high + margin), height=340,
                    sizing_mode="stretch_width", toolbar_location=None, tools="",
                    title=f"mean change of the {class_name} score against copy border, with 95% CI",
                    y_axis_label="mean score change")  # a longer axis title did not fit the chart's height
@@ -140,8 +142,10 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
                                         ("95% CI", "@low{+0.000} to @high{+0.000}"), ("std", "@std{0.000}"),
                                         ("n", "@n"), ("Wilcoxon p", "@p")]))
     chart.xaxis.major_label_text_font_size = "0px"  # the legend names the bars of a strategy
-    chart.xaxis.group_text_font_size = "12px"
-    chart.x_range.range_padding = 0.05
+    for axis in chart.xaxis:  # categorical: the x range is a FactorRange
+        if isinstance(axis, CategoricalAxis):
+            axis.group_text_font_size = "12px"
+    x_range.range_padding = 0.05
     chart.xgrid.grid_line_color = None
     chart.legend.orientation = "horizontal"
     chart.add_layout(chart.legend[0], "above")

@@ -18,7 +18,7 @@ from pathlib import Path
 import bokeh
 from bokeh.embed import file_html
 from bokeh.model import Model
-from bokeh.models import Div
+from bokeh.models.widgets import Div
 from bokeh.resources import Resources
 from bokeh.util.paths import bokehjs_path
 

@@ -45,7 +45,7 @@ def border_sides(prototype: np.ndarray) -> str:
     if total <= 0:
         return ""
     chosen: list[str] = []
-    for side in sorted(sides, key=sides.get, reverse=True):
+    for side in sorted(sides, key=lambda name: sides[name], reverse=True):
         chosen.append(side)
         if sum(sides[s] for s in chosen) >= SIDES_SHARE * total:
             break
