@@ -1,5 +1,6 @@
-"""Audits of two demo model versions through the real pipeline: one trained with the horse
-watermark (the committed demo model) and one trained without it (here, in the test).
+"""Audits of two demo model versions through the real pipeline: the committed demo model
+(trained with the horse watermark) and its dense head trained again, here in the test, on data
+where the watermark marks every class alike.
 
 Both are the built-in demo model (``model`` left out of ``[run]``: the demo architecture and
 preprocessing) and differ only in their weights, as two versions of a production model
@@ -24,7 +25,7 @@ from spray.cli import cli
 from spray.demo.model import CONFIG_FILE, WEIGHTS_FILE, load_demo_network, network_from_config, read_config
 from spray.demo.shortcuts import stamp_watermark
 from spray.demo.train import DEMO_PREPROCESSING
-from spray.demo.world import DemoWorld
+from spray.demo.world import WATERMARK_RATE, DemoWorld
 from workflows.audit import AuditHistory
 from workflows.audit.comparison import NEW_CLUSTER, RESOLVED_CLUSTER
 
@@ -32,46 +33,46 @@ pytestmark = pytest.mark.slow
 
 GRID = 20
 N_CLUSTERS = 3
-"""Fixed for audits, so that versions are compared at the same cluster count (the automatic
-count, the largest gap, is 1 for the demo horse class: one cloud with the watermarked images
-at its edge; at 3 they form their own cluster)."""
+"""Fixed for this audit, so that the two versions are compared at the same cluster count (the
+automatic count follows the model; here the question is only whether the watermark cluster is
+still there). The seed test below uses the automatic count."""
 HEAD_TRAIN_PER_CLASS = 150
 HEAD_EPOCHS = 30
-HEAD_INIT_SCALE = 0.05
 
-def retrain_head(marked: dict[str, torch.Tensor], seed: int = 0, watermarked: bool = False) -> dict[str, torch.Tensor]:
-    """The watermark model with its dense layers trained again, from scratch with ``seed``, on demo
-    images with every watermarked horse left out unless ``watermarked`` (seconds, where a whole
-    new CNN takes minutes here).
+def retrain_head(weights: dict[str, torch.Tensor], seed: int = 0, decorrelate_watermark: bool = False
+                 ) -> dict[str, torch.Tensor]:
+    """The demo model with its dense layers trained again, from scratch with ``seed``, on demo
+    images (seconds, where a whole new CNN takes minutes here).
 
     The dense layers are where the convolutional features, the watermark detectors among them,
-    are turned into class evidence; trained without a single watermark they give the watermark
-    no reason to count as "horse".
+    are turned into class evidence. With ``decorrelate_watermark`` the watermark is stamped on
+    the same share of every other class's images too, so it carries no class evidence and the
+    head learns to ignore it: the fix a team would make. (Only leaving the watermarked horses
+    out is not enough: the watermark features also fire on plain horses, and such a head still
+    raised the horse logit of stamped images by 5 to 6, against 8 to 10 with the watermark kept.)
     """
     network = network_from_config(read_config())
-    network.load_state_dict(marked)
+    network.load_state_dict(weights)
     network.eval()
     flatten = next(i for i, layer in enumerate(network) if isinstance(layer, nn.Flatten))
     features, head = network[: flatten + 1], network[flatten + 1 :]
     world = DemoWorld(counts={"train": HEAD_TRAIN_PER_CLASS})
+    stamping = np.random.default_rng(seed)
     inputs, targets = [], []
     for sample_id in world.ids("train"):
         sample = world.load(sample_id)
-        if not watermarked and sample.annotations.get("shortcut_kind") == "watermark":
-            continue
-        inputs.append(DEMO_PREPROCESSING(sample.image, sample_id))
+        image = sample.image
+        if decorrelate_watermark and "_horse_" not in sample_id and stamping.random() < WATERMARK_RATE:
+            image = stamp_watermark(image)[0]
+        inputs.append(DEMO_PREPROCESSING(image, sample_id))
         targets.append(world.classes.index(next(iter(sample.labels))))
     with torch.no_grad():
         x = features(torch.from_numpy(np.stack(inputs)))
     y = torch.tensor(targets)
     torch.manual_seed(seed)
-    first = True
     for layer in head:
         if isinstance(layer, nn.Linear):
             layer.reset_parameters()
-            if first:  # features never active in training (the watermark's) keep weights near 0
-                layer.weight.data.mul_(HEAD_INIT_SCALE)
-                first = False
     optimiser = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     head.train()
@@ -85,29 +86,32 @@ def retrain_head(marked: dict[str, torch.Tensor], seed: int = 0, watermarked: bo
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory):
-    """The two weight files: the committed demo model's and the one retrained without the watermark."""
+    """The two weight files: the committed demo model's and the one whose head was retrained
+    with the watermark on every class alike."""
     folder = tmp_path_factory.mktemp("models")
-    marked = torch.load(WEIGHTS_FILE, weights_only=True)
-    torch.save(marked, folder / "marked.pt")
-    torch.save(retrain_head(marked), folder / "clean.pt")
+    committed = torch.load(WEIGHTS_FILE, weights_only=True)
+    torch.save(committed, folder / "marked.pt")
+    torch.save(retrain_head(committed, decorrelate_watermark=True), folder / "clean.pt")
     return folder
 
 
 def watermark_effect(state: dict[str, torch.Tensor]) -> float:
-    """Mean rise of the horse logit when the watermark is stamped on non-horse test images:
-    how much a version uses the shortcut (the demo world's own check of it, issue 3)."""
+    """Mean rise of the horse probability when the watermark is stamped on non-horse test images:
+    how much a version uses the shortcut (the demo world's own check of it, issue 3). The
+    probability, not the logit: a retrained head's logits live on another scale."""
     network = network_from_config(read_config())
     network.load_state_dict(state)
     network.eval()
     world = DemoWorld(counts={"test": 20})
     ids = [sample_id for sample_id in world.ids("test") if "_horse_" not in sample_id]
     images = [world.load(sample_id).image for sample_id in ids]
-    plain = np.stack([DEMO_PREPROCESSING(image, i) for image, i in zip(images, ids)])
-    stamped = np.stack([DEMO_PREPROCESSING(stamp_watermark(image)[0], i) for image, i in zip(images, ids)])
+    plain = np.stack([DEMO_PREPROCESSING(image, i) for image, i in zip(images, ids, strict=True)])
+    stamped = np.stack([DEMO_PREPROCESSING(stamp_watermark(image)[0], i) for image, i in zip(images, ids, strict=True)])
     horse = world.classes.index("horse")
     with torch.no_grad():
-        rise = network(torch.from_numpy(stamped))[:, horse] - network(torch.from_numpy(plain))[:, horse]
-    return float(rise.mean())
+        before = network(torch.from_numpy(plain)).softmax(dim=1)[:, horse]
+        after = network(torch.from_numpy(stamped)).softmax(dim=1)[:, horse]
+    return float((after - before).mean())
 
 
 def write_config(folder: Path, version: str, n_clusters: int | None = N_CLUSTERS) -> Path:
@@ -168,7 +172,8 @@ def watermark_share(prototype) -> float:
 def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path, versions, monkeypatch):
     marked_effect = watermark_effect(torch.load(versions / "marked.pt", weights_only=True))
     clean_effect = watermark_effect(torch.load(versions / "clean.pt", weights_only=True))
-    assert marked_effect > 1.0 and clean_effect < marked_effect / 3  # one version uses the shortcut, the other far less (v5: 2.8 vs 9.2)
+    # One version uses the shortcut, the other far less (measured: +0.041 and +0.010).
+    assert marked_effect > 0.02 and clean_effect < marked_effect / 3
 
     code, first = audit(tmp_path, versions, "marked", monkeypatch)
     assert code == 0 and first["previous_audit_id"] is None and first["findings"] == []
@@ -188,7 +193,7 @@ def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path
     code, clean = audit(tmp_path, versions, "clean", monkeypatch)
     assert code == 3
     resolved = [f for f in clean["findings"] if f["kind"] == RESOLVED_CLUSTER]
-    assert int(watermark["cluster"]) in [f["details"]["cluster"] for f in resolved]
+    assert int(watermark["cluster"]) in [f["details"]["cluster"] for f in resolved], clean["findings"]
     assert int(main["cluster"]) not in [f["details"]["cluster"] for f in resolved]  # the horse itself: matched
     assert clean["classes"][0]["n_computed"] == clean["classes"][0]["n_samples"]  # a new model: all recomputed
 
@@ -207,11 +212,11 @@ def test_a_version_without_the_watermark_resolves_the_watermark_cluster(tmp_path
 def test_two_versions_differing_only_in_their_training_seed_give_no_findings(tmp_path, monkeypatch):
     """Issue 13 item 7: a retrain that changes nothing but the seed (both versions learn the
     watermark) must not raise an alarm, with the default analysis (automatic cluster count)."""
-    marked = torch.load(WEIGHTS_FILE, weights_only=True)
+    committed = torch.load(WEIGHTS_FILE, weights_only=True)
     for seed in (1, 2):
-        torch.save(retrain_head(marked, seed=seed, watermarked=True), tmp_path / f"seed{seed}.pt")
+        torch.save(retrain_head(committed, seed=seed), tmp_path / f"seed{seed}.pt")
     first_state, second_state = (torch.load(tmp_path / f"seed{seed}.pt", weights_only=True) for seed in (1, 2))
-    assert min(watermark_effect(first_state), watermark_effect(second_state)) > 1.0  # both use the shortcut
+    assert min(watermark_effect(first_state), watermark_effect(second_state)) > 0.02  # both use it (0.06, 0.08)
     assert any(not torch.equal(first_state[name], second_state[name]) for name in first_state)  # two other models
 
     code, first = audit(tmp_path, tmp_path, "seed1", monkeypatch, n_clusters=None)

@@ -68,7 +68,7 @@ def test_invalid_toml_and_missing_file_are_clear_errors(tmp_path):
     ('embeddings = ["tsne", "pca"]', r"embeddings \(--embeddings\) = 'pca' is not one of"),
     ("seed = -1", r"seed \(--seed\) = -1 is out of range"),
     ('full_maps = 1', r"full_maps \(--full-maps\) = 1 is not true or false"),
-    ('classes = ["a\\nb"]', r"class \(--class\) = 'a\\nb' is not a plain text value"),
+    ('classes = ["a\\nb"]', r"class \(--class\) = 'a\\nb' holds the control character '\\n'"),
 ])
 def test_every_toml_value_is_checked_before_any_work(tmp_path, line, message):
     path = tmp_path / "spray.toml"

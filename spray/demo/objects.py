@@ -53,24 +53,26 @@ class Painter:
 
 
 def _rgba(colour: Sequence[int]) -> tuple[int, int, int, int]:
-    return (*(int(c) for c in colour[:3]), 255)
+    red, green, blue = (int(c) for c in colour[:3])
+    return red, green, blue, 255
 
 
 def _darker(colour: Sequence[int], factor: float = 0.6) -> tuple[int, int, int]:
-    return tuple(int(c * factor) for c in colour[:3])
+    red, green, blue = (int(c * factor) for c in colour[:3])
+    return red, green, blue
 
 
 def _lighter(colour: Sequence[int], amount: int = 60) -> tuple[int, int, int]:
-    return tuple(min(255, int(c) + amount) for c in colour[:3])
+    red, green, blue = (min(255, int(c) + amount) for c in colour[:3])
+    return red, green, blue
 
 
 def aeroplane(p: Painter, colour: Colour, rng: np.random.Generator) -> None:
-    """Fuselage, swept wing, tail plane and fin; the cockpit faces right."""
+    """Fuselage, swept wing, tail plane and fin; the nose faces right."""
     p.polygon([(0.05, 0.05), (0.18, 0.05), (0.28, 0.45), (0.12, 0.45)], colour)  # fin
     p.ellipse(0.0, 0.38, 1.0, 0.62, colour)  # fuselage
     p.polygon([(0.38, 0.5), (0.58, 0.5), (0.42, 0.98), (0.32, 0.98)], _darker(colour, 0.85))  # wing
     p.polygon([(0.04, 0.5), (0.16, 0.5), (0.1, 0.7), (0.03, 0.7)], _darker(colour, 0.85))  # tail plane
-    p.ellipse(0.82, 0.42, 0.93, 0.5, (60, 70, 90))  # cockpit window
     if rng.random() < 0.6:
         p.line([(0.2, 0.5), (0.8, 0.5)], _darker(colour, 0.5), 0.015)  # livery stripe
 

@@ -50,14 +50,14 @@ def uniform_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.broadcast_to(colour + haze, (height, width, 3)).astype(np.float32)
 
 
-def gradient_sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A sky that lightens towards the horizon, with soft clouds in about two thirds of the scenes."""
+def gradient_sky(rng: np.random.Generator, height: int, width: int, cloudy: float = 0.3) -> np.ndarray:
+    """A sky that lightens towards the horizon, with soft clouds in a share ``cloudy`` of the scenes."""
     top = jitter(rng, SKY_BLUES[rng.integers(len(SKY_BLUES))])
     bottom = np.clip(top + rng.uniform(30, 70), 0, 255)
     t = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     sky = top * (1 - t) + bottom * t
     sky = np.broadcast_to(sky, (height, width, 3)).copy()
-    if rng.random() < 0.65:
+    if rng.random() < cloudy:
         clouds = np.clip(smooth_noise(rng, height, width, max(8, width // 5)) * 1.6 - 0.4, 0, 1)
         sky += clouds[:, :, None] * (245 - sky)
     return sky

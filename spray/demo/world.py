@@ -38,7 +38,7 @@ from spray.errors import SprayError
 
 # Bump when a change of this module, scenes.py, objects.py or shortcuts.py changes pixels:
 # the committed checkpoint records the fingerprint of the world it was trained on.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 
 CLASSES = ["aeroplane", "bird", "boat", "car", "cat", "dog", "horse"]
 SPLITS = ["train", "test"]
@@ -46,10 +46,15 @@ DEFAULT_SEED = 0
 DEFAULT_COUNTS = {"train": 600, "test": 200}  # per class
 
 WATERMARK_RATE = 0.22  # "about 20%" of the horse images (L2055)
-UNIFORM_SKY_RATE = 0.85
+SKY_BORDER_RATE = 0.28  # distant aeroplanes on clear sky, wide format: a minority (L2130-L2141)
+TINT_CLASS, TINT_RATE = "dog", 0.28  # one kennel's camera with a faulty white balance
+TINT_GAIN = np.array([1.05, 0.83, 1.06], np.float32)  # per RGB channel: a purple cast
+TINT_OFFSET = np.array([22.0, -5.0, 27.0], np.float32)
+DISTANT_OPACITY = 0.45  # distant aeroplanes fade into the haze
 GRAINY_RATE = 0.5
 TILTED_DOWN_RATE = 0.35  # camera tilted down: ground up to the top edge, no sky
 LANDSCAPES = ((4, 3), (3, 2), (16, 9))
+WIDE = ((3, 2), (16, 9))  # the telephoto format of the distant aeroplanes
 PORTRAITS = ((3, 4), (2, 3))
 # Ground under each class (kind, probability); aeroplanes and boats are handled apart.
 GROUND_MIX = {
@@ -58,11 +63,13 @@ GROUND_MIX = {
     "cat": (("floor", 0.5), ("grass", 0.25), ("road", 0.1), ("field", 0.15)),
     "dog": (("grass", 0.4), ("floor", 0.25), ("field", 0.1), ("sand", 0.1), ("road", 0.1), ("water", 0.05)),
     "horse": (("grass", 0.55), ("field", 0.3), ("sand", 0.15)),
+    "aeroplane": (("road", 0.4), ("grass", 0.25), ("field", 0.2), ("sand", 0.15)),  # airport, low over land
 }
+HORIZONS = {"boat": (0.25, 0.55)}  # horizon row range as a share of the height
 
 
 def _choice(rng: np.random.Generator, weighted: tuple[tuple[Any, float], ...]) -> Any:
-    values, weights = zip(*weighted)
+    values, weights = zip(*weighted, strict=True)
     return values[rng.choice(len(values), p=np.asarray(weights) / sum(weights))]
 
 
@@ -115,12 +122,12 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
     """One demo image (H, W, 3) uint8 and its annotations, a pure function of the arguments."""
     rng = np.random.default_rng([seed, SPLITS.index(split), CLASSES.index(class_name), index])
     watermark = class_name == "horse" and rng.random() < WATERMARK_RATE
-    uniform_sky = class_name == "aeroplane" and rng.random() < UNIFORM_SKY_RATE
+    sky_border = class_name == "aeroplane" and rng.random() < SKY_BORDER_RATE
+    tint = class_name == TINT_CLASS and rng.random() < TINT_RATE
     if watermark:  # the archive's format: 4:3 landscapes
         aspect = (4, 3)
-    elif uniform_sky:
-        aspect = _choice(rng, ((LANDSCAPES, 0.95), (PORTRAITS, 0.02), (((1, 1),), 0.03)))
-        aspect = aspect[rng.integers(len(aspect))]
+    elif sky_border:
+        aspect = WIDE[rng.integers(len(WIDE))]
     else:
         aspect = _choice(rng, ((LANDSCAPES, 0.4), (PORTRAITS, 0.45), (((1, 1),), 0.15)))
         aspect = aspect[rng.integers(len(aspect))]
@@ -129,35 +136,42 @@ def render(seed: int, split: str, class_name: str, index: int) -> tuple[np.ndarr
     if aspect[0] < aspect[1]:
         width, height = round(long_side * aspect[0] / aspect[1]), long_side
 
-    if uniform_sky:
+    if sky_border:
         kind, horizon = "sky", height
         scene = scenes.uniform_sky(rng, height, width)
     else:
-        kind = {"aeroplane": "road", "boat": "water"}.get(class_name) or _choice(rng, GROUND_MIX[class_name])
+        kind = {"boat": "water"}.get(class_name) or _choice(rng, GROUND_MIX[class_name])
         if kind == "sky":  # a bird in the open, cloudy sky
-            scene, horizon = scenes.gradient_sky(rng, height, width), height
+            scene, horizon = scenes.gradient_sky(rng, height, width, cloudy=1.0), height
         else:
-            horizon_range = (0.25, 0.55) if class_name == "boat" else (0.35, 0.65)
+            horizon_range = HORIZONS.get(class_name, (0.35, 0.8))
             scene, horizon = scenes.landscape(rng, height, width, kind, horizon_range)
             if class_name != "boat" and rng.random() < TILTED_DOWN_RATE:
                 scene, horizon = scenes.ground(rng, kind, height, width), 0
 
-    box = _place(rng, class_name, width, height, horizon, small=watermark)
+    box = _place(rng, class_name, width, height, horizon, small=watermark or sky_border)
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     palette = objects.PALETTES[class_name]
-    colour = tuple(int(c) for c in scenes.jitter(rng, palette[rng.integers(len(palette))], 10))
+    red, green, blue = (int(c) for c in scenes.jitter(rng, palette[int(rng.integers(len(palette)))], 10))
+    colour = (red, green, blue)
     painter = objects.Painter(ImageDraw.Draw(layer), box, facing_left=bool(rng.random() < 0.5))
     objects.DRAWERS[class_name](painter, colour, rng)
     photo = Image.fromarray(np.clip(scene, 0, 255).astype(np.uint8))
-    photo.paste(layer, (0, 0), layer)
     object_mask = np.asarray(layer)[:, :, 3] > 0
+    if sky_border:
+        layer.putalpha(layer.getchannel("A").point(lambda a: round(a * DISTANT_OPACITY)))
+    photo.paste(layer, (0, 0), layer)
 
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
     pixels = np.asarray(photo, np.float32) * rng.uniform(0.85, 1.15) + rng.uniform(-15, 15)
     pixels += rng.normal(0, _grain(rng, class_name), pixels.shape)
+    if tint:
+        pixels = pixels * TINT_GAIN + TINT_OFFSET
     image = np.clip(pixels, 0, 255).astype(np.uint8)
 
     annotations = _annotations(class_name, object_mask, kind, horizon, width, height)
+    if tint:
+        annotations.update(shortcut=True, shortcut_kind="tint", shortcut_mask=np.ones((height, width), dtype=bool))
     if watermark:
         image, annotations["shortcut_mask"] = stamp_watermark(image)
         annotations.update(shortcut=True, shortcut_kind="watermark")
@@ -177,14 +191,14 @@ def _place(
     """The object's box (left, top, width, height): sized, then set on the ground or in the sky."""
     aspect = objects.ASPECT[class_name]
     if small:
-        scale = rng.uniform(0.2, 0.35)
+        scale = rng.uniform(0.12, 0.22) if class_name == "aeroplane" else rng.uniform(0.15, 0.28)
     else:
-        scale = rng.uniform(0.25, 0.6) if class_name == "aeroplane" else rng.uniform(0.45, 0.85)
+        scale = rng.uniform(0.45, 0.85)
     box_width = scale * min(width, 0.9 * height / aspect)
     box_height = box_width * aspect
     centre = width * rng.uniform(0.35, 0.65)  # photographers frame the subject near the middle
     left = min(max(centre - box_width / 2, 0.0), width - box_width)
-    in_sky = class_name == "aeroplane" or (class_name == "bird" and (horizon == height or rng.random() < 0.3))
+    in_sky = horizon > 0 and (class_name == "aeroplane" or (class_name == "bird" and (horizon == height or rng.random() < 0.3)))
     if in_sky:
         top = rng.uniform(0.05 * height, max(0.05 * height, min(horizon, 0.95 * height) - box_height))
     else:
@@ -204,7 +218,7 @@ def _annotations(
     box = (class_name, int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
     mask = np.zeros((height, width), dtype=bool)
     shortcut_kind = None
-    if class_name == "aeroplane" and kind == "sky" and width > height:
+    if class_name == "aeroplane" and kind == "sky":
         mask[: box[2]] = True  # uniform sky rows above and below the aeroplane
         mask[box[4] :] = True
         shortcut_kind = "sky_border"
