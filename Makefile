@@ -1,11 +1,12 @@
 # Two entry points, both doing all set-up on a fresh machine (see README.md):
 #   make demo   install, then run spray on the built-in demo and print the report's path
-#   make test   install (with the test extras and Debian packages), then run the test suite
+#   make test   install (with the test extras and Debian packages), then lint (ruff), type-check
+#               (mypy) and run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.spray-installed
 
-.PHONY: demo test install
+.PHONY: demo test install lint
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,7 +21,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/spray run --class aeroplane
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	bash scripts/install-system-packages.sh
 	# pytest exits 5 when it collects no test; that is not a failure of the suite.
 	$(PY) -m pytest; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc

@@ -204,8 +204,12 @@ def main() -> None:
     parser.add_argument("--baseline-max", type=int, default=10_000, help="largest N for the peer baselines")
     parser.add_argument("--embed-max", type=int, default=100_000, help="embed a subsample of this size above it")
     parser.add_argument("--recall-rows", type=int, default=1000, help="rows whose exact neighbours measure recall")
-    parser.add_argument("--smoothing", type=float, default=0.0,
-                        help="blur each 20 x 20 point by a Gaussian of this many cells (default 0: isotropic, hardest)")
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        help="blur each 20 x 20 point by a Gaussian of this many cells (default 0: isotropic, hardest)",
+    )
     parser.add_argument("--json", default=None, help="also write all results to this JSON file")
     args = parser.parse_args()
     results = []
@@ -217,8 +221,10 @@ def main() -> None:
         k = default_k(n)
         runs = [("spray", run_spray, (n, args.clusters, args.embed_max, args.recall_rows, args.smoothing))]
         if n <= args.baseline_max:
-            runs += [("dense", run_dense, (n, args.clusters, k, args.smoothing)),
-                     ("sklearn", run_sklearn, (n, args.clusters, k, args.smoothing))]
+            runs += [
+                ("dense", run_dense, (n, args.clusters, k, args.smoothing)),
+                ("sklearn", run_sklearn, (n, args.clusters, k, args.smoothing)),
+            ]
         for pipeline, fn, fn_args in runs:
             result = in_child(fn, *fn_args)
             results.append({"n": n, "pipeline": pipeline, "smoothing": args.smoothing, **result})

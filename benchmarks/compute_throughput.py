@@ -43,7 +43,7 @@ def plain_loop(classes: list[str], batch_size: int, limit: int | None = None) ->
     pooled = []
     for name, ids in work:
         for start in range(0, len(ids), batch_size):
-            batch = ids[start:start + batch_size]
+            batch = ids[start : start + batch_size]
             x = torch.from_numpy(np.stack([model.preprocessing(source.load(i).image, i) for i in batch]))
             relevance, _ = attribute(model.module, x, model.class_names.index(name))
             pooled.append(sum_pool(relevance.sum(dim=1).numpy(), 20))
@@ -110,23 +110,31 @@ def main() -> None:
             b.append(workflow(store_b := next(fresh), classes, workers=1))
         full_bytes, raw_bytes, all_bytes = stored_bytes(store_b)
         c_end_to_end = workflow(next(fresh), classes, workers=2)
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=logging.ERROR) as cluster:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster:
             workflow(next(fresh), [args.warm_up_class], scheduler=cluster.scheduler_address)
-            c_warm = min(workflow(next(fresh), classes, scheduler=cluster.scheduler_address)
-                         for _ in range(args.repeats))
+            c_warm = min(
+                workflow(next(fresh), classes, scheduler=cluster.scheduler_address) for _ in range(args.repeats)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     a, b = min(a), min(b)
 
-    print(f"demo classes {','.join(classes)}: {n} maps, LRP batch {BATCH_SIZE}, best of {args.repeats}, "
-          f"torch threads: (a)/(b) {torch.get_num_threads()}, (c) 1 per worker")
+    print(
+        f"demo classes {','.join(classes)}: {n} maps, LRP batch {BATCH_SIZE}, best of {args.repeats}, "
+        f"torch threads: (a)/(b) {torch.get_num_threads()}, (c) 1 per worker"
+    )
     print(f"(a) plain loop, one process             {n / a:6.1f} maps/s  baseline")
     print(f"(b) workflow, 1 worker (in-process)     {n / b:6.1f} maps/s  {a / b:5.2f}x (a)  goal >= 0.90x")
-    print(f"(c) workflow, 2 workers, end to end     {n / c_end_to_end:6.1f} maps/s  {a / c_end_to_end:5.2f}x (a)  (once)")
+    print(
+        f"(c) workflow, 2 workers, end to end     {n / c_end_to_end:6.1f} maps/s  {a / c_end_to_end:5.2f}x (a)  (once)"
+    )
     print(f"(c) workflow, 2 workers, warm cluster   {n / c_warm:6.1f} maps/s  {a / c_warm:5.2f}x (a)  goal >= 1.60x")
-    print(f"full maps: {full_bytes / n:,.0f} bytes per stored map (raw float32 {raw_bytes / n:,.0f}), "
-          f"compression {raw_bytes / full_bytes:.2f}x; all arrays of a sample: {all_bytes / n:,.0f} bytes")
+    print(
+        f"full maps: {full_bytes / n:,.0f} bytes per stored map (raw float32 {raw_bytes / n:,.0f}), "
+        f"compression {raw_bytes / full_bytes:.2f}x; all arrays of a sample: {all_bytes / n:,.0f} bytes"
+    )
     start_up, saved_per_map = c_end_to_end - c_warm, (b - c_warm) / n
     if saved_per_map > 0:
         print(f"LocalCluster start-up {start_up:.1f} s: 2 workers pay off above ~{start_up / saved_per_map:,.0f} maps")

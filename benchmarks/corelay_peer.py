@@ -79,15 +79,24 @@ def corelay_worker(data: str) -> dict:
 
         return wrapper
 
-    for name, cls in [("pdist", SciPyPDist), ("knn", SparseKNN), ("laplacian", SymmetricNormalLaplacian),
-                      ("eigen", EigenDecomposition)]:
+    for name, cls in [
+        ("pdist", SciPyPDist),
+        ("knn", SparseKNN),
+        ("laplacian", SymmetricNormalLaplacian),
+        ("eigen", EigenDecomposition),
+    ]:
         cls.function = timed(name, cls.function)
     x = np.load(data)
     start = _clock()
     eigenvalues, _ = SpectralEmbedding()(x)
     total = _since(start)
-    return {"total": total, "stages": stages, "eigenvalues": np.sort(eigenvalues).tolist(),
-            "version": __version__, "numpy": np.__version__}
+    return {
+        "total": total,
+        "stages": stages,
+        "eigenvalues": np.sort(eigenvalues).tolist(),
+        "version": __version__,
+        "numpy": np.__version__,
+    }
 
 
 def spray_worker(data: str, k: int | None, symmetrize: str) -> dict:
@@ -107,8 +116,15 @@ def spray_worker(data: str, k: int | None, symmetrize: str) -> dict:
     start = _clock()
     solved = spectrum.smallest_eigenpairs(weights, N_EIGENVALUES)
     stages["eigen"] = _since(start)
-    return {"total": _since(total), "stages": stages, "eigenvalues": solved.eigenvalues.tolist(), "k": k,
-            "exact": graph.exact, "n_components": solved.n_components, "numpy": np.__version__}
+    return {
+        "total": _since(total),
+        "stages": stages,
+        "eigenvalues": solved.eigenvalues.tolist(),
+        "k": k,
+        "exact": graph.exact,
+        "n_components": solved.n_components,
+        "numpy": np.__version__,
+    }
 
 
 # ---------------------------------------------------------------- driver
@@ -122,8 +138,9 @@ def ensure_corelay(venv: Path) -> Path:
         return python
     print(f"installing {CORELAY_REQUIREMENT} into {venv} ...", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", CORELAY_REQUIREMENT], check=True,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", CORELAY_REQUIREMENT], check=True, stderr=subprocess.DEVNULL
+    )
     subprocess.run(check, check=True)
     return python
 
@@ -134,8 +151,9 @@ def run_worker(python: str, args: list[str], threads: int | None) -> dict:
     if threads is not None:
         env.update({key: str(threads) for key in THREAD_VARIABLES})
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    result = subprocess.run([python, str(Path(__file__).resolve()), *args], env=env, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [python, str(Path(__file__).resolve()), *args], env=env, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"worker {args[:2]} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -144,8 +162,13 @@ def run_worker(python: str, args: list[str], threads: int | None) -> dict:
 def best(runs: list[dict], key: str) -> dict:
     """The run with the least CPU time (its wall time and stages with it) and the least wall time."""
     by_cpu = min(runs, key=lambda run: run["total"]["cpu_s"])
-    return {"cpu_s": by_cpu["total"]["cpu_s"], "wall_s": min(run["total"]["wall_s"] for run in runs),
-            "stages": by_cpu["stages"], "all_cpu_s": [run["total"]["cpu_s"] for run in runs], "name": key}
+    return {
+        "cpu_s": by_cpu["total"]["cpu_s"],
+        "wall_s": min(run["total"]["wall_s"] for run in runs),
+        "stages": by_cpu["stages"],
+        "all_cpu_s": [run["total"]["cpu_s"] for run in runs],
+        "name": key,
+    }
 
 
 def stage_cells(stages: dict) -> str:
@@ -179,8 +202,10 @@ def main() -> None:
     thread_settings = [None if t == "default" else int(t) for t in args.threads.split(",")]
     results = []
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs", flush=True)
-    print("| data | BLAS threads | CoRelAy CPU-s / wall-s | spray CPU-s / wall-s | CPU ratio | wall ratio |"
-          " CoRelAy stages CPU/wall | spray stages CPU/wall |")
+    print(
+        "| data | BLAS threads | CoRelAy CPU-s / wall-s | spray CPU-s / wall-s | CPU ratio | wall ratio |"
+        " CoRelAy stages CPU/wall | spray stages CPU/wall |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.venv.parent) as work:
         for smoothing in (float(s) for s in args.smoothing.split(",")):
@@ -197,28 +222,52 @@ def main() -> None:
                         runs[pipeline].append(run_worker(python, ["--worker", pipeline, "--data", data], threads))
                 peer, ours = best(runs["corelay"], "corelay"), best(runs["spray"], "spray")
                 label = "default" if threads is None else str(threads)
-                print(f"| {name} | {label} | {peer['cpu_s']:.2f} / {peer['wall_s']:.2f} | {ours['cpu_s']:.2f} / "
-                      f"{ours['wall_s']:.2f} | {peer['cpu_s'] / ours['cpu_s']:.1f}x | "
-                      f"{peer['wall_s'] / ours['wall_s']:.1f}x | {stage_cells(peer['stages'])} | "
-                      f"{stage_cells(ours['stages'])} |", flush=True)
-                results.append({"data": name, "smoothing": smoothing, "n": args.n, "threads": label,
-                                "corelay": peer, "spray": ours, "corelay_runs": runs["corelay"],
-                                "spray_runs": runs["spray"]})
+                print(
+                    f"| {name} | {label} | {peer['cpu_s']:.2f} / {peer['wall_s']:.2f} | {ours['cpu_s']:.2f} / "
+                    f"{ours['wall_s']:.2f} | {peer['cpu_s'] / ours['cpu_s']:.1f}x | "
+                    f"{peer['wall_s'] / ours['wall_s']:.1f}x | {stage_cells(peer['stages'])} | "
+                    f"{stage_cells(ours['stages'])} |",
+                    flush=True,
+                )
+                results.append(
+                    {
+                        "data": name,
+                        "smoothing": smoothing,
+                        "n": args.n,
+                        "threads": label,
+                        "corelay": peer,
+                        "spray": ours,
+                        "corelay_runs": runs["corelay"],
+                        "spray_runs": runs["spray"],
+                    }
+                )
             # the same graph definition: eigenvalues must agree
-            same = run_worker(sys.executable, ["--worker", "spray", "--data", data, "--k", "10",
-                                               "--symmetrize", "mean"], thread_settings[0])
+            same = run_worker(
+                sys.executable,
+                ["--worker", "spray", "--data", data, "--k", "10", "--symmetrize", "mean"],
+                thread_settings[0],
+            )
             peer_values = np.sort(results[-1]["corelay_runs"][0]["eigenvalues"])
             ours_values = np.array(same["eigenvalues"])
             # 'LM' takes the largest |mu| of D^-1/2 W D^-1/2: a mu near -1 (L_sym eigenvalue near 2) can displace
             # the wanted top; those of CoRelAy's below 1 must be spray's smallest
             below = int((peer_values < 1.0).sum())
             difference = float(np.abs(peer_values[:below] - ours_values[:below]).max())
-            results.append({"data": name, "same_definition": same, "max_eigenvalue_difference": difference,
-                            "corelay_eigenvalues_below_1": below})
-            print(f"| {name} | agreement | spray with k=10, mean symmetrisation: CoRelAy's {below} eigenvalues below 1 "
-                  f"equal spray's {below} smallest to {difference:.1e}; CoRelAy's other {N_EIGENVALUES - below} lie at "
-                  f"{', '.join(f'{v:.3f}' for v in peer_values[below:]) or '-'} (spray's next: "
-                  f"{', '.join(f'{v:.3f}' for v in ours_values[below:below + 3]) or '-'}) | | | | | |", flush=True)
+            results.append(
+                {
+                    "data": name,
+                    "same_definition": same,
+                    "max_eigenvalue_difference": difference,
+                    "corelay_eigenvalues_below_1": below,
+                }
+            )
+            print(
+                f"| {name} | agreement | spray with k=10, mean symmetrisation: CoRelAy's {below} eigenvalues below 1 "
+                f"equal spray's {below} smallest to {difference:.1e}; CoRelAy's other {N_EIGENVALUES - below} lie at "
+                f"{', '.join(f'{v:.3f}' for v in peer_values[below:]) or '-'} (spray's next: "
+                f"{', '.join(f'{v:.3f}' for v in ours_values[below : below + 3]) or '-'}) | | | | | |",
+                flush=True,
+            )
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"load average at end: {os.getloadavg()[0]:.2f}", flush=True)

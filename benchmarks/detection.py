@@ -185,9 +185,16 @@ def network():
     from torch import nn
 
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, len(CLASS_NAMES)),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 64),
+        nn.ReLU(),
+        nn.Linear(64, len(CLASS_NAMES)),
     )
 
 
@@ -247,7 +254,9 @@ def relevance_maps(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _key(setting: Setting, training: Training) -> str:
-    blob = json.dumps({"v": BENCHMARK_VERSION, "setting": asdict(setting), "training": asdict(training)}, sort_keys=True)
+    blob = json.dumps(
+        {"v": BENCHMARK_VERSION, "setting": asdict(setting), "training": asdict(training)}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -372,10 +381,13 @@ def goal_check(table) -> list[str]:
     clean = table[table["kind"] == "clean"]
     lines = []
     used = planted["learnt"] >= LEARNT_MIN
-    for label, part in (("all kinds", planted), ("held-out kinds", planted[planted["held_out"]]),
-                        ("development kinds", planted[~planted["held_out"]]),
-                        (f"artefact used (learnt >= {LEARNT_MIN:g})", planted[used]),
-                        ("artefact used, held-out kinds", planted[used & planted["held_out"]])):
+    for label, part in (
+        ("all kinds", planted),
+        ("held-out kinds", planted[planted["held_out"]]),
+        ("development kinds", planted[~planted["held_out"]]),
+        (f"artefact used (learnt >= {LEARNT_MIN:g})", planted[used]),
+        ("artefact used, held-out kinds", planted[used & planted["held_out"]]),
+    ):
         high = part[part["prevalence"] >= 0.15]
         if not len(high):
             continue
@@ -389,15 +401,19 @@ def goal_check(table) -> list[str]:
         )
     if len(clean):
         quiet = (clean["clean_flagged"] == 0).mean()
-        lines.append(f"clean models ({len(clean)}): no class flagged in {quiet:.0%} "
-                     f"({'met' if quiet >= GOAL_SHARE else 'NOT met'})")
+        lines.append(
+            f"clean models ({len(clean)}): no class flagged in {quiet:.0%} "
+            f"({'met' if quiet >= GOAL_SHARE else 'NOT met'})"
+        )
     return lines
 
 
 def markdown(table) -> str:
     """The per-setting table as Markdown (for ``benchmarks/README.md``)."""
-    lines = ["| setting | held out | learnt | clusters | top size | precision | recall | suspicion | flagged | rank | rank by \u03bb2 | clean flagged |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
+    lines = [
+        "| setting | held out | learnt | clusters | top size | precision | recall | suspicion | flagged | rank | rank by \u03bb2 | clean flagged |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
     for row in table.itertuples():
         if row.kind == "clean":
             continue
@@ -411,8 +427,10 @@ def markdown(table) -> str:
     if len(clean):
         flagged = ", ".join(f"{r.setting}: {r.clean_flagged_names}" for r in clean.itertuples() if r.clean_flagged)
         lines.append("")
-        lines.append(f"Clean models: {len(clean)} seeds, test accuracy {clean['accuracy'].min():.3f}-"
-                     f"{clean['accuracy'].max():.3f}; classes flagged: {flagged or 'none'}.")
+        lines.append(
+            f"Clean models: {len(clean)} seeds, test accuracy {clean['accuracy'].min():.3f}-"
+            f"{clean['accuracy'].max():.3f}; classes flagged: {flagged or 'none'}."
+        )
     return "\n".join(lines)
 
 
@@ -421,14 +439,21 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a few settings (first position, 15 and 30 %%)")
-    parser.add_argument("--kinds", default=",".join(DEVELOPMENT_KINDS + HELD_OUT_KINDS),
-                        help="comma-separated artefact kinds (default: all)")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(DEVELOPMENT_KINDS + HELD_OUT_KINDS),
+        help="comma-separated artefact kinds (default: all)",
+    )
     parser.add_argument("--clean-seeds", type=int, default=10, help="clean control models")
     parser.add_argument("--cache", type=Path, default=CACHE_DEFAULT, help="checkpoints and maps (outside the repo)")
     parser.add_argument("--out", type=Path, default=None, help="write the table as CSV here")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown too")
-    parser.add_argument("--normalize", choices=("maxabs", "l2"), default=None,
-                        help="scale each pooled map before clustering (default: raw maps, SPEC 1.1)")
+    parser.add_argument(
+        "--normalize",
+        choices=("maxabs", "l2"),
+        default=None,
+        help="scale each pooled map before clustering (default: raw maps, SPEC 1.1)",
+    )
     args = parser.parse_args(argv)
     kinds = tuple(k for k in args.kinds.split(",") if k)
     unknown = set(kinds) - set(POSITIONS)

@@ -50,12 +50,15 @@ def vgg16() -> nn.Module:
             layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
             channels = width
     classifier = nn.Sequential(
-        nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(True),
-        nn.Dropout(), nn.Linear(4096, CLASSES),
+        nn.Linear(512 * 7 * 7, 4096),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(4096, 4096),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(4096, CLASSES),
     )
-    return nn.Sequential(
-        nn.Sequential(*layers), nn.AdaptiveAvgPool2d(7), nn.Flatten(1), classifier
-    )
+    return nn.Sequential(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(7), nn.Flatten(1), classifier)
 
 
 class Bottleneck(nn.Module):
@@ -191,7 +194,9 @@ def _e2e_workload(folder: Path, n_images: int) -> tuple[Path, Path]:
         (folder / "images" / name).mkdir(parents=True, exist_ok=True)
         for i in range(n_images // 2):
             size = (300, 260) if i % 2 else (260, 300)
-            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / "images" / name / f"{i}.jpg")
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
+                folder / "images" / name / f"{i}.jpg"
+            )
     names = folder / "classes.txt"
     names.write_text("\n".join(["a", "b", *(f"c{i}" for i in range(2, CLASSES))]))
     return folder / "images", names
@@ -228,17 +233,26 @@ def end_to_end(args: argparse.Namespace, seconds_left: float) -> dict | None:
     def plain_loop() -> float:
         started = time.perf_counter()
         for start in range(0, len(ids), args.e2e_batch):
-            batch = ids[start:start + args.e2e_batch]
+            batch = ids[start : start + args.e2e_batch]
             x = torch.from_numpy(np.stack([prep(source.load(i).image, i) for i in batch])).to(args.device)
-            relevance, _ = attribute(model, x, torch.tensor(targets[start:start + len(batch)], device=args.device))
+            relevance, _ = attribute(model, x, torch.tensor(targets[start : start + len(batch)], device=args.device))
             relevance.sum(dim=1).cpu().numpy()
         _synchronise(torch.device(args.device))
         return len(ids) / (time.perf_counter() - started)
 
-    options = {"model_spec": {"model": f"{Path(__file__).resolve()}:e2e_resnet50", "classes": str(names),
-                              "preprocessing": {"preset": "torchvision"}},
-               "source_spec": str(images), "split": None, "device": args.device, "batch_size": args.e2e_batch,
-               "workers": 1, "progress": False}
+    options = {
+        "model_spec": {
+            "model": f"{Path(__file__).resolve()}:e2e_resnet50",
+            "classes": str(names),
+            "preprocessing": {"preset": "torchvision"},
+        },
+        "source_spec": str(images),
+        "split": None,
+        "device": args.device,
+        "batch_size": args.e2e_batch,
+        "workers": 1,
+        "progress": False,
+    }
     with relevance_compute(local_threads(1)):  # the thread and allocator settings spray's tasks run under
         plain_loop()  # warm-up (cuDNN autotuning, allocator)
         plain = plain_loop()
@@ -246,8 +260,13 @@ def end_to_end(args: argparse.Namespace, seconds_left: float) -> dict | None:
     started = time.perf_counter()
     results = compute_classes(folder / "store.zarr", ["a", "b"], force=True, **options)
     spray = sum(r.n_computed for r in results) / (time.perf_counter() - started)
-    return {"images": len(ids), "batch": args.e2e_batch, "plain_loop_maps_per_second": plain,
-            "spray_compute_maps_per_second": spray, "ratio": spray / plain}
+    return {
+        "images": len(ids),
+        "batch": args.e2e_batch,
+        "plain_loop_maps_per_second": plain,
+        "spray_compute_maps_per_second": spray,
+        "ratio": spray / plain,
+    }
 
 
 # ---- the run -----------------------------------------------------------------------------
@@ -257,8 +276,10 @@ def _row(result: dict) -> str:
     speed = "" if result.get("maps_per_second") is None else f"{result['maps_per_second']:10.1f}"
     ratio = "" if result.get("ratio") is None else f"{result['ratio']:6.2f}"
     memory = "" if result.get("peak_memory_mb") is None else f"{result['peak_memory_mb']:9.0f}"
-    return (f"{result['network']:>9} {result['batch']:>6} {result['mode']:>17} {speed:>10} {ratio:>6} "
-            f"{memory:>9}  {result['status']}")
+    return (
+        f"{result['network']:>9} {result['batch']:>6} {result['mode']:>17} {speed:>10} {ratio:>6} "
+        f"{memory:>9}  {result['status']}"
+    )
 
 
 def main() -> None:
@@ -269,8 +290,9 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--quick", action="store_true", help="2 timed runs per measurement")
-    parser.add_argument("--time-cap", type=float, default=240.0,
-                        help="seconds after which no new measurement starts (default 240)")
+    parser.add_argument(
+        "--time-cap", type=float, default=240.0, help="seconds after which no new measurement starts (default 240)"
+    )
     parser.add_argument("--no-tf32", action="store_true", help="full float32 convolutions and matmuls")
     parser.add_argument("--json", type=Path, default=Path("gpu_throughput.json"), help="where the results go")
     parser.add_argument("--e2e-images", type=int, default=512, help="images of the end-to-end measurement")
@@ -291,7 +313,10 @@ def main() -> None:
             "tf32_convolutions": torch.backends.cudnn.allow_tf32,
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "threads": torch.get_num_threads(),
-            "size": args.size, "batches": args.batches, "repeats": repeats, "dtype": "float32",
+            "size": args.size,
+            "batches": args.batches,
+            "repeats": repeats,
+            "dtype": "float32",
         },
         "results": [],
         "end_to_end": None,
@@ -301,9 +326,11 @@ def main() -> None:
         report["elapsed_s"] = time.perf_counter() - started
         args.json.write_text(json.dumps(report, indent=1))
 
-    print(f"torch {torch.__version__}, {report['environment']['gpu'] or device}, {args.size}x{args.size}, "
-          f"float32 (TF32 conv {torch.backends.cudnn.allow_tf32}), median of {repeats}; ratio to gradient x input",
-          flush=True)
+    print(
+        f"torch {torch.__version__}, {report['environment']['gpu'] or device}, {args.size}x{args.size}, "
+        f"float32 (TF32 conv {torch.backends.cudnn.allow_tf32}), median of {repeats}; ratio to gradient x input",
+        flush=True,
+    )
     print(f"{'network':>9} {'batch':>6} {'mode':>17} {'maps/s':>10} {'ratio':>6} {'peak MB':>9}  status", flush=True)
     for name in args.networks:
         factory, layer = NETWORKS[name]
@@ -334,8 +361,9 @@ def main() -> None:
                 rows.append(result)
                 report["results"].append(result)
                 save()
-            baseline = next((r["seconds_per_batch"] for r in rows
-                             if r["mode"] == "gradient_x_input" and r["status"] == "ok"), None)
+            baseline = next(
+                (r["seconds_per_batch"] for r in rows if r["mode"] == "gradient_x_input" and r["status"] == "ok"), None
+            )
             for result in rows:
                 if result["status"] == "ok" and baseline is not None:
                     result["ratio"] = result["seconds_per_batch"] / baseline
@@ -350,8 +378,11 @@ def main() -> None:
         print(f"end to end: {report['end_to_end']}", flush=True)
     for name in args.networks:
         for batch in sorted(args.batches):
-            rows = {r["mode"]: r for r in report["results"]
-                    if r["network"] == name and r["batch"] == batch and r["status"] == "ok"}
+            rows = {
+                r["mode"]: r
+                for r in report["results"]
+                if r["network"] == name and r["batch"] == batch and r["status"] == "ok"
+            }
             if "thesis" in rows and "thesis+layer" in rows:
                 ratio = rows["thesis+layer"]["seconds_per_batch"] / rows["thesis"]["seconds_per_batch"]
                 print(f"{name} b{batch}: thesis+layer / thesis = {ratio:.3f}", flush=True)

@@ -39,8 +39,12 @@ def vgg_style(seed: int = 0) -> nn.Sequential:
         layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         channels = width
     layers += [
-        nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128 * 16, 256), nn.ReLU(),
-        nn.Dropout(0.5), nn.Linear(256, CLASSES),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(128 * 16, 256),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256, CLASSES),
     ]
     return nn.Sequential(*layers).eval()
 
@@ -84,8 +88,12 @@ def time_modes(model, x, target, repeats: int) -> dict[str, tuple[float, float, 
             _synchronise(x.device)
             samples[mode].append((time.process_time() - c0, time.perf_counter() - w0))
     return {
-        mode: (statistics.median(c for c, _ in runs) / len(x), statistics.median(w for _, w in runs) / len(x),
-               min(c for c, _ in runs) / len(x), min(w for _, w in runs) / len(x))
+        mode: (
+            statistics.median(c for c, _ in runs) / len(x),
+            statistics.median(w for _, w in runs) / len(x),
+            min(c for c, _ in runs) / len(x),
+            min(w for _, w in runs) / len(x),
+        )
         for mode, runs in samples.items()
     }
 
@@ -99,8 +107,18 @@ def _inputs(side: int, batch: int, device: torch.device):
 
 def peak_memory_mb(mode: str, side: int, batch: int, device: str, threads: int) -> float:
     """Peak memory of one measurement: max RSS of a fresh process (CPU) or CUDA allocator peak."""
-    command = [sys.executable, __file__, "--measure-memory", mode, str(side), str(batch),
-               "--device", device, "--threads", str(threads)]
+    command = [
+        sys.executable,
+        __file__,
+        "--measure-memory",
+        mode,
+        str(side),
+        str(batch),
+        "--device",
+        device,
+        "--threads",
+        str(threads),
+    ]
     return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
 
 
@@ -123,11 +141,14 @@ def _resident_high_water_mark_mb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads for every measurement (default: torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads for every measurement (default: torch's default)",
+    )
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per measurement (default 9)")
-    parser.add_argument("--measure-memory", nargs=3, metavar=("MODE", "SIDE", "BATCH"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--measure-memory", nargs=3, metavar=("MODE", "SIDE", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -137,10 +158,13 @@ def main() -> None:
         return
 
     model = vgg_style().to(device)
-    print(f"torch {torch.__version__}, device {device}, threads {args.threads}, "
-          f"median of {args.repeats} runs; ratios are to gradient x input (fastest: of the fastest runs)")
-    print(f"{'input':>12} {'mode':>17} {'cpu ms/img':>11} {'wall ms/img':>12} {'ratio':>6} {'fastest':>8} "
-          f"{'peak MB':>8}")
+    print(
+        f"torch {torch.__version__}, device {device}, threads {args.threads}, "
+        f"median of {args.repeats} runs; ratios are to gradient x input (fastest: of the fastest runs)"
+    )
+    print(
+        f"{'input':>12} {'mode':>17} {'cpu ms/img':>11} {'wall ms/img':>12} {'ratio':>6} {'fastest':>8} {'peak MB':>8}"
+    )
     for side, batch in CONFIGS:
         x, target = _inputs(side, batch, device)
         times = time_modes(model, x, target, args.repeats)
@@ -150,10 +174,14 @@ def main() -> None:
             memory = peak_memory_mb(mode, side, batch, args.device, args.threads)
             cpu, wall = times[mode][:2]
             fastest = times[mode][2 + key] / times["gradient_x_input"][2 + key]
-            print(f"{f'{side}x{side} b{batch}':>12} {mode:>17} {cpu * 1e3:11.2f} {wall * 1e3:12.2f} "
-                  f"{times[mode][key] / baseline:6.2f} {fastest:8.2f} {memory:8.0f}")
-        print(f"{'':>12} reading layer {INNER_LAYER!r}: thesis+layer / thesis = "
-              f"{times['thesis+layer'][key] / times['thesis'][key]:.3f}")
+            print(
+                f"{f'{side}x{side} b{batch}':>12} {mode:>17} {cpu * 1e3:11.2f} {wall * 1e3:12.2f} "
+                f"{times[mode][key] / baseline:6.2f} {fastest:8.2f} {memory:8.0f}"
+            )
+        print(
+            f"{'':>12} reading layer {INNER_LAYER!r}: thesis+layer / thesis = "
+            f"{times['thesis+layer'][key] / times['thesis'][key]:.3f}"
+        )
 
 
 if __name__ == "__main__":

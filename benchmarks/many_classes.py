@@ -102,9 +102,27 @@ class PeakRss:
 
 def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Path, *extra: str) -> dict:
     """One `spray run --class all` in a fresh process: wall, CPU (children included), peak RSS, stages."""
-    command = [str(Path(sys.executable).parent / "spray"), "run", "--class", "all", "--data", str(images),
-               "--model", f"{factory}:build", "--class-names", str(names), "--resize-to", "72", "--input-size", "64",
-               "--store", str(store), "--reports", str(reports), *extra]
+    command = [
+        str(Path(sys.executable).parent / "spray"),
+        "run",
+        "--class",
+        "all",
+        "--data",
+        str(images),
+        "--model",
+        f"{factory}:build",
+        "--class-names",
+        str(names),
+        "--resize-to",
+        "72",
+        "--input-size",
+        "64",
+        "--store",
+        str(store),
+        "--reports",
+        str(reports),
+        *extra,
+    ]
     started, cpu_before = time.perf_counter(), os.times()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = PeakRss(process.pid)
@@ -115,9 +133,17 @@ def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Pa
         raise SystemExit(f"spray run failed ({process.returncode}):\n{output[-2000:]}")
     timing = next(line for line in output.splitlines() if line.startswith("time:"))
     stages = dict(re.findall(r"(\w+) ([\d.]+)s", timing))
-    cpu = (cpu_after.children_user + cpu_after.children_system) - (cpu_before.children_user + cpu_before.children_system)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": rss / 2**30, "stages_s": {k: float(v) for k, v in stages.items()},
-            "store_mb": folder_bytes(store) / 2**20, "reports_mb": folder_bytes(reports) / 2**20}
+    cpu = (cpu_after.children_user + cpu_after.children_system) - (
+        cpu_before.children_user + cpu_before.children_system
+    )
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss_gb": rss / 2**30,
+        "stages_s": {k: float(v) for k, v in stages.items()},
+        "store_mb": folder_bytes(store) / 2**20,
+        "reports_mb": folder_bytes(reports) / 2**20,
+    }
 
 
 def main() -> None:
@@ -132,8 +158,10 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     images, factory, names = make_workload(args.work, args.classes, args.per_class)
-    print(f"workload: {args.classes} classes x {args.per_class} images in {images} "
-          f"({folder_bytes(images) / 2**20:.0f} MB, made or checked in {time.perf_counter() - started:.0f} s)")
+    print(
+        f"workload: {args.classes} classes x {args.per_class} images in {images} "
+        f"({folder_bytes(images) / 2**20:.0f} MB, made or checked in {time.perf_counter() - started:.0f} s)"
+    )
     run_dir = args.work / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     first = spray_run(images, factory, names, run_dir / "store.zarr", run_dir / "reports")
@@ -148,18 +176,24 @@ def main() -> None:
     for workers in (1, 2):
         folder = args.work / f"speedup-{workers}"
         shutil.rmtree(folder, ignore_errors=True)
-        speed[workers] = spray_run(subset, factory, names, folder / "store.zarr", folder / "reports",
-                                   "--workers", str(workers))
+        speed[workers] = spray_run(
+            subset, factory, names, folder / "store.zarr", folder / "reports", "--workers", str(workers)
+        )
     ratio = (speed[1]["stages_s"]["compute"] + speed[1]["stages_s"]["analyse"]) / (
-        speed[2]["stages_s"]["compute"] + speed[2]["stages_s"]["analyse"])
+        speed[2]["stages_s"]["compute"] + speed[2]["stages_s"]["analyse"]
+    )
 
-    print(f"\n{'run':<14}{'wall s':>9}{'CPU s':>9}{'compute':>9}{'analyse':>9}{'report':>9}{'RSS GB':>8}"
-          f"{'store MB':>10}{'reports MB':>11}")
+    print(
+        f"\n{'run':<14}{'wall s':>9}{'CPU s':>9}{'compute':>9}{'analyse':>9}{'report':>9}{'RSS GB':>8}"
+        f"{'store MB':>10}{'reports MB':>11}"
+    )
     for name, figures in (("first", first), ("second", second), ("1 worker", speed[1]), ("2 workers", speed[2])):
         stages = figures["stages_s"]
-        print(f"{name:<14}{figures['wall_s']:>9.0f}{figures['cpu_s']:>9.0f}{stages.get('compute', 0):>9.1f}"
-              f"{stages.get('analyse', 0):>9.1f}{stages.get('report', 0):>9.1f}{figures['peak_rss_gb']:>8.2f}"
-              f"{figures['store_mb']:>10.0f}{figures['reports_mb']:>11.0f}")
+        print(
+            f"{name:<14}{figures['wall_s']:>9.0f}{figures['cpu_s']:>9.0f}{stages.get('compute', 0):>9.1f}"
+            f"{stages.get('analyse', 0):>9.1f}{stages.get('report', 0):>9.1f}{figures['peak_rss_gb']:>8.2f}"
+            f"{figures['store_mb']:>10.0f}{figures['reports_mb']:>11.0f}"
+        )
     goals = [
         ("first run <= 30 min", first["wall_s"] <= 1800, f"{first['wall_s'] / 60:.1f} min"),
         ("second run <= 2 min", second["wall_s"] <= 120, f"{second['wall_s']:.0f} s"),
@@ -171,8 +205,19 @@ def main() -> None:
     for goal, met, measured in goals:
         print(f"{'met ' if met else 'MISS'} {goal:<24} {measured}")
     if args.json:
-        args.json.write_text(json.dumps({"first": first, "second": second, "workers": speed, "ratio": ratio,
-                                         "classes": args.classes, "per_class": args.per_class}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "first": first,
+                    "second": second,
+                    "workers": speed,
+                    "ratio": ratio,
+                    "classes": args.classes,
+                    "per_class": args.per_class,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

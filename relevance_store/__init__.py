@@ -21,6 +21,17 @@ from relevance_store.store import FORMAT, SCHEMA_VERSION, RelevanceStore, open_s
 from spray.errors import StoreError
 
 __all__ = [
-    "FORMAT", "SCHEMA_VERSION", "AnalysisResult", "ClassGroup", "ClassKey", "RelevanceStore", "StoreError",
-    "check_store", "decode_name", "encode_name", "open_store", "params_hash", "summarise",
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "AnalysisResult",
+    "ClassGroup",
+    "ClassKey",
+    "RelevanceStore",
+    "StoreError",
+    "check_store",
+    "decode_name",
+    "encode_name",
+    "open_store",
+    "params_hash",
+    "summarise",
 ]

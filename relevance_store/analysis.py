@@ -64,16 +64,18 @@ class AnalysisResult:
     written_at: float = 0.0
 
 
-def write_analysis(group: zarr.Group, params: Mapping, arrays: Mapping[str, np.ndarray],
-                   tables: Mapping, attrs: Mapping) -> str:
+def write_analysis(
+    group: zarr.Group, params: Mapping, arrays: Mapping[str, np.ndarray], tables: Mapping, attrs: Mapping
+) -> str:
     """Store one analysis under ``analysis/<params_hash(params)>`` (replacing it) and return the hash."""
     digest = params_hash(params)
     node = group.require_group(ANALYSIS).create_group(digest, overwrite=True)
     for name, value in arrays.items():
         value, path = np.asarray(value), f"arrays/{_check_name(name)}"
         if value.dtype.kind in "OUS":  # variable-length strings: the stable Zarr v3 string type
-            node.create_array(path, shape=value.shape, dtype=str, fill_value="",
-                              compressors=compressors())[...] = value.astype(str)
+            node.create_array(path, shape=value.shape, dtype=str, fill_value="", compressors=compressors())[...] = (
+                value.astype(str)
+            )
         else:
             node.create_array(path, data=value, compressors=compressors())
     for name, table in tables.items():
@@ -86,8 +88,11 @@ def analysis_hashes(group: zarr.Group) -> list[str]:
     """Hashes of complete analyses, oldest first."""
     if ANALYSIS not in group:
         return []
-    entries = [(node.attrs.get("written_at", 0.0), name) for name, node in subgroup(group, ANALYSIS).groups()
-               if node.attrs.get("complete")]
+    entries = [
+        (node.attrs.get("written_at", 0.0), name)
+        for name, node in subgroup(group, ANALYSIS).groups()
+        if node.attrs.get("complete")
+    ]
     return [name for _, name in sorted(entries)]
 
 
@@ -100,9 +105,12 @@ def read_analysis(group: zarr.Group, key: ClassKey, digest: str | None = None) -
     if digest not in hashes:
         raise StoreError(f"no analysis {digest!r} stored for {key}; stored: {', '.join(hashes)}")
     node = subgroup(group, f"{ANALYSIS}/{digest}")
-    result = AnalysisResult(digest, json_mapping(node.attrs["params"], "analysis params"),
-                            attrs=json_mapping(node.attrs["attrs"], "analysis attrs"),
-                            written_at=json_number(node.attrs["written_at"], "analysis written_at"))
+    result = AnalysisResult(
+        digest,
+        json_mapping(node.attrs["params"], "analysis params"),
+        attrs=json_mapping(node.attrs["attrs"], "analysis attrs"),
+        written_at=json_number(node.attrs["written_at"], "analysis written_at"),
+    )
     if "arrays" in node:
         result.arrays = {name: np.asarray(array[...]) for name, array in subgroup(node, "arrays").arrays()}
     if "tables" in node:

@@ -56,6 +56,7 @@ def _chunk_slice(index: int, chunk_size: int, n_samples: int) -> slice:
 
 async def _open_arrays(group: StorePath, names: Sequence[str]) -> dict[str, AsyncArray]:
     """The named arrays of ``group`` that exist, opened concurrently and writable (see ``_writable``)."""
+
     async def open_or_none(name: str) -> AsyncArray | None:
         try:
             return (await AsyncArray.open(group / name, zarr_format=3)).with_config(_ARRAY_CONFIG)
@@ -108,15 +109,28 @@ def create_class_arrays(
         make("latent_activation", (n, int(latent_channels)), "float32", np.nan)
     n_chunks = -(-n // c)
     group.create_array(
-        "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, compressors=compressors(),
+        "done",
+        shape=(n_chunks,),
+        chunks=(1,),
+        dtype=bool,
+        fill_value=False,
+        compressors=compressors(),
         overwrite=True,
     )
 
 
 def _create_rows_array(group: zarr.Group, name: str, shape: tuple, chunk_size: int, dtype, fill, **extra) -> zarr.Array:
     """An array chunked by ``chunk_size`` samples along axis 0 (whole rows per chunk)."""
-    return group.create_array(name, shape=shape, chunks=(chunk_size, *shape[1:]), dtype=dtype, fill_value=fill,
-                              compressors=compressors(), overwrite=True, **extra)
+    return group.create_array(
+        name,
+        shape=shape,
+        chunks=(chunk_size, *shape[1:]),
+        dtype=dtype,
+        fill_value=fill,
+        compressors=compressors(),
+        overwrite=True,
+        **extra,
+    )
 
 
 def _create_pooled(group: zarr.Group, grid: int, n: int, chunk_size: int) -> zarr.Array:
@@ -141,8 +155,10 @@ class ClassGroup:
         config = self.provenance.get("config", {})
         prep = config.get("preprocessing", {})
         size = prep.get("crop_size") or prep.get("resize_to") or "image-sized"
-        return (f"composite {config.get('lrp_composite', '?')}, {config.get('selection', '?')} samples of split "
-                f"{config.get('split')}, input {size} px {prep.get('channels', 'rgb')}, model {self.key.model_id[:8]}")
+        return (
+            f"composite {config.get('lrp_composite', '?')}, {config.get('selection', '?')} samples of split "
+            f"{config.get('split')}, input {size} px {prep.get('channels', 'rgb')}, model {self.key.model_id[:8]}"
+        )
 
     @property
     def model_name(self) -> str:
@@ -170,7 +186,11 @@ class ClassGroup:
 
     @property
     def grids(self) -> list[int]:
-        return sorted(int(name) for name in nodes.subgroup(self.group, "pooled").array_keys()) if "pooled" in self.group else []
+        return (
+            sorted(int(name) for name in nodes.subgroup(self.group, "pooled").array_keys())
+            if "pooled" in self.group
+            else []
+        )
 
     def chunk_rows(self, index: int) -> slice:
         """The sample rows of chunk ``index``."""
@@ -213,8 +233,9 @@ class ClassGroup:
         """(N, G, G) sum-pooled relevance (NaN rows: not computed yet or failed; see ``valid``)."""
         name = f"pooled/{int(grid)}"
         if name not in self.group:
-            raise StoreError(f"{self.key} has no {grid}x{grid} pooled maps (it has {self.grids}); "
-                             f"recompute with --grid {grid}")
+            raise StoreError(
+                f"{self.key} has no {grid}x{grid} pooled maps (it has {self.grids}); recompute with --grid {grid}"
+            )
         return nodes.read(self.group, name)
 
     @property
@@ -262,8 +283,12 @@ class ClassGroup:
         """This group opened for writing (the same group when it already is)."""
         if not self.group.read_only:
             return self
-        return ClassGroup(zarr.open_group(store=self.group.store.with_read_only(False), path=self.group.path,
-                                          mode="r+", zarr_format=3), self.key)
+        return ClassGroup(
+            zarr.open_group(
+                store=self.group.store.with_read_only(False), path=self.group.path, mode="r+", zarr_format=3
+            ),
+            self.key,
+        )
 
     def reset_done(self) -> None:
         """Mark every chunk not done, so that the next compute rewrites all of them in place
@@ -291,19 +316,34 @@ class ClassGroup:
         grids = self.grids
         if set(pooled) != set(grids):
             raise StoreError(f"chunk {index} of {self.key} needs pooled maps for grids {grids}, got {sorted(pooled)}")
-        names = ["score", "predicted", "error", *(f"pooled/{grid}" for grid in grids), "full", "thumbnail", "latent",
-                 "latent_activation", "done"]
+        names = [
+            "score",
+            "predicted",
+            "error",
+            *(f"pooled/{grid}" for grid in grids),
+            "full",
+            "thumbnail",
+            "latent",
+            "latent_activation",
+            "done",
+        ]
         arrays = sync(_open_arrays(self.group.store_path, names))
         rows = _chunk_slice(index, arrays["score"].chunks[0], arrays["score"].shape[0])
         n = rows.stop - rows.start
         if len(scores) != n:
             raise StoreError(f"chunk {index} of {self.key} has {n} rows but {len(scores)} scores were given")
-        values = {"score": np.asarray(scores, dtype=np.float32),
-                  "predicted": np.asarray(predicted if predicted is not None else np.full(n, -1), dtype=np.int32),
-                  "error": np.asarray(errors if errors is not None else [""] * n, dtype=str)}
+        values = {
+            "score": np.asarray(scores, dtype=np.float32),
+            "predicted": np.asarray(predicted if predicted is not None else np.full(n, -1), dtype=np.int32),
+            "error": np.asarray(errors if errors is not None else [""] * n, dtype=str),
+        }
         values.update({f"pooled/{int(grid)}": np.asarray(maps, dtype=np.float32) for grid, maps in pooled.items()})
-        for name, given, dtype in (("full", full, np.float32), ("thumbnail", thumbnails, np.uint8),
-                                   ("latent", latent, np.float32), ("latent_activation", latent_activation, np.float32)):
+        for name, given, dtype in (
+            ("full", full, np.float32),
+            ("thumbnail", thumbnails, np.uint8),
+            ("latent", latent, np.float32),
+            ("latent_activation", latent_activation, np.float32),
+        ):
             if name in arrays:
                 if given is None:
                     raise StoreError(f"{self.key} keeps {name} arrays; chunk {index} must include them")
@@ -321,8 +361,10 @@ class ClassGroup:
         """
         full = self.full
         if full is None:
-            raise StoreError(f"{self.key} keeps no full maps to pool at {grid}x{grid}; "
-                             "recompute it with --force (and keep the full maps)")
+            raise StoreError(
+                f"{self.key} keeps no full maps to pool at {grid}x{grid}; "
+                "recompute it with --force (and keep the full maps)"
+            )
         c, n = self.chunk_size, self.n_samples
         pooled = _writable(_create_pooled(self.group, grid, n, c))
         for index in np.flatnonzero(self.done):
@@ -361,8 +403,13 @@ class ClassGroup:
         node.attrs["complete"] = True
 
     # ---- analysis results (see relevance_store.analysis) --------------------------------
-    def write_analysis(self, params: Mapping, arrays: Mapping[str, np.ndarray], tables: Mapping | None = None,
-                       attrs: Mapping | None = None) -> str:
+    def write_analysis(
+        self,
+        params: Mapping,
+        arrays: Mapping[str, np.ndarray],
+        tables: Mapping | None = None,
+        attrs: Mapping | None = None,
+    ) -> str:
         """Store an analysis keyed by the hash of *all* its ``params``; ``tables`` are pandas DataFrames."""
         return analysis.write_analysis(self.group, params, arrays, tables or {}, attrs or {})
 

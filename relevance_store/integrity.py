@@ -80,9 +80,21 @@ def summarise(store: RelevanceStore) -> list[ClassSummary]:
         group = store.class_group(key)
         done, provenance = group.done, group.provenance
         dataset_name = provenance.get("dataset", {}).get("name", "?")
-        rows.append(ClassSummary(*key, group.n_samples, int(group.sample_done.sum()), len(group.errors),
-                                 int(done.sum()), group.n_chunks, group.grids, group.full is not None,
-                                 len(group.analysis_hashes()), group.model_name, dataset_name))
+        rows.append(
+            ClassSummary(
+                *key,
+                group.n_samples,
+                int(group.sample_done.sum()),
+                len(group.errors),
+                int(done.sum()),
+                group.n_chunks,
+                group.grids,
+                group.full is not None,
+                len(group.analysis_hashes()),
+                group.model_name,
+                dataset_name,
+            )
+        )
     return rows
 
 
@@ -133,8 +145,9 @@ def check_store(store: RelevanceStore) -> list[Problem]:
         try:
             problems += check_class(store.class_group(key))
         except Exception as error:  # a class that cannot even be opened: report it, check the others
-            problems.append(Problem(key, f"cannot be read ({_reason(error)}); recompute the class with "
-                                         "`spray compute --force`"))
+            problems.append(
+                Problem(key, f"cannot be read ({_reason(error)}); recompute the class with `spray compute --force`")
+            )
     return problems
 
 
@@ -161,11 +174,15 @@ def repair_store(store: RelevanceStore, problems: list[Problem]) -> list[str]:
                 del nodes.subgroup(group.group, "analysis")[digest]
         if chunks[key]:
             listed = ", ".join(map(str, sorted(chunks[key])))
-            lines.append(f"marked chunk{'s' if len(chunks[key]) > 1 else ''} {listed} of class {key.class_name!r} "
-                         "not done: the next `spray compute` or `spray run` with the same settings recomputes them")
+            lines.append(
+                f"marked chunk{'s' if len(chunks[key]) > 1 else ''} {listed} of class {key.class_name!r} "
+                "not done: the next `spray compute` or `spray run` with the same settings recomputes them"
+            )
         for digest in sorted(analyses[key]):
-            lines.append(f"removed analysis {digest} of class {key.class_name!r}: the next `spray analyze` or "
-                         "`spray run` with its parameters recomputes it")
+            lines.append(
+                f"removed analysis {digest} of class {key.class_name!r}: the next `spray analyze` or "
+                "`spray run` with its parameters recomputes it"
+            )
     return lines
 
 

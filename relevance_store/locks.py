@@ -73,8 +73,15 @@ def lock_file_name(stem: str) -> str:
 def _this_process(what: str) -> dict:
     me = psutil.Process()
     now = time.time()
-    return {"pid": me.pid, "host": socket.gethostname(), "create_time": me.create_time(), "since": now,
-            "heartbeat": now, "what": what, "token": uuid.uuid4().hex}
+    return {
+        "pid": me.pid,
+        "host": socket.gethostname(),
+        "create_time": me.create_time(),
+        "since": now,
+        "heartbeat": now,
+        "what": what,
+        "token": uuid.uuid4().hex,
+    }
 
 
 def heartbeat_age(owner: dict, path: Path | None = None) -> float:
@@ -108,8 +115,10 @@ def describe_owner(owner: dict, path: Path | None = None) -> str:
     """``pid 12 on host-a, started 2026-12-01 02:00:03 UTC, last heartbeat 4 s ago``."""
     since = owner.get("since")
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(since))) if since else "at an unknown time"
-    return (f"pid {owner.get('pid')} on {owner.get('host')}, started {started}, "
-            f"last heartbeat {heartbeat_age(owner, path):.0f} s ago")
+    return (
+        f"pid {owner.get('pid')} on {owner.get('host')}, started {started}, "
+        f"last heartbeat {heartbeat_age(owner, path):.0f} s ago"
+    )
 
 
 @contextlib.contextmanager
@@ -141,8 +150,17 @@ class WriterLock:
     for this store).
     """
 
-    def __init__(self, path: str | os.PathLike, what: str, *, wait: bool = False, poll_s: float = 0.5,
-                 heartbeat_s: float = HEARTBEAT_S, lease_s: float = LEASE_S, unlock_hint: str = "") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        what: str,
+        *,
+        wait: bool = False,
+        poll_s: float = 0.5,
+        heartbeat_s: float = HEARTBEAT_S,
+        lease_s: float = LEASE_S,
+        unlock_hint: str = "",
+    ) -> None:
         self.path, self.what, self.wait, self.poll_s = Path(path), what, wait, poll_s
         self.heartbeat_s, self.lease_s, self.unlock_hint = heartbeat_s, lease_s, unlock_hint
         self._owner: dict | None = None

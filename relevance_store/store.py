@@ -64,6 +64,7 @@ class RelevanceStore:
         """The subgroups of ``group`` that open, by name; one that does not (a truncated or
         corrupt ``zarr.json``) is left out and named in :attr:`problems`, so one broken class
         never hides the others."""
+
         async def names() -> list[str]:
             return [name async for name in group.store.list_dir(group.path)]
 
@@ -77,8 +78,9 @@ class RelevanceStore:
             except KeyError:  # a folder without zarr.json: not a node
                 continue
             except Exception as error:  # unreadable metadata: report it, go on with the others
-                self.problems.append(f"{path}: cannot be read ({type(error).__name__}: {str(error)[:80]}); "
-                                     "delete or restore that folder")
+                self.problems.append(
+                    f"{path}: cannot be read ({type(error).__name__}: {str(error)[:80]}); delete or restore that folder"
+                )
                 continue
             if isinstance(child, zarr.Group):
                 children.append((name, child))
@@ -100,24 +102,35 @@ class RelevanceStore:
 
     def class_group(self, key: ClassKey) -> ClassGroup:
         if not self.has_class(key):
-            raise StoreError(f"the store {self.location} has no class group for {key}; run `spray compute` for it first")
+            raise StoreError(
+                f"the store {self.location} has no class group for {key}; run `spray compute` for it first"
+            )
         return ClassGroup(nodes.subgroup(self.root, key.path), key)
 
     def find_class(self, class_name: str, variant: str | None = None, layer: str | None = None) -> ClassGroup:
         """The one class group named ``class_name``; ``variant`` (a prefix of its maps id or model
         id, see ``spray info``) picks one when the store holds the class under several settings,
         and so does ``layer`` (maps computed with that ``--layer``)."""
-        matches = [k for k in self.class_keys() if k.class_name == class_name
-                   and (variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant))
-                   and (layer is None or self.class_group(k).provenance.get("config", {}).get("layer") == layer)]
+        matches = [
+            k
+            for k in self.class_keys()
+            if k.class_name == class_name
+            and (variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant))
+            and (layer is None or self.class_group(k).provenance.get("config", {}).get("layer") == layer)
+        ]
         if len(matches) != 1:
             if not matches:
-                raise StoreError(f"the store {self.location} has no class {class_name!r}"
-                                 + (f" under --variant {variant}" if variant else "")
-                                 + (f" computed with --layer {layer}" if layer else "") + "; see `spray info`")
+                raise StoreError(
+                    f"the store {self.location} has no class {class_name!r}"
+                    + (f" under --variant {variant}" if variant else "")
+                    + (f" computed with --layer {layer}" if layer else "")
+                    + "; see `spray info`"
+                )
             listed = "; ".join(f"--variant {k.maps_id[:8]} ({self.class_group(k).settings_summary})" for k in matches)
-            raise StoreError(f"the store {self.location} holds class {class_name!r} under {len(matches)} settings; "
-                             f"pick one: {listed}")
+            raise StoreError(
+                f"the store {self.location} holds class {class_name!r} under {len(matches)} settings; "
+                f"pick one: {listed}"
+            )
         return self.class_group(matches[0])
 
     def size_on_disk(self) -> int | None:
@@ -145,10 +158,17 @@ class RelevanceStore:
         if self.has_class(key):
             del self.root[key.path]
         group = self.root.require_group(key.path)
-        create_class_arrays(group, sample_ids, labels, grids=grids, map_shape=map_shape,
-                            thumbnail_size=thumbnail_size, chunk_size=chunk_size, latent_channels=latent_channels)
-        group.attrs.update({**(attrs or {}), "key": list(key), "created_at": time.time(),
-                            "spray_version": __version__})
+        create_class_arrays(
+            group,
+            sample_ids,
+            labels,
+            grids=grids,
+            map_shape=map_shape,
+            thumbnail_size=thumbnail_size,
+            chunk_size=chunk_size,
+            latent_channels=latent_channels,
+        )
+        group.attrs.update({**(attrs or {}), "key": list(key), "created_at": time.time(), "spray_version": __version__})
         return ClassGroup(group, key)
 
     def writer_lock(self, key: ClassKey, *, wait: bool = False) -> WriterLock:
@@ -160,11 +180,13 @@ class RelevanceStore:
         must make sure only one writer runs per class there.
         """
         if not self.is_local:
-            raise StoreError(f"writer locks need a local store path, not {self.location}; "
-                             "compute into a local or mounted path")
+            raise StoreError(
+                f"writer locks need a local store path, not {self.location}; compute into a local or mounted path"
+            )
         stem = "__".join(encode_name(part) for part in key)
-        return WriterLock.beside_store(local_path(self.location), stem, f"class {key.class_name!r} in {self.location}",
-                                       wait=wait)
+        return WriterLock.beside_store(
+            local_path(self.location), stem, f"class {key.class_name!r} in {self.location}", wait=wait
+        )
 
 
 def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
@@ -172,8 +194,13 @@ def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
     if not _is_mode(mode):
         raise StoreError(f"store mode {mode!r} is not one of {', '.join(MODES)}")
     location = os.fspath(location)
-    if is_local(location) and mode == "a" and local_path(location).is_dir() \
-            and any(local_path(location).iterdir()) and not (local_path(location) / "zarr.json").exists():
+    if (
+        is_local(location)
+        and mode == "a"
+        and local_path(location).is_dir()
+        and any(local_path(location).iterdir())
+        and not (local_path(location) / "zarr.json").exists()
+    ):
         raise StoreError(f"{location} is a non-empty folder that is not a spray store; choose another --store path")
     try:
         root = zarr.open_group(location, mode=mode, zarr_format=3)
@@ -182,16 +209,22 @@ def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
     if mode == "a" and not dict(root.attrs) and not list(root.keys()):  # just created
         root.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "created_by": f"spray {__version__}"})
     if root.attrs.get("format") != FORMAT:
-        raise StoreError(f"{location} is a Zarr group but not a spray store (no format='{FORMAT}' attribute); "
-                         "choose another --store path")
+        raise StoreError(
+            f"{location} is a Zarr group but not a spray store (no format='{FORMAT}' attribute); "
+            "choose another --store path"
+        )
     version = root.attrs.get("schema_version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
         if isinstance(version, int) and not isinstance(version, bool):
             age = "an older" if version < SCHEMA_VERSION else "a newer"
-            raise StoreError(f"the store {location} was written by {age} spray (schema version {version}; this "
-                             f"spray reads version {SCHEMA_VERSION}); use a matching spray, or compute into a new "
-                             "store with --store NEW_PATH")
-        raise StoreError(f"the store {location} has an invalid schema_version attribute {version!r} (this spray "
-                         f"writes the integer {SCHEMA_VERSION}); it was edited or not written by spray: compute "
-                         "into a new store with --store NEW_PATH")
+            raise StoreError(
+                f"the store {location} was written by {age} spray (schema version {version}; this "
+                f"spray reads version {SCHEMA_VERSION}); use a matching spray, or compute into a new "
+                "store with --store NEW_PATH"
+            )
+        raise StoreError(
+            f"the store {location} has an invalid schema_version attribute {version!r} (this spray "
+            f"writes the integer {SCHEMA_VERSION}); it was edited or not written by spray: compute "
+            "into a new store with --store NEW_PATH"
+        )
     return RelevanceStore(root, location)

@@ -20,8 +20,9 @@ def write_table(group: zarr.Group, name: str, table: pd.DataFrame, index: bool =
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=index)
     data = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
-    group.create_array(name, shape=data.shape, chunks=data.shape, dtype="uint8", compressors=[Crc32cCodec()],
-                       overwrite=True)[...] = data
+    group.create_array(
+        name, shape=data.shape, chunks=data.shape, dtype="uint8", compressors=[Crc32cCodec()], overwrite=True
+    )[...] = data
 
 
 def read_table(array: zarr.Array) -> pd.DataFrame:

@@ -60,16 +60,31 @@ def tag_cluster(group: ClassGroup, cluster: int, kind: str, note: str = "", anal
     if kind not in TAG_KINDS:
         raise StoreError(f"unknown tag {kind!r}; tag a cluster --as {', '.join(TAG_KINDS)}")
     if analysis is not None and analysis not in group.analysis_hashes():
-        raise StoreError(f"class {group.key.class_name!r} has no stored analysis {analysis!r} (it was replaced or "
-                         f"never made); stored: {', '.join(group.analysis_hashes()) or 'none'}")
+        raise StoreError(
+            f"class {group.key.class_name!r} has no stored analysis {analysis!r} (it was replaced or "
+            f"never made); stored: {', '.join(group.analysis_hashes()) or 'none'}"
+        )
     result = group.read_analysis(analysis)
     clusters = [int(c) for c in result.tables["clusters"]["cluster"]]
     if int(cluster) not in clusters:
-        raise StoreError(f"class {group.key.class_name!r} has no cluster {cluster} in analysis {result.params_hash}; "
-                         f"its clusters are {', '.join(map(str, clusters))}")
+        raise StoreError(
+            f"class {group.key.class_name!r} has no cluster {cluster} in analysis {result.params_hash}; "
+            f"its clusters are {', '.join(map(str, clusters))}"
+        )
     prototype = np.asarray(result.arrays["prototypes"][clusters.index(int(cluster))], dtype=float)
-    tag = Tag(group.key.class_name, int(cluster), kind, note, result.params_hash, tuple(prototype.ravel().tolist()),
-              int(prototype.shape[-1]), group.key.model_id, group.key.maps_id, _who(), time.time())
+    tag = Tag(
+        group.key.class_name,
+        int(cluster),
+        kind,
+        note,
+        result.params_hash,
+        tuple(prototype.ravel().tolist()),
+        int(prototype.shape[-1]),
+        group.key.model_id,
+        group.key.maps_id,
+        _who(),
+        time.time(),
+    )
     kept = [t for t in read_tags(group) if (t.analysis, t.cluster) != (tag.analysis, tag.cluster)]
     group.update_attrs(**{_ATTR: [t.to_dict() for t in (*kept, tag)]})
     return tag
@@ -81,14 +96,17 @@ def remove_tag(group: ClassGroup, cluster: int, analysis: str | None = None) -> 
     tags = read_tags(group)
     gone = [t for t in tags if (t.analysis, t.cluster) == (analysis, int(cluster))]
     if not gone:
-        raise StoreError(f"cluster {cluster} of class {group.key.class_name!r} (analysis {analysis}) has no tag; "
-                         "see `spray tag --list`")
+        raise StoreError(
+            f"cluster {cluster} of class {group.key.class_name!r} (analysis {analysis}) has no tag; "
+            "see `spray tag --list`"
+        )
     group.update_attrs(**{_ATTR: [t.to_dict() for t in tags if t not in gone]})
     return gone[0]
 
 
-def tags_for_clusters(tags: Sequence[Tag], prototypes: np.ndarray,
-                      min_similarity: float = SAME_STRATEGY_SIMILARITY) -> list[Tag | None]:
+def tags_for_clusters(
+    tags: Sequence[Tag], prototypes: np.ndarray, min_similarity: float = SAME_STRATEGY_SIMILARITY
+) -> list[Tag | None]:
     """The tag of each cluster (prototypes (K, G, G)) among ``tags`` of its class: matched one to
     one by prototype, the newest tag of a strategy first; None where no tag matches."""
     matched: list[Tag | None] = [None] * len(prototypes)
@@ -126,5 +144,13 @@ def tags_by_class(store: RelevanceStore, class_names: Sequence[str] | None = Non
     return found
 
 
-__all__ = ["TAG_KINDS", "Tag", "class_tags", "read_tags", "remove_tag", "tag_cluster", "tags_by_class",
-           "tags_for_clusters"]
+__all__ = [
+    "TAG_KINDS",
+    "Tag",
+    "class_tags",
+    "read_tags",
+    "remove_tag",
+    "tag_cluster",
+    "tags_by_class",
+    "tags_for_clusters",
+]

@@ -75,11 +75,17 @@ def _timeline(per_audit: pd.DataFrame, column_name: str, title: str) -> Any:
     first, last = (times.min(), times.max()) if len(times) else (pd.Timestamp.now(), pd.Timestamp.now())
     pad = max(MIN_SPAN - (last - first), pd.Timedelta(0)) / 2 + (last - first) * 0.05
     plot = figure(
-        title=title, x_axis_type="datetime", height=300, sizing_mode="stretch_width", tools="pan,wheel_zoom,reset,save",
-        x_range=Range1d(first - pad, last + pad), name=column_name,
+        title=title,
+        x_axis_type="datetime",
+        height=300,
+        sizing_mode="stretch_width",
+        tools="pan,wheel_zoom,reset,save",
+        x_range=Range1d(first - pad, last + pad),
+        name=column_name,
     )
-    plot.xaxis.formatter = DatetimeTickFormatter(hours="%Y-%m-%d %H:%M", hourmin="%Y-%m-%d %H:%M", days="%Y-%m-%d",
-                                                 months="%Y-%m", years="%Y")
+    plot.xaxis.formatter = DatetimeTickFormatter(
+        hours="%Y-%m-%d %H:%M", hourmin="%Y-%m-%d %H:%M", days="%Y-%m-%d", months="%Y-%m", years="%Y"
+    )
     for index, (class_name, rows) in enumerate(per_audit.groupby("class_name", sort=True)):
         source = ColumnDataSource(
             {
@@ -187,9 +193,7 @@ def _classes_html(summary: dict[str, Any], page_folder: Path) -> str:
         )
     return (
         '<table class="plain"><tr><th>class</th><th>samples</th><th>maps computed now</th><th>analysis</th>'
-        "<th>clusters</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<th>clusters</th></tr>" + "".join(rows) + "</table>"
     )
 
 

@@ -101,8 +101,10 @@ def _column_notes(data: ClassReportData) -> str:
     """One plain sentence per column of the cluster table (``reports.summary.COLUMN_EXPLANATIONS``)."""
     titles = {"share": "of class", **COLUMN_TITLES}
     shown = ["cluster", "size", "share", *(c for c in DESCRIPTOR_COLUMNS if c in data.clusters.columns)]
-    items = "".join(f"<dt>{text(titles.get(column, column))}</dt><dd>{text(sentence)}</dd>"
-                    for column, sentence in column_explanations(shown).items())
+    items = "".join(
+        f"<dt>{text(titles.get(column, column))}</dt><dd>{text(sentence)}</dd>"
+        for column, sentence in column_explanations(shown).items()
+    )
     return f'<details class="note"><summary>What the columns mean</summary><dl class="columns">{items}</dl></details>'
 
 
@@ -119,15 +121,25 @@ def _concepts(data: ClassReportData, cluster: pd.Series) -> str:
         maps = "".join(
             f'<figure title="{text(data.sample_ids[int(i)])}"><img class="pixelated" {size} alt="conditional relevance" '
             f'src="{png_data_uri(heatmap_rgb(views["maps"][k, t, m]))}"><figcaption>medoid {m + 1}</figcaption></figure>'
-            for m, i in enumerate(views["medoids"][k]) if i >= 0)
-        images = "" if data.image_thumbnails is None else "".join(
-            f'<figure title="{text(data.sample_ids[int(i)])}"><img {size} alt="image" '
-            f'src="{webp_data_uri(shrink(data.image_thumbnails[int(i)], MEDOID_PX))}"><figcaption>top {r + 1}</figcaption>'
-            f"</figure>" for r, i in enumerate(views["top_images"][k, t]))
+            for m, i in enumerate(views["medoids"][k])
+            if i >= 0
+        )
+        images = (
+            ""
+            if data.image_thumbnails is None
+            else "".join(
+                f'<figure title="{text(data.sample_ids[int(i)])}"><img {size} alt="image" '
+                f'src="{webp_data_uri(shrink(data.image_thumbnails[int(i)], MEDOID_PX))}"><figcaption>top {r + 1}</figcaption>'
+                f"</figure>"
+                for r, i in enumerate(views["top_images"][k, t])
+            )
+        )
         share = f"{100 * float(views['shares'][k, t]):+.0f} points"
-        rows.append(f'<p class="note">channel {int(channel)} of {text(data.layer or "the layer")}: {share} of the '
-                    f'cluster\'s relevance over the class\'s; where it sits in the medoids, and the images that '
-                    f'activate it most</p><div class="strip">{maps}{images}</div>')
+        rows.append(
+            f'<p class="note">channel {int(channel)} of {text(data.layer or "the layer")}: {share} of the '
+            f"cluster's relevance over the class's; where it sits in the medoids, and the images that "
+            f'activate it most</p><div class="strip">{maps}{images}</div>'
+        )
     return '<div class="concepts"><h4>Top channels (concepts)</h4>' + "".join(rows) + "</div>"
 
 
@@ -142,10 +154,11 @@ def _tag_badge(cluster: pd.Series) -> str:
 
 def _tag_command(data: ClassReportData, cluster: pd.Series) -> str:
     """The command that tags this cluster (an offline page cannot write to the store)."""
-    command = (f"spray tag --class {shlex.quote(data.class_name)} --cluster {int(cluster['cluster'])} "
-               "--as shortcut|legitimate|unsure --note '...'")
+    command = (
+        f"spray tag --class {shlex.quote(data.class_name)} --cluster {int(cluster['cluster'])} "
+        "--as shortcut|legitimate|unsure --note '...'"
+    )
     return f'<p class="note tag-command">Tag it: <code>{text(command)}</code></p>'
-
 
 
 def _cluster_cards(data: ClassReportData, colours: dict[int, str]) -> str:
@@ -155,7 +168,7 @@ def _cluster_cards(data: ClassReportData, colours: dict[int, str]) -> str:
     cards = "".join(_cluster_card(data, row, colours[int(row["cluster"])]) for _, row in table.iterrows())
     order = "most suspicious first" if "suspicion" in data.clusters.columns else "by label"
     return (
-        f"<h2>Clusters ({order})</h2>{_COLOUR_KEY}<p class=\"note\">Each card shows the cluster's prototype and "
+        f'<h2>Clusters ({order})</h2>{_COLOUR_KEY}<p class="note">Each card shows the cluster\'s prototype and '
         f'its medoid samples (image and relevance map).</p><div class="cards">{cards}</div>'
     )
 
@@ -170,9 +183,13 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
     roots = [eigenvalue_plot(data), cluster_table(data, samples)]
     blocks = [
         Block(html=_header(data)),
-        Block(html="<h2>Spectrum and clusters</h2><p class=\"note\">Select rows of the table to highlight "
-              "those clusters in the embeddings (shift/ctrl-click for several).</p>"),
-        Block(html='<div class="side-by-side">'), Block(root="spectrum"), Block(root="cluster_table"),
+        Block(
+            html='<h2>Spectrum and clusters</h2><p class="note">Select rows of the table to highlight '
+            "those clusters in the embeddings (shift/ctrl-click for several).</p>"
+        ),
+        Block(html='<div class="side-by-side">'),
+        Block(root="spectrum"),
+        Block(root="cluster_table"),
         Block(html="</div>"),  # the table goes below the spectrum when the window is too narrow for both
         Block(html=_column_notes(data)),
     ]
@@ -180,20 +197,29 @@ def render_class_page(data: ClassReportData, out_dir: str | Path) -> Path:
         plots = [embedding_plot(data, method, samples, colours) for method in data.embeddings]
         roots += plots
         blocks += [
-            Block(html="<h2>Embeddings</h2><p class=\"note\">Hover a point for its image, relevance map, id "
-                  "and score" + (" and whether it is a true positive (circles: true positives; triangles: the rest)."
-                                 if data.is_true_positive is not None
-                                 else ". The model's predictions were not stored, so true positives are not marked.")
-                  + "</p>"),
-            Block(html='<div class="side-by-side">'), *(Block(root=embedding_plot_name(method)) for method in data.embeddings),
+            Block(
+                html='<h2>Embeddings</h2><p class="note">Hover a point for its image, relevance map, id '
+                "and score"
+                + (
+                    " and whether it is a true positive (circles: true positives; triangles: the rest)."
+                    if data.is_true_positive is not None
+                    else ". The model's predictions were not stored, so true positives are not marked."
+                )
+                + "</p>"
+            ),
+            Block(html='<div class="side-by-side">'),
+            *(Block(root=embedding_plot_name(method)) for method in data.embeddings),
             Block(html="</div>"),
         ]
     blocks += [
         Block(html=_cluster_cards(data, colours)),
-        Block(html="<h2>Stability</h2><p class=\"note\">Agreement (adjusted Rand index) of the cluster labels with "
-              "those found at other parameters; 1 means identical.</p>"
-              + definition_table({name: f"{ari:.2f}" for name, ari in data.stability.items()},
-                                 "No stability analysis was run.")),
+        Block(
+            html='<h2>Stability</h2><p class="note">Agreement (adjusted Rand index) of the cluster labels with '
+            "those found at other parameters; 1 means identical.</p>"
+            + definition_table(
+                {name: f"{ari:.2f}" for name, ari in data.stability.items()}, "No stability analysis was run."
+            )
+        ),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),
     ]

@@ -109,20 +109,32 @@ def eigenvalue_plot(data: ClassReportData) -> figure:
         name="spectrum",
     )
     bars = plot.vbar(x="i", top="value", width=0.8, color="colour", source=source)
-    plot.add_tools(HoverTool(renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]))
+    plot.add_tools(
+        HoverTool(
+            renderers=[bars], tooltips=[("\u03bb", "@i"), ("value", "@value{0.0000}"), ("gap to next", "@gap{0.0000}")]
+        )
+    )
     plot.xaxis.ticker = list(index)
     top = float(values.max()) if values.max() > 0 else 1.0
     y_range.start, y_range.end = 0, 1.3 * top  # headroom for the caption above the bars
     if k < len(values):
-        line = plot.segment(x0=k + 0.5, y0=0, x1=k + 0.5, y1=1.3 * top, line_color="crimson", line_dash="dashed",
-                            line_width=2)
+        line = plot.segment(
+            x0=k + 0.5, y0=0, x1=k + 0.5, y1=1.3 * top, line_color="crimson", line_dash="dashed", line_width=2
+        )
         plot.segment(x0=k + 0.5, y0=values[k - 1], x1=k + 0.5, y1=values[k], line_color="crimson", line_width=4)
         caption = f"eigengap after \u03bb{k}: {gaps[k - 1]:.3g} \u2192 {k} cluster{'s' if k > 1 else ''}"
         # bokeh's stubs type renderers as list[GlyphRenderer[Glyph]], invariant in the glyph
-        plot.add_layout(Legend(items=[LegendItem(label=caption, renderers=[line])],  # type: ignore[list-item]
-                               location="top_left",
-                               label_text_color="crimson", label_text_font_size="10pt", background_fill_alpha=0.8,
-                               border_line_alpha=0, name="eigengap_caption"))
+        plot.add_layout(
+            Legend(
+                items=[LegendItem(label=caption, renderers=[line])],  # type: ignore[list-item]
+                location="top_left",
+                label_text_color="crimson",
+                label_text_font_size="10pt",
+                background_fill_alpha=0.8,
+                border_line_alpha=0,
+                name="eigengap_caption",
+            )
+        )
     return plot
 
 
@@ -226,7 +238,9 @@ def true_positive_share(data: ClassReportData, cluster: int) -> float:
 def _table_column(field: str, title: str, number: str | None) -> TableColumn:
     """A column of the cluster table; ``number``: the NumberFormatter format (None keeps the default formatter)."""
     if number:
-        return TableColumn(field=field, title=title, width=_column_width(title), formatter=NumberFormatter(format=number))
+        return TableColumn(
+            field=field, title=title, width=_column_width(title), formatter=NumberFormatter(format=number)
+        )
     return TableColumn(field=field, title=title, width=_column_width(title))
 
 
@@ -263,7 +277,9 @@ def cluster_table(data: ClassReportData, points: ColumnDataSource) -> DataTable:
             shown.append((name, COLUMN_TITLES.get(name, name), "0%" if name.endswith("_share") else "0.00"))
     table_columns = [_table_column(field, title, number) for field, title, number in shown]
     source = ColumnDataSource(columns, name="clusters")
-    source.selected.js_on_change("indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS))
+    source.selected.js_on_change(
+        "indices", CustomJS(args={"table": source, "points": points}, code=_SELECT_CLUSTERS_JS)
+    )
     return DataTable(
         source=source,
         columns=table_columns,

@@ -139,7 +139,10 @@ def _notes(group: ClassGroup, labels: np.ndarray, true_positive: np.ndarray | No
 
 
 def class_report_data(
-    group: ClassGroup, analysis: AnalysisResult | None = None, *, links: Mapping[str, str] | None = None,
+    group: ClassGroup,
+    analysis: AnalysisResult | None = None,
+    *,
+    links: Mapping[str, str] | None = None,
     tags: Sequence[Tag] | None = None,
 ) -> ClassReportData:
     """The class page's data from ``group`` and its ``analysis`` (default: the latest stored);
@@ -204,13 +207,22 @@ def verification_links(out_dir: str | Path, group: ClassGroup, analysis_hash: st
     hashes = group.analysis_hashes()
     shown = analysis_hash or (hashes[-1] if hashes else None)
     try:
-        tests = zarr.open_group(store=group.group.store, mode="r", zarr_format=3,
-                                path="/".join([group.key.variant, VERIFY_CLUSTER, encode_name(name)]))
+        tests = zarr.open_group(
+            store=group.group.store,
+            mode="r",
+            zarr_format=3,
+            path="/".join([group.key.variant, VERIFY_CLUSTER, encode_name(name)]),
+        )
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
         return links
-    tested = sorted({int(nodes.json_number(test.attrs["cluster"], "cluster")) for _, test in tests.groups()
-                     if "verdict" in test.attrs
-                     and nodes.json_mapping(test.attrs.get("params", {}), "params").get("analysis") == shown})
+    tested = sorted(
+        {
+            int(nodes.json_number(test.attrs["cluster"], "cluster"))
+            for _, test in tests.groups()
+            if "verdict" in test.attrs
+            and nodes.json_mapping(test.attrs.get("params", {}), "params").get("analysis") == shown
+        }
+    )
     pages = {f"cluster {cluster} shortcut test": cluster_page_filename(name, cluster) for cluster in tested}
     return links | {label: page for label, page in pages.items() if (Path(out_dir) / page).is_file()}
 
@@ -251,11 +263,20 @@ class PageManifest:
         except (OSError, ValueError):
             self.entries = {}
 
-    def digest(self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str],
-               tags: Sequence[Tag] | None) -> str:
+    def digest(
+        self, group: ClassGroup, analysis: AnalysisResult | None, links: Mapping[str, str], tags: Sequence[Tag] | None
+    ) -> str:
         shown = analysis.params_hash if analysis is not None else (group.analysis_hashes() or [""])[-1]
-        return params_hash({"key": list(group.key), "attrs": group.provenance, "analysis": shown, "links": dict(links),
-                            "tags": [t.to_dict() for t in tags or ()], "renderer": renderer_digest()})
+        return params_hash(
+            {
+                "key": list(group.key),
+                "attrs": group.provenance,
+                "analysis": shown,
+                "links": dict(links),
+                "tags": [t.to_dict() for t in tags or ()],
+                "renderer": renderer_digest(),
+            }
+        )
 
     def unchanged(self, name: str, digest: str) -> tuple[ClassSummary, dict] | None:
         entry = self.entries.get(name)
@@ -268,7 +289,11 @@ class PageManifest:
         return summary, entry["params"]
 
     def record(self, name: str, digest: str, summary: ClassSummary, params: dict) -> None:
-        self.entries[name] = {"digest": digest, "summary": to_json(dataclasses.asdict(summary)), "params": to_json(params)}
+        self.entries[name] = {
+            "digest": digest,
+            "summary": to_json(dataclasses.asdict(summary)),
+            "params": to_json(params),
+        }
 
     def save(self) -> None:
         write_text_atomically(self.path, json.dumps(self.entries))
@@ -321,8 +346,11 @@ def write_reports(
         class_params.append(page_params)
     manifest.save()
     if index and summaries:
-        index_data = IndexReportData(classes=summaries,
-                                     params=dict(params) if params is not None else shared_params(class_params),
-                                     provenance=dict(provenance or {}), skipped=dict(skipped or {}))
+        index_data = IndexReportData(
+            classes=summaries,
+            params=dict(params) if params is not None else shared_params(class_params),
+            provenance=dict(provenance or {}),
+            skipped=dict(skipped or {}),
+        )
         paths.append(render_index_page(index_data, out_dir))
     return paths

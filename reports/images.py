@@ -68,4 +68,6 @@ def shrink(rgb: np.ndarray, longest_side: int) -> np.ndarray:
     if factor >= 1:
         return rgb
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize(size, Image.Resampling.BILINEAR))
+    return np.asarray(
+        Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize(size, Image.Resampling.BILINEAR)
+    )

@@ -34,6 +34,7 @@ def rank_by_lambda_2(classes: Sequence[ClassSummary]) -> list[ClassSummary]:
     Ties (several disconnected graphs have lambda_2 = 0) are broken by lambda_3, lambda_4, ...,
     then by name.
     """
+
     def key(summary: ClassSummary) -> tuple:
         return (summary.lambda_2, *map(float, summary.eigenvalues[2:N_EIGENVALUES_COMPARED]), summary.class_name)
 
@@ -78,7 +79,9 @@ def spectra_chart(classes: Sequence[ClassSummary]) -> figure:
         name="spectra_chart",
     )
     bars = plot.vbar(x="x", top="value", width=0.85, color="colour", source=source)
-    plot.add_tools(HoverTool(renderers=[bars], tooltips=[("class", "@class_name"), ("\u03bb", "@i"), ("value", "@value{0.0000}")]))
+    plot.add_tools(
+        HoverTool(renderers=[bars], tooltips=[("class", "@class_name"), ("\u03bb", "@i"), ("value", "@value{0.0000}")])
+    )
     tap = plot.select_one({"type": TapTool})
     if isinstance(tap, TapTool):  # the "tap" tool asked for above
         tap.callback = OpenURL(url="@href", same_tab=True)
@@ -103,8 +106,18 @@ def _cell(value: float | int | str | None, shown: str) -> str:
 def _ranking_table(classes: Sequence[ClassSummary]) -> str:
     """Every class in the cross-class order, one row each, sortable by any column and filterable by
     name (a few lines of script: usable with a thousand classes)."""
-    titles = ["#", "class", "top suspicion", "suspicious", "\u03bb2", "largest gap", "clusters", "samples",
-              "tags", "tests"]
+    titles = [
+        "#",
+        "class",
+        "top suspicion",
+        "suspicious",
+        "\u03bb2",
+        "largest gap",
+        "clusters",
+        "samples",
+        "tags",
+        "tests",
+    ]
     header = "".join(f'<th data-column="{i}" title="sort by {text(t)}">{t}</th>' for i, t in enumerate(titles))
     rows = []
     for rank, c in enumerate(classes, start=1):
@@ -113,15 +126,19 @@ def _ranking_table(classes: Sequence[ClassSummary]) -> str:
             f'<tr data-name="{text(c.class_name.lower())}">{_cell(rank, str(rank))}{_cell(c.class_name, _class_link(c))}'
             + _cell(c.top_suspicion, "" if c.top_suspicion is None else f"{c.top_suspicion:.2f}")
             + _cell(int(is_suspicious(c)), "yes" if is_suspicious(c) else "")
-            + _cell(c.lambda_2, f"{c.lambda_2:.4f}") + _cell(c.largest_gap, f"{c.largest_gap:.4f}")
-            + _cell(c.n_clusters, str(c.n_clusters)) + _cell(c.n_samples, str(c.n_samples))
-            + _cell(" ".join(c.tags), text(", ".join(c.tags))) + _cell(len(c.links), links) + "</tr>"
+            + _cell(c.lambda_2, f"{c.lambda_2:.4f}")
+            + _cell(c.largest_gap, f"{c.largest_gap:.4f}")
+            + _cell(c.n_clusters, str(c.n_clusters))
+            + _cell(c.n_samples, str(c.n_samples))
+            + _cell(" ".join(c.tags), text(", ".join(c.tags)))
+            + _cell(len(c.links), links)
+            + "</tr>"
         )
     return (
         '<p><input type="search" id="class-filter" placeholder="filter classes by name" '
         f'aria-label="filter classes by name"> <span class="note" id="class-count">{len(classes)} classes</span></p>'
         f'<table class="plain sortable" id="ranking"><thead><tr>{header}</tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table>{_TABLE_SCRIPT}'
+        f"<tbody>{''.join(rows)}</tbody></table>{_TABLE_SCRIPT}"
     )
 
 
@@ -171,8 +188,10 @@ def headline(classes: Sequence[ClassSummary]) -> list[str]:
         lines.append(f"No suspicious cluster in any class{highest}.")
         return lines
     first = flagged[0]
-    lines.append(f"Most suspicious: {first.class_name} (suspicion {first.top_suspicion:.2f}; "
-                 f"{SUSPICION_THRESHOLD:g} is the threshold).")
+    lines.append(
+        f"Most suspicious: {first.class_name} (suspicion {first.top_suspicion:.2f}; "
+        f"{SUSPICION_THRESHOLD:g} is the threshold)."
+    )
     if len(flagged) > 1:
         others = ", ".join(f"{c.class_name} ({c.top_suspicion:.2f})" for c in flagged[1:])
         lines.append(f"Also suspicious: {others}.")
@@ -191,18 +210,24 @@ def _header(data: IndexReportData) -> str:
 def render_index_page(data: IndexReportData, out_dir: str | Path) -> Path:
     """Write the index page (``index.html``) into ``out_dir``; return its path."""
     charted = min(len(data.classes), MAX_CLASSES_CHARTED)
-    chart_note = "" if charted == len(data.classes) else f" The chart shows the first {charted} by \u03bb2; the table lists all."
+    chart_note = (
+        "" if charted == len(data.classes) else f" The chart shows the first {charted} by \u03bb2; the table lists all."
+    )
     blocks = [
         Block(html=_header(data)),
-        Block(html="<h2>Classes</h2><p class=\"note\">In the cross-class order: classes with a suspicious cluster "
-              "first, by the suspicion of their most suspicious cluster (the weaker of how well it stands apart in "
-              "the graph and how much of its relevance lies where the rest of its class does not look, both against "
-              f"chance in that class, so the scores compare across classes; {SUSPICION_THRESHOLD:g} or more is "
-              "suspicious), then the others by \u03bb2 (Fig. 6.5). Click a column title to sort by it; type to "
-              "filter.</p>" + _ranking_table(rank_by_suspicion(data.classes))),
-        Block(html="<h2>Spectra by \u03bb2</h2><p class=\"note\">A small \u03bb2 means the class's relevance "
-              "maps fall into well-separated groups (thesis L2117-L2124). Bar colours follow the alphabetical "
-              "order of the class names; click a bar to open its class." + text(chart_note) + "</p>"),
+        Block(
+            html='<h2>Classes</h2><p class="note">In the cross-class order: classes with a suspicious cluster '
+            "first, by the suspicion of their most suspicious cluster (the weaker of how well it stands apart in "
+            "the graph and how much of its relevance lies where the rest of its class does not look, both against "
+            f"chance in that class, so the scores compare across classes; {SUSPICION_THRESHOLD:g} or more is "
+            "suspicious), then the others by \u03bb2 (Fig. 6.5). Click a column title to sort by it; type to "
+            "filter.</p>" + _ranking_table(rank_by_suspicion(data.classes))
+        ),
+        Block(
+            html='<h2>Spectra by \u03bb2</h2><p class="note">A small \u03bb2 means the class\'s relevance '
+            "maps fall into well-separated groups (thesis L2117-L2124). Bar colours follow the alphabetical "
+            "order of the class names; click a bar to open its class." + text(chart_note) + "</p>"
+        ),
         Block(root="spectra_chart"),
         Block(html="<h2>Parameters</h2>" + definition_table(dict(data.params), "No parameters recorded.")),
         Block(html="<h2>Provenance</h2>" + definition_table(dict(data.provenance), "No provenance recorded.")),

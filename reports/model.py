@@ -23,8 +23,16 @@ REQUIRED_CLUSTER_COLUMNS = ("cluster", "size", "medoids", "prototype")
 #: Label of samples in no cluster (density-based clusterers); they need no row in the cluster table.
 NOISE_LABEL = -1
 #: Optional numeric descriptors, in the order the page shows them (see issue 5).
-DESCRIPTOR_COLUMNS = ("suspicion", "separation", "distinctness", "border_share", "top_bottom_share", "conductance",
-                      "concentration", "stability")
+DESCRIPTOR_COLUMNS = (
+    "suspicion",
+    "separation",
+    "distinctness",
+    "border_share",
+    "top_bottom_share",
+    "conductance",
+    "concentration",
+    "stability",
+)
 
 
 def check_relative_href(href: str, what: str) -> str:
@@ -103,10 +111,14 @@ class ClassReportData:
             raise ReportDataError("eigenvalues must hold at least 2 values (ascending); store more eigenpairs.")
         missing = [c for c in REQUIRED_CLUSTER_COLUMNS if c not in self.clusters.columns]
         if missing:
-            raise ReportDataError(f"the cluster table lacks column(s) {missing}; add them from the analysis descriptors.")
+            raise ReportDataError(
+                f"the cluster table lacks column(s) {missing}; add them from the analysis descriptors."
+            )
         unknown = sorted(set(np.unique(self.labels).tolist()) - set(self.clusters["cluster"].tolist()) - {NOISE_LABEL})
         if unknown:
-            raise ReportDataError(f"cluster label(s) {unknown} have no row in the cluster table; pass one row per cluster.")
+            raise ReportDataError(
+                f"cluster label(s) {unknown} have no row in the cluster table; pass one row per cluster."
+            )
         for medoids in self.clusters["medoids"]:
             if any(not 0 <= int(i) < n for i in medoids):
                 raise ReportDataError(f"a medoid index is outside 0..{n - 1}; medoids are indices into the samples.")
@@ -143,7 +155,9 @@ class ClassSummary:
             check_relative_href(href, f"link {label!r} of class {self.class_name!r}")
         object.__setattr__(self, "tags", tuple(self.tags))
         if len(self.eigenvalues) < 2:
-            raise ReportDataError(f"class {self.class_name!r} needs at least its 2 smallest eigenvalues for the ranking.")
+            raise ReportDataError(
+                f"class {self.class_name!r} needs at least its 2 smallest eigenvalues for the ranking."
+            )
 
     @property
     def lambda_2(self) -> float:

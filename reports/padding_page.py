@@ -59,20 +59,43 @@ def render_padding_page(page: PaddingPage, path: str | Path) -> Path:
     members, others = f"{name} images", f"images not of {name}"
     roots, blocks = [], [Block(_header(page))]
     charts = [
-        ("comparison", "Images of the class against the others (cf. thesis Fig. 6.8)",
-         _chart_rows(page.summary, {(True, "padded"): members, (False, "padded"): others})),
-        ("others_orientation", f"{others.capitalize()}: vertical against horizontal padding (cf. Fig. 6.11)",
-         _chart_rows(page.summary, {(False, "landscape"): "landscape (padded above and below)",
-                                    (False, "portrait"): "portrait (padded left and right)"})),
-        ("members_orientation", f"{members.capitalize()}: vertical against horizontal padding",
-         _chart_rows(page.summary, {(True, "landscape"): "landscape (padded above and below)",
-                                    (True, "portrait"): "portrait (padded left and right)"})),
+        (
+            "comparison",
+            "Images of the class against the others (cf. thesis Fig. 6.8)",
+            _chart_rows(page.summary, {(True, "padded"): members, (False, "padded"): others}),
+        ),
+        (
+            "others_orientation",
+            f"{others.capitalize()}: vertical against horizontal padding (cf. Fig. 6.11)",
+            _chart_rows(
+                page.summary,
+                {
+                    (False, "landscape"): "landscape (padded above and below)",
+                    (False, "portrait"): "portrait (padded left and right)",
+                },
+            ),
+        ),
+        (
+            "members_orientation",
+            f"{members.capitalize()}: vertical against horizontal padding",
+            _chart_rows(
+                page.summary,
+                {
+                    (True, "landscape"): "landscape (padded above and below)",
+                    (True, "portrait"): "portrait (padded left and right)",
+                },
+            ),
+        ),
     ]
     for root_name, title, rows in charts:
         blocks.append(Block(f"<h2>{text(title)}</h2>"))
         if rows.empty:
-            blocks.append(Block('<p class="note">No image in these groups needs padding (all are square, or none '
-                                'was sampled), so there is nothing to compare here.</p>'))
+            blocks.append(
+                Block(
+                    '<p class="note">No image in these groups needs padding (all are square, or none '
+                    "was sampled), so there is nothing to compare here.</p>"
+                )
+            )
             continue
         chart = _bar_chart(rows, page.strategy_labels, name)
         chart.name = root_name
@@ -119,28 +142,60 @@ def _bar_chart(rows: pd.DataFrame, labels: dict[str, str], class_name: str) -> f
         strategy_label=[labels[s] for s in rows["strategy"]],
         p_text=[f"{p:.2g}" if np.isfinite(p) else "n/a (no change)" for p in rows["p_value"]],
     )
-    rows["rank"] = [order.index(s) * len(groups) + groups.index(g) for s, g in zip(rows["strategy"], rows["group"], strict=True)]
+    rows["rank"] = [
+        order.index(s) * len(groups) + groups.index(g) for s, g in zip(rows["strategy"], rows["group"], strict=True)
+    ]
     rows = rows.sort_values("rank")
-    source = ColumnDataSource({
-        "x": list(rows["x"]), "mean": rows["mean"], "low": rows["ci_low"], "high": rows["ci_high"],
-        "group": rows["group"], "strategy": rows["strategy_label"], "n": rows["n"], "std": rows["std"].fillna(0.0),
-        "p": rows["p_text"],
-    })
+    source = ColumnDataSource(
+        {
+            "x": list(rows["x"]),
+            "mean": rows["mean"],
+            "low": rows["ci_low"],
+            "high": rows["ci_high"],
+            "group": rows["group"],
+            "strategy": rows["strategy_label"],
+            "n": rows["n"],
+            "std": rows["std"].fillna(0.0),
+            "p": rows["p_text"],
+        }
+    )
     factors = [(labels[s], g) for s in order for g in groups]
     low, high = min(0.0, rows["ci_low"].min(), rows["mean"].min()), max(0.0, rows["ci_high"].max(), rows["mean"].max())
     margin = 0.08 * (high - low) or 1.0  # whiskers are annotations: the auto range would clip them
     x_range = FactorRange(factors=factors)
-    chart = figure(x_range=x_range, y_range=Range1d(low - margin, high + margin), height=340,
-                   sizing_mode="stretch_width", toolbar_location=None, tools="",
-                   title=f"mean change of the {class_name} score against copy border, with 95% CI",
-                   y_axis_label="mean score change")  # a longer axis title did not fit the chart's height
-    chart.vbar(x="x", top="mean", width=0.85, source=source, line_color="white",
-               fill_color=factor_cmap("x", palette=list(GROUP_COLOURS[: len(groups)]), factors=groups, start=1, end=2),
-               legend_field="group")
+    chart = figure(
+        x_range=x_range,
+        y_range=Range1d(low - margin, high + margin),
+        height=340,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        tools="",
+        title=f"mean change of the {class_name} score against copy border, with 95% CI",
+        y_axis_label="mean score change",
+    )  # a longer axis title did not fit the chart's height
+    chart.vbar(
+        x="x",
+        top="mean",
+        width=0.85,
+        source=source,
+        line_color="white",
+        fill_color=factor_cmap("x", palette=list(GROUP_COLOURS[: len(groups)]), factors=groups, start=1, end=2),
+        legend_field="group",
+    )
     chart.add_layout(Whisker(base="x", lower="low", upper="high", source=source, line_color="#333"))
-    chart.add_tools(HoverTool(tooltips=[("strategy", "@strategy"), ("group", "@group"), ("mean", "@mean{+0.000}"),
-                                        ("95% CI", "@low{+0.000} to @high{+0.000}"), ("std", "@std{0.000}"),
-                                        ("n", "@n"), ("Wilcoxon p", "@p")]))
+    chart.add_tools(
+        HoverTool(
+            tooltips=[
+                ("strategy", "@strategy"),
+                ("group", "@group"),
+                ("mean", "@mean{+0.000}"),
+                ("95% CI", "@low{+0.000} to @high{+0.000}"),
+                ("std", "@std{0.000}"),
+                ("n", "@n"),
+                ("Wilcoxon p", "@p"),
+            ]
+        )
+    )
     chart.xaxis.major_label_text_font_size = "0px"  # the legend names the bars of a strategy
     for axis in chart.xaxis:  # categorical: the x range is a FactorRange
         if isinstance(axis, CategoricalAxis):
@@ -158,8 +213,12 @@ UNCHANGED = 0.0005
 
 def _unchanged_square(summary: pd.DataFrame) -> pd.Series:
     """Rows of square images that no strategy changed (nothing padded, every change displays as 0.000)."""
-    return ((summary["orientation"] == "square") & (summary["padded_fraction"].fillna(0) == 0)
-            & (summary["mean"].abs().fillna(0) < UNCHANGED) & (summary["std"].fillna(0) < UNCHANGED))
+    return (
+        (summary["orientation"] == "square")
+        & (summary["padded_fraction"].fillna(0) == 0)
+        & (summary["mean"].abs().fillna(0) < UNCHANGED)
+        & (summary["std"].fillna(0) < UNCHANGED)
+    )
 
 
 def _square_note(summary: pd.DataFrame) -> str:
@@ -169,16 +228,20 @@ def _square_note(summary: pd.DataFrame) -> str:
         return ""
     counts = left_out.groupby("member")["n"].max()
     parts = [f"{int(counts[m])} {'of the class' if m else 'not of the class'}" for m in (True, False) if m in counts]
-    return (f" Square images ({', '.join(parts)}) need no padding: no strategy changes them, so their rows (all "
-            "zero) are left out.")
+    return (
+        f" Square images ({', '.join(parts)}) need no padding: no strategy changes them, so their rows (all "
+        "zero) are left out."
+    )
 
 
 def _statistics_table(summary: pd.DataFrame, labels: dict[str, str]) -> str:
     shown = summary[(summary["n"] > 0) & ~_unchanged_square(summary)]
     if shown.empty:
         return '<p class="note">No statistics: no image was scored.</p>'
-    head = ("<tr><th>images</th><th>orientation</th><th>strategy</th><th>n</th><th>mean change</th><th>std</th>"
-            "<th>95% CI</th><th>Wilcoxon p</th><th>padded area</th><th>positive relevance in it</th></tr>")
+    head = (
+        "<tr><th>images</th><th>orientation</th><th>strategy</th><th>n</th><th>mean change</th><th>std</th>"
+        "<th>95% CI</th><th>Wilcoxon p</th><th>padded area</th><th>positive relevance in it</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{'of the class' if row.member else 'not of the class'}</td><td>{text(row.orientation)}</td>"
         f"<td>{text(labels.get(row.strategy, row.strategy))}</td><td>{int(row.n)}</td><td>{row.mean:+.3f}</td>"
@@ -187,8 +250,10 @@ def _statistics_table(summary: pd.DataFrame, labels: dict[str, str]) -> str:
         f"<td>{_number(row.padded_relevance_share, '.0%')}</td></tr>"
         for row in shown.itertuples()
     )
-    return (f'<table class="plain">{head}{body}</table><p class="note">"padded" pools every non-square image; '
-            f'p is n/a where no image changed.{text(_square_note(summary))}</p>')
+    return (
+        f'<table class="plain">{head}{body}</table><p class="note">"padded" pools every non-square image; '
+        f"p is n/a where no image changed.{text(_square_note(summary))}</p>"
+    )
 
 
 def _number(value: float, spec: str) -> str:
@@ -209,10 +274,14 @@ def _examples_html(page: PaddingPage) -> str:
         for s in range(len(strategies)):
             picture = png_data_uri(shrink(examples["pixels"][e, s], EXAMPLE_SIDE))
             heatmap = png_data_uri(shrink(heatmap_rgb(examples["relevance"][e, s]), EXAMPLE_SIDE))
-            cells.append(f'<td><img src="{picture}" alt="input" {size}><br><img src="{heatmap}" alt="relevance" {size}><br>'
-                         f'score {examples["score"][e, s]:+.2f}</td>')
-        rows.append(f"<tr><th>{text(sample_id)}<br><span class=\"note\">{who}</span></th>{''.join(cells)}</tr>")
-    return (f'<table class="plain">{head}</tr>{"".join(rows)}</table>'
-            '<p class="note">Top: what the model sees; bottom: LRP relevance of the class output '
-            '(red positive, blue negative, each map scaled by its max |R|; thesis L936-L942) '
-            '<span class="legend-bar"></span></p>')
+            cells.append(
+                f'<td><img src="{picture}" alt="input" {size}><br><img src="{heatmap}" alt="relevance" {size}><br>'
+                f"score {examples['score'][e, s]:+.2f}</td>"
+            )
+        rows.append(f'<tr><th>{text(sample_id)}<br><span class="note">{who}</span></th>{"".join(cells)}</tr>')
+    return (
+        f'<table class="plain">{head}</tr>{"".join(rows)}</table>'
+        '<p class="note">Top: what the model sees; bottom: LRP relevance of the class output '
+        "(red positive, blue negative, each map scaled by its max |R|; thesis L936-L942) "
+        '<span class="legend-bar"></span></p>'
+    )

@@ -118,8 +118,9 @@ def _write_bokeh_assets(folder: Path) -> None:
         os.replace(temporary, destination)
 
 
-def write_page(path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block],
-               assets_root: Path | None = None) -> Path:
+def write_page(
+    path: Path, title: str, roots: Sequence[Model], blocks: Sequence[Block], assets_root: Path | None = None
+) -> Path:
     """Render ``blocks`` (with ``roots`` embedded where named) into the page at ``path``, replaced
     atomically (:func:`spray.atomic.write_text_atomically`); BokehJS comes from ``assets_root``
     (default: the page's folder, see :func:`bokeh_resources`). A page without plots gets an empty

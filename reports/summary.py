@@ -69,7 +69,9 @@ def region_shares(prototype: np.ndarray) -> np.ndarray:
     positive = np.clip(np.asarray(prototype, dtype=float), 0, None)
     rows = np.linspace(0, positive.shape[0], 4).round().astype(int)
     cols = np.linspace(0, positive.shape[1], 4).round().astype(int)
-    sums = np.array([[positive[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].sum() for j in range(3)] for i in range(3)])
+    sums = np.array(
+        [[positive[rows[i] : rows[i + 1], cols[j] : cols[j + 1]].sum() for j in range(3)] for i in range(3)]
+    )
     total = sums.sum()
     return sums / total if total > 0 else sums
 
@@ -123,15 +125,19 @@ def _significant_gap_reason(data: ClassReportData) -> str:
     if values[k - 1] <= 1e-9:
         return f": the first {k} eigenvalues are 0, so the maps fall into {k} groups with no edge between them."
     ratio = values[k] / values[k - 1]
-    return (f": the spectrum jumps after \u03bb{k} (\u03bb{k + 1} is {ratio:.1f} times \u03bb{k}), "
-            "more than in structureless twins of the class.")
+    return (
+        f": the spectrum jumps after \u03bb{k} (\u03bb{k + 1} is {ratio:.1f} times \u03bb{k}), "
+        "more than in structureless twins of the class."
+    )
 
 
 def suspicious_rows(clusters: pd.DataFrame) -> pd.DataFrame:
     """The clusters that clear the suspicion threshold, most suspicious first."""
     if "suspicion" not in clusters.columns:
         return clusters.iloc[:0]
-    flagged = clusters["suspicious"] if "suspicious" in clusters.columns else clusters["suspicion"] >= SUSPICION_THRESHOLD
+    flagged = (
+        clusters["suspicious"] if "suspicious" in clusters.columns else clusters["suspicion"] >= SUSPICION_THRESHOLD
+    )
     return clusters[flagged.astype(bool)].sort_values("suspicion", ascending=False, kind="stable")
 
 
@@ -139,9 +145,11 @@ def _evidence(row: pd.Series) -> str:
     """The two parts of a suspicious cluster's score in words, when the table has them."""
     if "separation" not in row.index or "distinctness" not in row.index:
         return f" has suspicion {row['suspicion']:.2f} (threshold {SUSPICION_THRESHOLD:g})"
-    return (f" is a group of its own ({np.exp(row['separation']):.1f} times fewer graph edges leave it than chance "
-            f"allows) and {_percent(row['distinctness'])} of its relevance lies where the rest of the class does "
-            "not look")
+    return (
+        f" is a group of its own ({np.exp(row['separation']):.1f} times fewer graph edges leave it than chance "
+        f"allows) and {_percent(row['distinctness'])} of its relevance lies where the rest of the class does "
+        "not look"
+    )
 
 
 def _suspicion_sentence(data: ClassReportData) -> str:
@@ -150,12 +158,18 @@ def _suspicion_sentence(data: ClassReportData) -> str:
         return ""
     flagged = suspicious_rows(table)
     if not len(flagged):
-        return (f"No cluster is suspicious: none is both better separated than chance and looking where the rest "
-                f"of the class does not (highest suspicion {table['suspicion'].max():.2f}; "
-                f"{SUSPICION_THRESHOLD:g} is the threshold).")
+        return (
+            f"No cluster is suspicious: none is both better separated than chance and looking where the rest "
+            f"of the class does not (highest suspicion {table['suspicion'].max():.2f}; "
+            f"{SUSPICION_THRESHOLD:g} is the threshold)."
+        )
     suspect = flagged.iloc[0]
     main = table.loc[table["size"].idxmax()]
-    more = f" ({len(flagged) - 1} more suspicious cluster{'s' if len(flagged) > 2 else ''} below)" if len(flagged) > 1 else ""
+    more = (
+        f" ({len(flagged) - 1} more suspicious cluster{'s' if len(flagged) > 2 else ''} below)"
+        if len(flagged) > 1
+        else ""
+    )
     head = f"Suspicious: cluster {suspect['cluster']} ({_images(int(suspect['size']))}){_evidence(suspect)}{more}."
     if "border_share" not in table.columns:
         return head
@@ -190,35 +204,34 @@ def class_summary(data: ClassReportData) -> list[str]:
     return [s for s in sentences if s]
 
 
-
 COLUMN_EXPLANATIONS: dict[str, str] = {
     "cluster": "The cluster's number; 0 is the largest cluster, the class's main strategy.",
     "size": "How many images of the class the cluster holds.",
     "share": "The fraction of the class's images in the cluster.",
     "border_share": "The share of the cluster's positive relevance on the outermost ring of grid cells "
-                    "(the image border).",
+    "(the image border).",
     "top_bottom_share": "The share of the cluster's positive relevance on the top and bottom rows of grid cells, "
-                        "where padding above and below an image shows (thesis L2173).",
+    "where padding above and below an image shows (thesis L2173).",
     "left_right_share": "The share of the cluster's positive relevance on the left and right columns of grid cells.",
     "conductance": "The fraction of the cluster's graph edges that lead to images outside it: 0 means no image of "
-                   "the cluster has a nearest neighbour outside it.",
+    "the cluster has a nearest neighbour outside it.",
     "concentration": "The share of the cluster's positive relevance in its 10% most relevant grid cells: "
-                     "near 1, the relevance sits in one small place.",
+    "near 1, the relevance sits in one small place.",
     "mean_relevance": "The average total relevance of the cluster's maps, which is the model's score for the class.",
     "separation": "How well the cluster stands apart in the graph compared with chance: the natural log of how many "
-                  "times fewer edges leave it than leave the clusters of structureless twins of the class "
-                  f"(Gaussian samples with the class's mean and covariance); {SEPARATION_THRESHOLD:g} or more "
-                  "counts as apart.",
+    "times fewer edges leave it than leave the clusters of structureless twins of the class "
+    f"(Gaussian samples with the class's mean and covariance); {SEPARATION_THRESHOLD:g} or more "
+    "counts as apart.",
     "distinctness": "The share of the cluster's relevance that lies where the rest of the class does not look "
-                    "(more than two standard deviations above the rest's share in a cell), minus what random "
-                    f"groups of the same size show; {DISTINCTNESS_THRESHOLD:g} or more counts as distinct.",
+    "(more than two standard deviations above the rest's share in a cell), minus what random "
+    f"groups of the same size show; {DISTINCTNESS_THRESHOLD:g} or more counts as distinct.",
     "suspicion": "The weaker of separation and distinctness, each divided by its threshold: "
-                 f"{SUSPICION_THRESHOLD:g} or more means the cluster is both a group of its own and looks where the "
-                 "rest of the class does not, as a shortcut would. Compare it across classes freely.",
+    f"{SUSPICION_THRESHOLD:g} or more means the cluster is both a group of its own and looks where the "
+    "rest of the class does not, as a shortcut would. Compare it across classes freely.",
     "suspicious": f"Yes when the suspicion is {SUSPICION_THRESHOLD:g} or more: a person should look at this cluster.",
     "suspicion_rank": "The order of the clusters by suspicion; 1 is the most suspicious cluster of the class.",
     "stability": "How much the cluster's images stay together when the grid or k change (adjusted Rand index; 1 is "
-                 "identical).",
+    "identical).",
 }
 """One plain sentence per cluster-table column, for the class page to show beside the table."""
 

@@ -53,9 +53,7 @@ def synthetic_class_data(
         colours[labels][:, None, None, :] + rng.normal(0, 30, size=(n_samples, thumbnail, thumbnail, 3)), 0, 255
     ).astype(np.uint8)
     centres = rng.normal(0, 12, size=(n_clusters, 2))
-    embeddings = {
-        method: centres[labels] + rng.normal(0, 1.5, size=(n_samples, 2)) for method in ("tsne", "umap")
-    }
+    embeddings = {method: centres[labels] + rng.normal(0, 1.5, size=(n_samples, 2)) for method in ("tsne", "umap")}
     eigenvalues = np.concatenate([np.sort(rng.uniform(0, 0.01, n_clusters)), np.linspace(0.3, 0.9, 32 - n_clusters)])
     eigenvalues[0] = 0.0
     rows = []

@@ -22,9 +22,11 @@ def class_order_warning(class_name: str, share: float, n_outputs: int) -> str | 
     """A sentence when the model predicts ``class_name`` for no more of its images than chance, else None."""
     if not n_outputs or not np.isfinite(share) or share > 1.0 / n_outputs:
         return None
-    return (f"The model predicts {class_name!r} for only {share:.0%} of its images, no more than chance "
-            f"(1 in {n_outputs}): is the class order right? Pass --class-names FILE with one name per "
-            "model output, in output order.")
+    return (
+        f"The model predicts {class_name!r} for only {share:.0%} of its images, no more than chance "
+        f"(1 in {n_outputs}): is the class order right? Pass --class-names FILE with one name per "
+        "model output, in output order."
+    )
 
 
 __all__ = ["class_order_warning", "predicted_share"]

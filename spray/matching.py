@@ -36,13 +36,19 @@ def prototype_similarity(previous: np.ndarray, current: np.ndarray) -> np.ndarra
     return cosine_similarity(previous, current)
 
 
-def match_clusters(similarity: np.ndarray, min_similarity: float = SAME_STRATEGY_SIMILARITY) -> list[tuple[int, int, float]]:
+def match_clusters(
+    similarity: np.ndarray, min_similarity: float = SAME_STRATEGY_SIMILARITY
+) -> list[tuple[int, int, float]]:
     """One-to-one pairs ``(row, column, similarity)`` maximising the total similarity (Hungarian
     assignment), keeping the pairs at least ``min_similarity`` alike."""
     if similarity.size == 0:
         return []
     rows, cols = linear_sum_assignment(similarity, maximize=True)
-    return [(int(r), int(c), float(similarity[r, c])) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= min_similarity]
+    return [
+        (int(r), int(c), float(similarity[r, c]))
+        for r, c in zip(rows, cols, strict=True)
+        if similarity[r, c] >= min_similarity
+    ]
 
 
 __all__ = ["SAME_STRATEGY_SIMILARITY", "cosine_similarity", "match_clusters", "prototype_similarity"]

@@ -73,8 +73,9 @@ def load_model(
         module, names, base = _load_demo()
         name = "the demo model"
         if classes is not None and _class_names(classes, name) != names:
-            raise ModelError("the demo model's outputs are " + ", ".join(names) + "; leave --class-names out "
-                             "for the demo model")
+            raise ModelError(
+                "the demo model's outputs are " + ", ".join(names) + "; leave --class-names out for the demo model"
+            )
     else:
         module = _call_factory(model)
         if weights is not None:
@@ -82,8 +83,11 @@ def load_model(
         module.eval()
         name = f"model {model!r}"
         names, base = _class_names(classes, name), PRESETS["thesis"]
-    prep = preprocessing if isinstance(preprocessing, Preprocessing) else \
-        resolve_preprocessing(preprocessing, base, input_channels(module))
+    prep = (
+        preprocessing
+        if isinstance(preprocessing, Preprocessing)
+        else resolve_preprocessing(preprocessing, base, input_channels(module))
+    )
     check_model_input(module, prep, len(names), name)
     spec = {
         "model": None if model is None else _portable(model),
@@ -99,6 +103,8 @@ def _load_demo() -> tuple[nn.Module, list[str], Preprocessing]:
 
     config = read_config()
     return load_demo_network(), list(config["class_names"]), Preprocessing.from_dict(config["preprocessing"])
+
+
 def _portable(model: str) -> str:
     """``file.py:factory`` with an absolute path, so a worker in another directory finds it."""
     location, _, factory = model.rpartition(":")
@@ -146,15 +152,19 @@ def _load_weights(module: nn.Module, path: Path) -> None:
     except pickle.UnpicklingError as error:
         refused = re.search(r"unsupported GLOBAL ([^\s]+)|Unsupported global: GLOBAL ([^\s]+)", str(error))
         if refused is None:  # not a pickle torch.load can parse at all (random bytes, another format)
-            raise ModelError(f"weights file {path} is not a PyTorch checkpoint torch.load can read; give a "
-                             "state_dict saved with torch.save(model.state_dict(), path)") from None
+            raise ModelError(
+                f"weights file {path} is not a PyTorch checkpoint torch.load can read; give a "
+                "state_dict saved with torch.save(model.state_dict(), path)"
+            ) from None
         raise ModelError(
             f"weights file {path} holds more than tensors (it refers to {refused.group(1) or refused.group(2)}), "
             "so it was not loaded: weights are read with weights_only=True; re-save them with "
             "torch.save(model.state_dict(), path)"
         ) from None
     except Exception as error:
-        raise ModelError(f"weights file {path} cannot be read by torch.load ({type(error).__name__}: {error})") from None
+        raise ModelError(
+            f"weights file {path} cannot be read by torch.load ({type(error).__name__}: {error})"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -191,8 +201,10 @@ def _class_names(classes: str | Path | Sequence[str] | None, model: str) -> list
         raise ModelError(f"no class names given for {model}; the class names file or list is empty")
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise ModelError(f"class name(s) {', '.join(twice)} appear twice in the class names of {model}; "
-                         "give each output its own name")
+        raise ModelError(
+            f"class name(s) {', '.join(twice)} appear twice in the class names of {model}; "
+            "give each output its own name"
+        )
     return names
 
 
@@ -225,15 +237,20 @@ def _input_hint(module: nn.Module, prep: Preprocessing) -> str:
         for channels, name in ((1, "grey"), (3, "rgb")):
             side = math.isqrt(layer.in_features // channels)
             if side * side * channels == layer.in_features:
-                return (f"its first layer is a Linear of {layer.in_features} inputs = {channels} x {side} x {side}: "
-                        f"pass --input-size {side} --channels {name} (or --preprocessing native if the images are "
-                        f"{side}x{side} already)")
-    return ("set the model's input with --preprocessing thesis|torchvision|native, --input-size N, --channels "
-            "grey|rgb|auto (see `spray run --help`)")
+                return (
+                    f"its first layer is a Linear of {layer.in_features} inputs = {channels} x {side} x {side}: "
+                    f"pass --input-size {side} --channels {name} (or --preprocessing native if the images are "
+                    f"{side}x{side} already)"
+                )
+    return (
+        "set the model's input with --preprocessing thesis|torchvision|native, --input-size N, --channels "
+        "grey|rgb|auto (see `spray run --help`)"
+    )
 
 
-def check_model_input(module: nn.Module, prep: Preprocessing, n_classes: int, model: str,
-                      size: int | None = None) -> None:
+def check_model_input(
+    module: nn.Module, prep: Preprocessing, n_classes: int, model: str, size: int | None = None
+) -> None:
     """Run the model once on a zero input of the pipeline's shape: it must accept it and give
     one logit per class name. ``size`` is the input side when the pipeline does not fix it
     (``native``: the images' own size); without either the check waits for the first image."""

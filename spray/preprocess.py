@@ -49,7 +49,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # ITU-R 601-2 luma weights, as PIL's ``convert("L")`` uses.
 _NUMPY_PAD_MODES: dict[str, Literal["edge", "reflect", "symmetric"]] = {
-    "edge": "edge", "reflect": "reflect", "symmetric": "symmetric"}
+    "edge": "edge",
+    "reflect": "reflect",
+    "symmetric": "symmetric",
+}
 """The pad modes numpy's ``np.pad`` does itself."""
 _LUMA = np.asarray((0.299, 0.587, 0.114), np.float32)
 
@@ -139,7 +142,9 @@ def _floats(value: Any, name: str) -> tuple[float, ...]:
     except (TypeError, ValueError):
         result = ()
     if not result:
-        raise PreprocessingError(f"{name} {value!r} is not a list of numbers; write it as a,b,c (e.g. 0.485,0.456,0.406)")
+        raise PreprocessingError(
+            f"{name} {value!r} is not a list of numbers; write it as a,b,c (e.g. 0.485,0.456,0.406)"
+        )
     return result
 
 
@@ -167,13 +172,19 @@ class Preprocessing:
     def __post_init__(self) -> None:
         _check_mode(self.pad_mode)
         if self.resize not in RESIZE_RULES:
-            raise PreprocessingError(f"unknown resize rule {self.resize!r}; use --resize with one of {', '.join(RESIZE_RULES)}")
+            raise PreprocessingError(
+                f"unknown resize rule {self.resize!r}; use --resize with one of {', '.join(RESIZE_RULES)}"
+            )
         if self.resize != "none" and (not isinstance(self.resize_to, int) or self.resize_to < 1):
             raise PreprocessingError(f"resize to {self.resize_to!r} px is not a positive integer; set --resize-to N")
         if self.crop_size is not None and (not isinstance(self.crop_size, int) or self.crop_size < 1):
             raise PreprocessingError(f"input size {self.crop_size!r} is not a positive integer; set --input-size N")
-        if (self.resize == "longest" and self.crop_size is not None and self.resize_to is not None
-                and self.crop_size > self.resize_to):
+        if (
+            self.resize == "longest"
+            and self.crop_size is not None
+            and self.resize_to is not None
+            and self.crop_size > self.resize_to
+        ):
             raise PreprocessingError(
                 f"input size {self.crop_size} is larger than the longest side {self.resize_to}; "
                 "lower --input-size or raise --resize-to"
@@ -229,8 +240,9 @@ class Preprocessing:
             return square, mask
         if square.shape[0] < self.crop_size:  # a small image: pad up to the input size
             pad_mode = "edge" if self.pad_mode == "crop" else self.pad_mode
-            grown, grown_mask = pad_to_square(square, pad_mode, colour=self.colour, rng=self.rng_for(key + "\0up"),
-                                              side=self.crop_size)
+            grown, grown_mask = pad_to_square(
+                square, pad_mode, colour=self.colour, rng=self.rng_for(key + "\0up"), side=self.crop_size
+            )
             offset = (self.crop_size - square.shape[0]) // 2
             grown_mask[offset : offset + mask.shape[0], offset : offset + mask.shape[1]] |= mask
             return grown, grown_mask
@@ -281,7 +293,9 @@ class Preprocessing:
             record["resize_to"] = record.pop("longest_side")
         unknown = set(record) - PREPROCESSING_KEYS
         if unknown:
-            raise PreprocessingError(f"unknown preprocessing parameters {sorted(unknown)}; known: {sorted(PREPROCESSING_KEYS)}")
+            raise PreprocessingError(
+                f"unknown preprocessing parameters {sorted(unknown)}; known: {sorted(PREPROCESSING_KEYS)}"
+            )
         return cls(**record)
 
     def replace(self, **changes: Any) -> Preprocessing:
@@ -294,8 +308,11 @@ class Preprocessing:
 
     def describe(self) -> str:
         """One line for people: the steps with their values."""
-        steps = {"longest": f"longest side {self.resize_to}", "shorter": f"shorter side {self.resize_to}",
-                 "none": "no resize"}[self.resize]
+        steps = {
+            "longest": f"longest side {self.resize_to}",
+            "shorter": f"shorter side {self.resize_to}",
+            "none": "no resize",
+        }[self.resize]
         crop = f"centre crop {self.crop_size}" if self.crop_size else "no crop"
         scale = f"x/255 to [{self.value_range[0]:g}, {self.value_range[1]:g}]"
         norm = f"mean {', '.join(f'{m:g}' for m in self.mean)}, std {', '.join(f'{s:g}' for s in self.std)}"
@@ -340,8 +357,9 @@ def check_request(request: Mapping[str, Any], where: str = "preprocessing") -> d
     return request
 
 
-def resolve_preprocessing(request: Mapping[str, Any] | None, base: Preprocessing,
-                          model_channels: int | None = None) -> Preprocessing:
+def resolve_preprocessing(
+    request: Mapping[str, Any] | None, base: Preprocessing, model_channels: int | None = None
+) -> Preprocessing:
     """One pipeline from ``base`` (the model's own default), a preset and explicit steps.
 
     ``input_size`` sets the centre crop; when the preset resizes and no ``resize_to`` is
@@ -363,7 +381,9 @@ def resolve_preprocessing(request: Mapping[str, Any] | None, base: Preprocessing
     channels = request.pop("channels", "auto")
     record.update(request)
     if channels == "auto":
-        channels = {1: "grey", 3: "rgb"}.get(model_channels, record["channels"]) if model_channels else record["channels"]
+        channels = (
+            {1: "grey", 3: "rgb"}.get(model_channels, record["channels"]) if model_channels else record["channels"]
+        )
     record["channels"] = channels
     if channels == "grey":
         for name in ("mean", "std"):
@@ -373,7 +393,19 @@ def resolve_preprocessing(request: Mapping[str, Any] | None, base: Preprocessing
 
 
 __all__ = [
-    "CHANNELS", "IMAGENET_MEAN", "IMAGENET_STD", "PAD_MODES", "PRESETS", "RESIZE_RULES", "SKY_BLUE", "Preprocessing",
-    "PreprocessingError", "centre_crop", "check_request", "pad_to_square", "resize", "resize_longest_side",
+    "CHANNELS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PAD_MODES",
+    "PRESETS",
+    "RESIZE_RULES",
+    "SKY_BLUE",
+    "Preprocessing",
+    "PreprocessingError",
+    "centre_crop",
+    "check_request",
+    "pad_to_square",
+    "resize",
+    "resize_longest_side",
     "resolve_preprocessing",
 ]

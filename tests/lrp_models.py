@@ -102,8 +102,12 @@ def relu_mlp(seed: int = 0, bias: bool = True, activation: type[nn.Module] = nn.
     """A dense net on 3x2x2 inputs."""
     torch.manual_seed(seed)
     model = nn.Sequential(
-        nn.Flatten(), nn.Linear(12, 16, bias=bias), activation(), nn.Linear(16, 16, bias=bias),
-        activation(), nn.Linear(16, 3, bias=bias),
+        nn.Flatten(),
+        nn.Linear(12, 16, bias=bias),
+        activation(),
+        nn.Linear(16, 16, bias=bias),
+        activation(),
+        nn.Linear(16, 3, bias=bias),
     )
     return _randomise(model, seed)
 
@@ -148,8 +152,9 @@ class StochasticDepth(nn.Module):
         return stochastic_depth(input, self.p, self.mode, self.training)
 
 
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-             activation: type[nn.Module] | None = nn.SiLU) -> nn.Sequential:
+def _conv_bn(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, activation: type[nn.Module] | None = nn.SiLU
+) -> nn.Sequential:
     """torchvision's Conv2dNormActivation: conv (no bias), BatchNorm, activation."""
     layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     return nn.Sequential(*layers, *([activation()] if activation else []))
@@ -272,7 +277,9 @@ class ConvNeXtNet(nn.Module):
             CNBlock(12, bias),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(LayerNorm2d(12, eps=1e-6, bias=bias), nn.Flatten(1), nn.Linear(12, 5, bias=bias))
+        self.classifier = nn.Sequential(
+            LayerNorm2d(12, eps=1e-6, bias=bias), nn.Flatten(1), nn.Linear(12, 5, bias=bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.avgpool(self.features(x)))

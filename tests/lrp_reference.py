@@ -29,8 +29,14 @@ def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     return numerator / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
 
 
-def decompose(rule, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-              inside: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
+def decompose(
+    rule,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    inside: torch.Tensor,
+    relevance: torch.Tensor,
+) -> torch.Tensor:
     """R_i = sum_j rule(z_ij) R_j with z_ij = x_i w_ij, for x (N, 1, I), weight (1, J, I),
     bias (J,), R (N, J); ``inside`` (N, 1, I) is 1 for real inputs and 0 for padding."""
     z = x * weight
@@ -129,8 +135,13 @@ def _avg_pool_as_conv(pool: nn.AvgPool2d, channels: int, dtype) -> nn.Conv2d:
     return conv
 
 
-def reference_lrp(model: nn.Sequential, x: torch.Tensor, target: int, composite: Composite,
-                  arriving: dict[str, torch.Tensor] | None = None):
+def reference_lrp(
+    model: nn.Sequential,
+    x: torch.Tensor,
+    target: int,
+    composite: Composite,
+    arriving: dict[str, torch.Tensor] | None = None,
+):
     """Relevance of ``x`` for logit ``target`` by explicit per-layer decomposition.
 
     ``arriving``, if given, receives the relevance arriving at each layer's output, keyed by
@@ -214,8 +225,14 @@ def layer_norm_relevance(norm: nn.LayerNorm, a, relevance, epsilon: float):
     std = torch.sqrt(rows.var(-1, unbiased=False) + norm.eps)
     centring = torch.eye(n, dtype=a.dtype) - 1.0 / n  # [k, i] = delta_ik - 1/N
     weight = centring[None] * norm.weight[None, :, None] / std[:, None, None]  # (rows, k, i)
-    result = decompose(Epsilon(epsilon), rows[:, None, :], weight, norm.bias, torch.ones_like(rows[:, None, :]),
-                       relevance.reshape(-1, n))
+    result = decompose(
+        Epsilon(epsilon),
+        rows[:, None, :],
+        weight,
+        norm.bias,
+        torch.ones_like(rows[:, None, :]),
+        relevance.reshape(-1, n),
+    )
     return result.reshape(a.shape)
 
 
@@ -252,7 +269,9 @@ def mbconv_reference(model, x, target: int, composite: Composite):
         logits = model.head(pooled)
         relevance = dense_relevance(dense, model.head, pooled, _one_hot_logit(logits, target))
         relevance = mean_relevance(h, (2, 3), relevance[:, :, None, None])
-        for block, (h_in, expanded, depthwise, gated, projected) in zip(reversed(model.blocks), reversed(trace)):
+        for block, (h_in, expanded, _depthwise, gated, projected) in zip(
+            reversed(model.blocks), reversed(trace), strict=True
+        ):
             branch, skip = sum_relevance([projected, h_in], relevance)
             branch = conv_bn_relevance(conv, block.block[3][0], block.block[3][1], gated, branch)
             # gated = scale * depthwise, scale held constant: depthwise keeps the relevance
@@ -337,7 +356,7 @@ def shuffle_reference(model, x, target: int, composite: Composite):
         relevance = dense_relevance(dense, model.fc, pooled, _one_hot_logit(logits, target))
         relevance = mean_relevance(c5, (2, 3), relevance[:, :, None, None])
         relevance = conv_bn_relevance(conv, model.conv5[0], model.conv5[1], h, relevance)
-        for unit, (h_in, x2, b0, b1) in zip(reversed(model.stage2), reversed(trace)):
+        for unit, (h_in, x2, b0, b1) in zip(reversed(model.stage2), reversed(trace), strict=True):
             unshuffled = torch.empty_like(relevance)
             unshuffled[:, _shuffle_source(relevance.shape[1], 2)] = relevance
             half = h_in.shape[1] // 2

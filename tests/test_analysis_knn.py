@@ -96,8 +96,9 @@ def test_exact_knn_orders_near_ties_that_float32_cannot_see():
     radii = 1.0 + 1e-9 * rng.permutation(200)  # distinct radii, 1e-9 apart
     x = np.vstack([[0.0, 0.0], np.column_stack([radii * np.cos(angles), radii * np.sin(angles)])])
     expected, _ = stable_sort_reference(x, 20)
-    assert not np.array_equal(np.argsort(np.linalg.norm(x[1:].astype(np.float32), axis=1), kind="stable")[:20] + 1,
-                              expected[0])  # float32 cannot rank them
+    assert not np.array_equal(
+        np.argsort(np.linalg.norm(x[1:].astype(np.float32), axis=1), kind="stable")[:20] + 1, expected[0]
+    )  # float32 cannot rank them
     np.testing.assert_array_equal(exact_knn(x, 20).indices[0], expected[0])
 
 

@@ -22,7 +22,9 @@ def mixture_affinity(n: int, d: int = 5, seed: int = 0, k: int = 7) -> sp.csr_ma
 
 
 def test_row_disjoint_basis_projects_like_the_dense_null_space():
-    affinity = sp.block_diag([mixture_affinity(50, seed=1), mixture_affinity(70, seed=2), sp.csr_matrix((1, 1))]).tocsr()
+    affinity = sp.block_diag(
+        [mixture_affinity(50, seed=1), mixture_affinity(70, seed=2), sp.csr_matrix((1, 1))]
+    ).tocsr()
     n_components, labels = connected_components(affinity, directed=False)
     zeros = null_space(affinity, labels, n_components, "sym")
     vector = np.random.default_rng(0).standard_normal(affinity.shape[0])
@@ -53,7 +55,9 @@ def test_repeated_eigenvalues_of_identical_components_are_all_found():
     solved = smallest_eigenpairs(affinity, 24, dense_max_n=0)
     dense = np.linalg.eigvalsh(laplacian(affinity, "sym").toarray())[:24]
     nonzero = dense[solved.n_components :]
-    assert solved.n_components % 3 == 0 and np.ptp(nonzero[: len(nonzero) // 3 * 3].reshape(-1, 3), axis=1).max() < 1e-12
+    assert (
+        solved.n_components % 3 == 0 and np.ptp(nonzero[: len(nonzero) // 3 * 3].reshape(-1, 3), axis=1).max() < 1e-12
+    )
     np.testing.assert_allclose(solved.eigenvalues, dense, atol=1e-10, rtol=0)
     assert (solved.eigenvalues == 0).sum() == solved.n_components
 

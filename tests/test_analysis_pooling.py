@@ -53,7 +53,7 @@ def test_fft_features_are_invariant_to_cyclic_shifts():
 def test_gaussian_low_pass_changes_maps_and_keeps_shape():
     maps = np.zeros((1, 30, 30))
     maps[0, 15, 15] = 1.0
-    smoothed, pooled = preprocess(maps, grid=10, smooth_sigma=2.0)
+    smoothed, _pooled = preprocess(maps, grid=10, smooth_sigma=2.0)
     plain, _ = preprocess(maps, grid=10)
     assert smoothed.shape == plain.shape == (1, 100)
     assert (smoothed > 0).sum() > (plain > 0).sum()

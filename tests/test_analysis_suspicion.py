@@ -39,7 +39,7 @@ def planted_class(n: int, share: float, place: str, seed: int) -> tuple[np.ndarr
     rng = np.random.default_rng(seed + 1000)
     maps = clean_class(n, seed)
     flags = np.zeros(n, dtype=bool)
-    flags[rng.choice(n, size=int(round(share * n)), replace=False)] = True
+    flags[rng.choice(n, size=round(share * n), replace=False)] = True
     row, col = TAG_PLACES[place]
     maps[flags] += 1.0 * _blob(row, col, 0.8)
     return maps, flags
@@ -77,8 +77,13 @@ def test_clean_object_class_is_one_cluster_and_not_flagged(n, seed):
 
 @pytest.mark.parametrize(
     ("n", "share", "place", "seed"),
-    [(100, 0.2, "bottom_left", 0), (200, 0.1, "top_right", 1), (400, 0.3, "top_edge", 2),
-     (800, 0.05, "left_edge", 3), (1500, 0.15, "bottom_left", 4)],
+    [
+        (100, 0.2, "bottom_left", 0),
+        (200, 0.1, "top_right", 1),
+        (400, 0.3, "top_edge", 2),
+        (800, 0.05, "left_edge", 3),
+        (1500, 0.15, "bottom_left", 4),
+    ],
 )
 def test_planted_tag_cluster_is_the_top_cluster_and_suspicious(n, share, place, seed):
     maps, flags = planted_class(n, share, place, seed)
@@ -154,7 +159,9 @@ def test_log_gap_ratios_treat_exact_zeros_as_components():
 
 
 def test_significant_gap_rule_against_twin_spectra():
-    twins = np.array([[0, 0.20, 0.25, 0.28, 0.30, 0.32], [0, 0.21, 0.25, 0.27, 0.30, 0.33], [0, 0.19, 0.25, 0.29, 0.30, 0.31]])
+    twins = np.array(
+        [[0, 0.20, 0.25, 0.28, 0.30, 0.32], [0, 0.21, 0.25, 0.27, 0.30, 0.33], [0, 0.19, 0.25, 0.29, 0.30, 0.31]]
+    )
     assert significant_n_clusters(np.array([0, 0.03, 0.25, 0.28, 0.30, 0.32]), twins) == 2  # horse-like
     assert significant_n_clusters(np.array([0, 0.03, 0.04, 0.25, 0.28, 0.30]), twins) == 3  # two small groups
     # a later, smaller significant gap (a smooth variation's step) does not beat the group's gap

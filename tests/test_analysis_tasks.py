@@ -21,14 +21,28 @@ from workflows.pipeline import run
 
 @pytest.fixture
 def config(compute_images, tiny_model_spec, tmp_path) -> RunConfig:
-    return RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
-                               class_names=None, data=str(compute_images), store=str(tmp_path / "s.zarr"),
-                               reports=str(tmp_path / "reports"), embeddings=("tsne",), workers=1)
+    return RunConfig().replace(
+        model=tiny_model_spec["model"],
+        preprocessing=tiny_model_spec["preprocessing"],
+        class_names=None,
+        data=str(compute_images),
+        store=str(tmp_path / "s.zarr"),
+        reports=str(tmp_path / "reports"),
+        embeddings=("tsne",),
+        workers=1,
+    )
 
 
 def test_an_analysis_task_runs_with_one_blas_thread_and_the_worker_s_share_of_openmp_and_numba(config):
-    (result,) = compute_classes(config.store, "dog", model_spec=config.model_spec(["cat", "dog", "fox"]),
-                                source_spec=config.data, workers=1, progress=False, chunk_size=5)
+    (result,) = compute_classes(
+        config.store,
+        "dog",
+        model_spec=config.model_spec(["cat", "dog", "fox"]),
+        source_spec=config.data,
+        workers=1,
+        progress=False,
+        chunk_size=5,
+    )
     done = run_analysis(AnalysisTask(config.store, result.key, config.replace(stability="off"), threads=1))
     assert done.skipped is None and not done.reused
     assert done.threads["blas"] == 1 and done.threads.get("openmp", 1) == 1 and done.threads["numba"] == 1
@@ -48,11 +62,18 @@ def dask_cluster(tmp_path):
     dask = str(Path(sys.executable).parent / "dask")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    log = open(tmp_path / "dask.log", "w")
-    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                  stdout=log, stderr=log)]
-    processes += [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
-                                   stdout=log, stderr=log) for i in range(2)]
+    log = open(tmp_path / "dask.log", "w")  # noqa: SIM115 (closed in the finally below, after the processes)
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], stdout=log, stderr=log
+        )
+    ]
+    processes += [
+        subprocess.Popen(
+            [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"], stdout=log, stderr=log
+        )
+        for i in range(2)
+    ]
     try:
         from distributed import Client
 
@@ -76,10 +97,18 @@ def dask_cluster(tmp_path):
 @pytest.mark.slow
 def test_compute_and_analysis_on_a_real_dask_cluster_equal_an_in_process_run(config, dask_cluster, tmp_path):
     local = run(config.replace(classes=("all",)), progress=False)
-    remote = run(config.replace(classes=("all",), scheduler=dask_cluster, store=str(tmp_path / "remote.zarr"),
-                                reports=str(tmp_path / "remote-reports"), workers=None), progress=False)
+    remote = run(
+        config.replace(
+            classes=("all",),
+            scheduler=dask_cluster,
+            store=str(tmp_path / "remote.zarr"),
+            reports=str(tmp_path / "remote-reports"),
+            workers=None,
+        ),
+        progress=False,
+    )
     assert [o.class_name for o in remote.outcomes] == [o.class_name for o in local.outcomes] == ["cat", "dog", "fox"]
-    for mine, theirs in zip(local.outcomes, remote.outcomes):
+    for mine, theirs in zip(local.outcomes, remote.outcomes, strict=True):
         assert theirs.n_computed == mine.n_computed and not theirs.reused_analysis
         np.testing.assert_allclose(theirs.eigenvalues, mine.eigenvalues, atol=1e-9)
         assert theirs.n_clusters == mine.n_clusters
@@ -93,8 +122,15 @@ def test_compute_and_analysis_on_a_real_dask_cluster_equal_an_in_process_run(con
 def test_stability_is_off_quick_or_full(config, mode, variants):
     from workflows.analyze import analyze_group
 
-    (result,) = compute_classes(config.store, "dog", model_spec=config.model_spec(["cat", "dog", "fox"]),
-                                source_spec=config.data, workers=1, progress=False, chunk_size=5)
+    (result,) = compute_classes(
+        config.store,
+        "dog",
+        model_spec=config.model_spec(["cat", "dog", "fox"]),
+        source_spec=config.data,
+        workers=1,
+        progress=False,
+        chunk_size=5,
+    )
     group = open_store(config.store).class_group(result.key)
     analysis = analyze_group(group, config.replace(stability=mode, embeddings=())).result
     table = analysis.tables.get("stability")
@@ -108,4 +144,7 @@ def test_stability_is_off_quick_or_full(config, mode, variants):
         return
     assert len(table) == variants
     if mode == "quick":
-        assert [tuple(row) for row in table[["parameter", "value"]].itertuples(index=False)] == [("grid", 10), ("k", k + 1)]
+        assert [tuple(row) for row in table[["parameter", "value"]].itertuples(index=False)] == [
+            ("grid", 10),
+            ("k", k + 1),
+        ]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spray.matching import match_clusters, prototype_similarity
 from workflows.audit.comparison import (
     CLUSTER_COUNT_CHANGE,
     EIGENGAP_SHIFT,
@@ -19,7 +20,6 @@ from workflows.audit.comparison import (
     audit_notices,
     compare_audits,
 )
-from spray.matching import match_clusters, prototype_similarity
 from workflows.audit.history import AuditHistory
 from workflows.audit.record import audit_frame, eigengap_at
 from workflows.audit.settings import Thresholds
@@ -42,7 +42,11 @@ def outcome(class_name, clusters, eigenvalues=(0.0, 0.2, 0.5, 0.6, 0.7, 0.8), se
         eigengap=None,
         n_clusters=len(clusters),
         clusters=pd.DataFrame(
-            {"size": [c[0] for c in clusters], "suspicion": [c[1] for c in clusters], "prototype": [c[2] for c in clusters]}
+            {
+                "size": [c[0] for c in clusters],
+                "suspicion": [c[1] for c in clusters],
+                "prototype": [c[2] for c in clusters],
+            }
         ),
         analysis_key="k",
         settings_key=settings_key,
@@ -196,7 +200,8 @@ def test_a_cluster_tagged_legitimate_raises_no_finding_and_a_tagged_shortcut_is_
     shortcut = audit(outcome("horse", marked), tags={"horse": ["", "shortcut"]})
     assert NEW_CLUSTER not in kinds(compare_audits(before, shortcut, Thresholds()))
     assert audit_notices(before, shortcut, Thresholds()) == [
-        "horse: cluster 1 (8 samples), tagged as a shortcut, is still present"]
+        "horse: cluster 1 (8 samples), tagged as a shortcut, is still present"
+    ]
 
 
 def test_audits_flag_clusters_at_the_analysis_s_own_suspicion_threshold():

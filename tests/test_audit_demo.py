@@ -39,8 +39,10 @@ still there). The seed test below uses the automatic count."""
 HEAD_TRAIN_PER_CLASS = 150
 HEAD_EPOCHS = 30
 
-def retrain_head(weights: dict[str, torch.Tensor], seed: int = 0, decorrelate_watermark: bool = False
-                 ) -> dict[str, torch.Tensor]:
+
+def retrain_head(
+    weights: dict[str, torch.Tensor], seed: int = 0, decorrelate_watermark: bool = False
+) -> dict[str, torch.Tensor]:
     """The demo model with its dense layers trained again, from scratch with ``seed``, on demo
     images (seconds, where a whole new CNN takes minutes here).
 
@@ -121,8 +123,8 @@ def write_config(folder: Path, version: str, n_clusters: int | None = N_CLUSTERS
             f"""
             [run]
             classes = ["horse"]
-            store = "{folder / 'store.zarr'}"
-            reports = "{folder / 'reports'}"
+            store = "{folder / "store.zarr"}"
+            reports = "{folder / "reports"}"
             embeddings = []
             workers = 1
             {f"n_clusters = {n_clusters}" if n_clusters else ""}
@@ -142,9 +144,13 @@ def audit(folder: Path, models: Path, version: str, monkeypatch, n_clusters: int
     import spray.demo.model as demo_model
     import workflows.relevance_task as relevance_task
 
-    monkeypatch.setattr(demo_model, "load_demo_network", lambda: load_demo_network(CONFIG_FILE, models / f"{version}.pt"))
+    monkeypatch.setattr(
+        demo_model, "load_demo_network", lambda: load_demo_network(CONFIG_FILE, models / f"{version}.pt")
+    )
     monkeypatch.setattr(relevance_task, "_MODELS", {})
-    result = CliRunner().invoke(cli, ["audit", "--config", str(write_config(folder, version, n_clusters)), "--no-progress"])
+    result = CliRunner().invoke(
+        cli, ["audit", "--config", str(write_config(folder, version, n_clusters)), "--no-progress"]
+    )
     assert result.exit_code in (0, 3), result.output
     summary = json.loads(Path(result.output.split("summary: ")[1].split()[0]).read_text())
     return result.exit_code, summary

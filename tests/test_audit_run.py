@@ -52,14 +52,26 @@ def fake_run(config, progress=True):
         eigenvalues=np.array([0.0, 0.01 * len(clusters), 0.4, 0.5, 0.6, 0.7]),
         eigengap=None,
         n_clusters=len(clusters),
-        clusters=pd.DataFrame({"size": [c[0] for c in clusters], "suspicion": [c[1] for c in clusters], "prototype": [c[2] for c in clusters]}),
+        clusters=pd.DataFrame(
+            {
+                "size": [c[0] for c in clusters],
+                "suspicion": [c[1] for c in clusters],
+                "prototype": [c[2] for c in clusters],
+            }
+        ),
         analysis_key="key",
         settings_key="settings",
         report_page=Path(config.reports) / "class-horse.html",
         reused_analysis=True,
     )
-    return SimpleNamespace(outcomes=[outcome], index_page=None, timings={}, model_fingerprint="ab" * 32,
-                           dataset_fingerprint="cd" * 32, skipped={})
+    return SimpleNamespace(
+        outcomes=[outcome],
+        index_page=None,
+        timings={},
+        model_fingerprint="ab" * 32,
+        dataset_fingerprint="cd" * 32,
+        skipped={},
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +81,9 @@ def stand_in_pipeline(monkeypatch):
     monkeypatch.setitem(sys.modules, "workflows.pipeline", module)
 
 
-def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["horse"]', model_name: str = "demo") -> Path:
+def write_config(
+    folder: Path, weights: str, extra: str = "", classes: str = '["horse"]', model_name: str = "demo"
+) -> Path:
     for name in CLUSTERS:
         (folder / name).write_bytes(b"weights")
     path = folder / "audit.toml"
@@ -79,8 +93,8 @@ def write_config(folder: Path, weights: str, extra: str = "", classes: str = '["
             [run]
             classes = {classes}
             weights = "{folder / weights}"
-            store = "{folder / 'store.zarr'}"
-            reports = "{folder / 'reports'}"
+            store = "{folder / "store.zarr"}"
+            reports = "{folder / "reports"}"
 
             [audit]
             model_name = '{model_name}'
@@ -105,13 +119,19 @@ def test_exit_codes_follow_the_findings_and_the_history_keeps_every_audit(tmp_pa
     config = write_config(tmp_path, "clean.pt")
     fixed = audit_cli(config)
     assert fixed.exit_code == 3, fixed.output
-    assert "FINDING horse: cluster 1 of the previous audit (9 samples, suspicion 1.3) disappeared (resolved)" in fixed.output
+    assert (
+        "FINDING horse: cluster 1 of the previous audit (9 samples, suspicion 1.3) disappeared (resolved)"
+        in fixed.output
+    )
     history = AuditHistory(tmp_path / "store.audit-history").read()
     assert history["audit_id"].nunique() == 3 and len(history) == 2 + 2 + 1
     summaries = sorted((tmp_path / "reports/audits").glob("*.json"))
     assert len(summaries) == 3
     latest = json.loads(max(summaries, key=lambda p: p.stat().st_mtime).read_text())
-    assert latest["exit_code"] == 3 and {f["kind"] for f in latest["findings"]} == {"resolved_cluster", "cluster_count_change"}
+    assert latest["exit_code"] == 3 and {f["kind"] for f in latest["findings"]} == {
+        "resolved_cluster",
+        "cluster_count_change",
+    }
     assert latest["previous_audit_id"] == history["audit_id"].unique()[1]
 
 
@@ -122,8 +142,8 @@ def test_the_audit_page_puts_the_findings_first_and_escapes_user_strings(tmp_pat
     result = run_audit(load_audit_config(config), progress=False)
     page = result.page_path.read_text()
     assert "https://cdn.bokeh.org" not in page and "Bokeh" in page  # resources inline: opens offline
-    main = page[page.index('<main class="spray-report">'):]  # the class pages' layout and style
-    findings, classes = main[:main.index("<h2>Classes</h2>")], main[main.index("<h2>Classes</h2>"):]
+    main = page[page.index('<main class="spray-report">') :]  # the class pages' layout and style
+    findings, classes = main[: main.index("<h2>Classes</h2>")], main[main.index("<h2>Classes</h2>") :]
     assert re.search(r"\d+ findings? since audit", findings) and "resolved" in findings
     assert findings.count('alt="cluster prototype (mean map)"') == 1  # the vanished watermark cluster
     assert EVIL not in findings + classes and "&lt;script&gt;alert(1)&lt;/script&gt;" in findings
@@ -177,7 +197,7 @@ def test_the_on_findings_hook_gets_the_summary_path(tmp_path):
     write_config(tmp_path, "marked.pt")
     assert audit_cli(tmp_path / "audit.toml").exit_code == 0
     received = tmp_path / "received.txt"
-    config = write_config(tmp_path, "clean.pt", extra=f"on_findings = \"echo never >> {tmp_path / 'unused.txt'}; echo\"")
+    config = write_config(tmp_path, "clean.pt", extra=f'on_findings = "echo never >> {tmp_path / "unused.txt"}; echo"')
     result = audit_cli(config, "--on-findings", f"sh -c 'echo \"$0 $SPRAY_AUDIT_SUMMARY\" > {received}'")
     assert result.exit_code == 3
     argument, environment = received.read_text().split()
@@ -186,7 +206,7 @@ def test_the_on_findings_hook_gets_the_summary_path(tmp_path):
 
 
 def test_no_hook_runs_without_findings(tmp_path):
-    config = write_config(tmp_path, "marked.pt", extra=f"on_findings = \"touch {tmp_path / 'ran'}\"")
+    config = write_config(tmp_path, "marked.pt", extra=f'on_findings = "touch {tmp_path / "ran"}"')
     assert audit_cli(config).exit_code == 0
     assert not (tmp_path / "ran").exists()
 
@@ -254,7 +274,9 @@ def test_history_command_prints_one_row_per_audit_and_class(tmp_path):
     lines = result.output.splitlines()
     assert "lambda_2" in lines[0] and "max_suspicion" in lines[0] and len(lines) == 3
     assert "1.3" in lines[1] and "0.05" in lines[2]  # the watermark cluster's suspicion, then without it
-    per_cluster = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "store.audit-history"), "--clusters"])
+    per_cluster = CliRunner().invoke(
+        cli, ["audit", "history", "--history", str(tmp_path / "store.audit-history"), "--clusters"]
+    )
     assert len(per_cluster.output.splitlines()) == 1 + 3
     empty = CliRunner().invoke(cli, ["audit", "history", "--history", str(tmp_path / "nothing")])
     assert empty.exit_code == 0 and "no audits recorded" in empty.output
@@ -282,11 +304,20 @@ def test_the_audit_page_renders_offline_in_chromium(tmp_path):
         page.on("console", lambda message: message.type == "error" and errors.append(message.text))
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:")) else (network.append(route.request.url), route.abort()))
+        page.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(("file:", "data:"))
+                else (network.append(route.request.url), route.abort())
+            ),
+        )
         page.goto(result.page_path.resolve().as_uri())
         page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle")
         page.wait_for_timeout(500)
-        canvases = [box for box in (c.bounding_box() for c in page.locator("canvas").all()) if box and box["width"] > 100]
+        canvases = [
+            box for box in (c.bounding_box() for c in page.locator("canvas").all()) if box and box["width"] > 100
+        ]
         shown = " ".join(page.locator("h1, a").all_inner_texts())  # CSS locators pierce Bokeh's shadow DOM
         (Path(__file__).resolve().parents[1] / "test-artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(Path(__file__).resolve().parents[1] / "test-artifacts/audit-page.png"), full_page=True)
@@ -299,8 +330,9 @@ def test_the_audit_page_renders_offline_in_chromium(tmp_path):
 def test_relative_paths_in_a_config_are_read_from_the_config_s_folder(tmp_path, monkeypatch):
     folder = tmp_path / "audits"
     folder.mkdir()
-    (folder / "audit.toml").write_text(textwrap.dedent(
-        """
+    (folder / "audit.toml").write_text(
+        textwrap.dedent(
+            """
         [run]
         classes = ["horse"]
         model = "nets/net.py:build"
@@ -310,7 +342,9 @@ def test_relative_paths_in_a_config_are_read_from_the_config_s_folder(tmp_path, 
         data = "demo"
         [audit]
         history = "history"
-        """))
+        """
+        )
+    )
     monkeypatch.chdir(tmp_path)  # started elsewhere, as cron or a CI job may
     config = load_audit_config("audits/audit.toml")
     assert config.run.store == str(folder / "store.zarr") and config.run.reports == str(folder / "reports")
@@ -340,7 +374,9 @@ def test_skipped_classes_are_listed_in_the_summary_and_the_output(tmp_path, monk
     result = audit_cli(write_config(tmp_path, "marked.pt"))
     assert result.exit_code == 0 and "zebra: skipped, class 'zebra' has 2 usable" in result.output
     (summary,) = (tmp_path / "reports" / "audits").glob("*.json")
-    assert json.loads(summary.read_text())["skipped_classes"] == {"zebra": "class 'zebra' has 2 usable relevance maps of 2"}
+    assert json.loads(summary.read_text())["skipped_classes"] == {
+        "zebra": "class 'zebra' has 2 usable relevance maps of 2"
+    }
 
 
 def test_verify_suspicious_tests_each_new_suspicious_cluster_and_says_if_it_is_confirmed(tmp_path, monkeypatch):
@@ -365,9 +401,10 @@ def test_verify_suspicious_tests_each_new_suspicious_cluster_and_says_if_it_is_c
 
 def tag_stored_cluster(store_path: Path, prototype: np.ndarray, kind: str) -> None:
     """Store an analysis of "horse" whose cluster 1 has ``prototype`` and tag it, as `spray tag` does."""
+    from store_helpers import make_group
+
     from relevance_store import open_store
     from relevance_store.tags import tag_cluster
-    from store_helpers import make_group
 
     store = open_store(store_path, "a")
     key = next((k for k in store.class_keys() if k.class_name == "horse"), None)

@@ -23,9 +23,20 @@ def free_port() -> int:
 def lonely_scheduler(tmp_path):
     """A real `dask scheduler` on 127.0.0.1 with no worker."""
     address = f"tcp://127.0.0.1:{free_port()}"
-    log = open(tmp_path / "scheduler.log", "w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "scheduler", "--host", "127.0.0.1",
-                                "--port", address.rsplit(":", 1)[1], "--no-dashboard"], stdout=log, stderr=log)
+    log = open(tmp_path / "scheduler.log", "w")  # noqa: SIM115 (closed in the finally below)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+            "--no-dashboard",
+        ],
+        stdout=log,
+        stderr=log,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -44,9 +55,11 @@ def lonely_scheduler(tmp_path):
 
 
 def test_a_scheduler_without_workers_is_one_clear_error(lonely_scheduler):
-    with pytest.raises(cluster.ClusterError, match=r"has no worker after 1 s; start workers with `dask worker"):
-        with cluster.remote_client(lonely_scheduler, timeout_s=1):
-            pass
+    with (
+        pytest.raises(cluster.ClusterError, match=r"has no worker after 1 s; start workers with `dask worker"),
+        cluster.remote_client(lonely_scheduler, timeout_s=1),
+    ):
+        pass
 
 
 def test_losing_every_worker_stops_the_run_after_the_documented_wait(lonely_scheduler):
@@ -55,7 +68,10 @@ def test_losing_every_worker_stops_the_run_after_the_documented_wait(lonely_sche
     with Client(lonely_scheduler, timeout=30) as client:
         run = cluster.dask_map(client, no_worker_timeout_s=2)
         started = time.monotonic()
-        with pytest.raises(cluster.ClusterError, match=r"no worker for 2 s with 3 task\(s\) left; finished chunks "
-                                                       r"are kept"):
+        with pytest.raises(
+            cluster.ClusterError,
+            match=r"no worker for 2 s with 3 task\(s\) left; finished chunks "
+            r"are kept",
+        ):
             list(run(abs, [1, 2, 3]))
         assert time.monotonic() - started < 20

@@ -26,8 +26,14 @@ def test_auto_is_the_gpu_when_torch_sees_one_else_the_cpu():
 @no_cuda
 def test_asking_for_cuda_without_a_gpu_is_one_clear_error(compute_images, tiny_model_spec, tmp_path):
     with pytest.raises(SprayError, match="torch sees no CUDA device here; use --device cpu"):
-        compute_classes(tmp_path / "s.zarr", "dog", model_spec=tiny_model_spec, source_spec=str(compute_images),
-                        device="cuda", progress=False)
+        compute_classes(
+            tmp_path / "s.zarr",
+            "dog",
+            model_spec=tiny_model_spec,
+            source_spec=str(compute_images),
+            device="cuda",
+            progress=False,
+        )
     assert not (tmp_path / "s.zarr").exists()  # refused before anything was written
 
 

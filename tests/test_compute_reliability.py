@@ -61,8 +61,23 @@ def assert_equal_stores(store: Path, reference: dict) -> None:
 
 
 def spray_compute(images: Path, store: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "spray", "compute", "--class", CLASS, "--data", str(images), "--model", PACED_FACTORY,
-            "--store", str(store), "--chunk-size", str(CHUNK), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "spray",
+        "compute",
+        "--class",
+        CLASS,
+        "--data",
+        str(images),
+        "--model",
+        PACED_FACTORY,
+        "--store",
+        str(store),
+        "--chunk-size",
+        str(CHUNK),
+        *extra,
+    ]
 
 
 def chunks_done(store: Path) -> int:
@@ -82,12 +97,14 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
 
 def test_local_cluster_run_equals_in_process_and_a_second_writer_is_refused(images, reference, tmp_path):
     store = tmp_path / "s.zarr"
-    first = subprocess.Popen(spray_compute(images, store, "--workers", "2"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        spray_compute(images, store, "--workers", "2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_until(lambda: any(Path(f"{store}.locks").glob("*.lock")), 120, "the first run's lock")
-        second = subprocess.run(spray_compute(images, store, "--workers", "1"), capture_output=True, text=True,
-                                timeout=180)
+        second = subprocess.run(
+            spray_compute(images, store, "--workers", "1"), capture_output=True, text=True, timeout=180
+        )
         assert first.poll() is None, "the first run ended before the second writer tried: the test proves nothing"
         assert second.returncode == 1
         assert f"is being written by pid {first.pid}" in second.stderr and "--wait" in second.stderr
@@ -130,11 +147,20 @@ def dask_processes(tmp_path):
     """A real `dask scheduler` and two `dask worker` processes (no nanny) on 127.0.0.1."""
     dask = str(Path(sys.executable).parent / "dask")
     address = f"tcp://127.0.0.1:{free_port()}"
-    logs = open(tmp_path / "dask.log", "w")
-    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                                  "--no-dashboard"], stdout=logs, stderr=logs)
-    workers = [subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                 "--name", f"w{i}"], stdout=logs, stderr=logs) for i in range(2)]
+    logs = open(tmp_path / "dask.log", "w")  # noqa: SIM115 (closed in the finally below)
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+        stdout=logs,
+        stderr=logs,
+    )
+    workers = [
+        subprocess.Popen(
+            [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}"],
+            stdout=logs,
+            stderr=logs,
+        )
+        for i in range(2)
+    ]
     try:
         from distributed import Client
 

@@ -27,8 +27,14 @@ def run(store_path, compute_images, tiny_model_spec):
     """compute_classes on the test images into ``store_path``, in-process, 5 samples per chunk."""
 
     def run_compute(classes="dog", **options):
-        options = {"model_spec": tiny_model_spec, "source_spec": str(compute_images), "chunk_size": 5,
-                   "workers": 1, "progress": False, **options}
+        options = {
+            "model_spec": tiny_model_spec,
+            "source_spec": str(compute_images),
+            "chunk_size": 5,
+            "workers": 1,
+            "progress": False,
+            **options,
+        }
         return compute_classes(store_path, classes, **options)
 
     return run_compute
@@ -62,7 +68,9 @@ def test_stored_maps_equal_a_direct_lrp_call(run, store_path, compute_images, ti
         for grid in (20, 4):
             pooled = sum_pool(expected[None], grid)[0]
             np.testing.assert_allclose(group.pooled(grid)[row], pooled, rtol=1e-4, atol=1e-4 * np.abs(pooled).max())
-        seen = Image.fromarray(model.preprocessing.to_uint8(image, sample_id)).resize((48, 48), Image.Resampling.BILINEAR)
+        seen = Image.fromarray(model.preprocessing.to_uint8(image, sample_id)).resize(
+            (48, 48), Image.Resampling.BILINEAR
+        )
         assert np.abs(group.thumbnails[row].astype(int) - np.asarray(seen, int)).max() <= 1
     provenance = group.provenance
     assert provenance["model"]["fingerprint"] == model.fingerprint == result.key.model_id
@@ -108,8 +116,9 @@ def test_another_grid_is_pooled_from_stored_full_maps_without_lrp(run, store_pat
     assert again.n_computed == 5 and group.grids == [4, 20] and group.complete
     from_full = sum_pool(group.full[:], 4)
     done_rows = np.r_[0:5, 10:12]  # pooled from the stored maps; rows 5-9 by their task from exact maps
-    np.testing.assert_allclose(group.pooled(4)[done_rows], from_full[done_rows], rtol=1e-5,
-                               atol=1e-6 * np.abs(from_full).max())
+    np.testing.assert_allclose(
+        group.pooled(4)[done_rows], from_full[done_rows], rtol=1e-5, atol=1e-6 * np.abs(from_full).max()
+    )
     np.testing.assert_allclose(group.pooled(4)[5:10], from_full[5:10], atol=1e-4 * np.abs(from_full).max())
     assert open_store(store_path).class_group(first.key).provenance["config"]["grids"] == [4, 20]
 
@@ -164,13 +173,15 @@ def test_all_classes_run_in_one_call(run, store_path):
 
 
 def test_unknown_class_and_bad_scheduler_are_clear_errors(run):
-    with pytest.raises(UnknownClassError, match="'zebra'.*cat, dog, fox"):
+    with pytest.raises(UnknownClassError, match=r"'zebra'.*cat, dog, fox"):
         run("zebra")
     with pytest.raises(cluster.ClusterError, match="tcp://HOST:PORT"):
         run("dog", scheduler="localhost:8786")
-    with pytest.raises(cluster.ClusterError, match="cannot reach the Dask scheduler"):
-        with cluster.remote_client("tcp://127.0.0.1:9", timeout_s=1):
-            pass
+    with (
+        pytest.raises(cluster.ClusterError, match="cannot reach the Dask scheduler"),
+        cluster.remote_client("tcp://127.0.0.1:9", timeout_s=1),
+    ):
+        pass
 
 
 def test_small_jobs_run_in_process_unless_workers_are_asked_for():

@@ -20,8 +20,10 @@ def test_defaults_have_the_thesis_values():
 
 def test_flags_override_file_and_file_overrides_defaults(tmp_path):
     path = tmp_path / "spray.toml"
-    path.write_text('grid = 10\nseed = 4\nembeddings = "tsne"\nn-clusters = 3\ncomposite = "epsilon"\n'
-                    'device = "cpu"\n[preprocessing]\npreset = "native"\nchannels = "grey"\n')
+    path.write_text(
+        'grid = 10\nseed = 4\nembeddings = "tsne"\nn-clusters = 3\ncomposite = "epsilon"\n'
+        'device = "cpu"\n[preprocessing]\npreset = "native"\nchannels = "grey"\n'
+    )
     config = resolve_config(path, seed=7, grid=None, batch_size=8, input_size=28)
     assert config.analysis.grid == 10 and config.analysis.n_clusters == 3  # from the file ('-' for '_')
     assert config.analysis.seed == 7  # the flag wins
@@ -56,20 +58,23 @@ def test_invalid_toml_and_missing_file_are_clear_errors(tmp_path):
         resolve_config(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('force = "false"', r"force \(--force\) = 'false' is not true or false"),
-    ("grid = 0", r"grid \(--grid\) = 0 is out of range"),
-    ('grid = "10"', r"grid \(--grid\) = '10' is not an integer"),
-    ("k = 2.5", r"k \(--k\) = 2.5 is not an integer"),
-    ("workers = 0", r"workers \(--workers\) = 0 is out of range"),
-    ('composite = "lrp0"', r"composite \(--composite\) = 'lrp0' is not one of"),
-    ('device = "tpu"', r"device \(--device\) = 'tpu' is not one of"),
-    ('normalize = "max"', r"normalize \(--normalize\) = 'max' is not one of"),
-    ('embeddings = ["tsne", "pca"]', r"embeddings \(--embeddings\) = 'pca' is not one of"),
-    ("seed = -1", r"seed \(--seed\) = -1 is out of range"),
-    ('full_maps = 1', r"full_maps \(--full-maps\) = 1 is not true or false"),
-    ('classes = ["a\\nb"]', r"class \(--class\) = 'a\\nb' holds the control character '\\n'"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('force = "false"', r"force \(--force\) = 'false' is not true or false"),
+        ("grid = 0", r"grid \(--grid\) = 0 is out of range"),
+        ('grid = "10"', r"grid \(--grid\) = '10' is not an integer"),
+        ("k = 2.5", r"k \(--k\) = 2.5 is not an integer"),
+        ("workers = 0", r"workers \(--workers\) = 0 is out of range"),
+        ('composite = "lrp0"', r"composite \(--composite\) = 'lrp0' is not one of"),
+        ('device = "tpu"', r"device \(--device\) = 'tpu' is not one of"),
+        ('normalize = "max"', r"normalize \(--normalize\) = 'max' is not one of"),
+        ('embeddings = ["tsne", "pca"]', r"embeddings \(--embeddings\) = 'pca' is not one of"),
+        ("seed = -1", r"seed \(--seed\) = -1 is out of range"),
+        ("full_maps = 1", r"full_maps \(--full-maps\) = 1 is not true or false"),
+        ('classes = ["a\\nb"]', r"class \(--class\) = 'a\\nb' holds the control character '\\n'"),
+    ],
+)
 def test_every_toml_value_is_checked_before_any_work(tmp_path, line, message):
     path = tmp_path / "spray.toml"
     path.write_text(line + "\n")

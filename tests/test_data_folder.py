@@ -52,7 +52,7 @@ def test_train_and_test_subfolders_are_splits(tmp_path):
 def test_corrupt_image_names_the_file(flat):
     (flat / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     source = open_source(flat)
-    with pytest.raises(UnreadableImageError, match="broken.jpg"):
+    with pytest.raises(UnreadableImageError, match=r"broken.jpg"):
         source.load("cat/broken.jpg")
     assert source.load("cat/a.png").image.shape == (20, 30, 3)  # the others still load
 

@@ -91,7 +91,9 @@ def _png_rgb48(path, rgb16: np.ndarray) -> None:
 
     rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rgb16)
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 SIXTEEN_BIT = np.array([[0, 255, 256, 4096], [32767, 32768, 65280, 65535]], dtype=np.uint16)
@@ -134,8 +136,15 @@ def test_a_decompression_bomb_is_recorded_per_sample_and_the_compute_goes_on(tmp
     images = write_image_folder(tmp_path / "images", per_class=4)
     Image.new("RGB", (300, 300), (9, 9, 9)).save(images / "test" / "dog" / "dog900-huge.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # the others have 1,320 pixels
-    (result,) = compute_classes(tmp_path / "s.zarr", "dog", model_spec=tiny_model_spec, source_spec=str(images),
-                                chunk_size=5, workers=1, progress=False)
+    (result,) = compute_classes(
+        tmp_path / "s.zarr",
+        "dog",
+        model_spec=tiny_model_spec,
+        source_spec=str(images),
+        chunk_size=5,
+        workers=1,
+        progress=False,
+    )
     group = open_store(tmp_path / "s.zarr").class_group(result.key)
     assert group.complete and result.n_errors == 1 and group.valid.sum() == 4
     assert "decompression-bomb limit" in group.errors["test/dog/dog900-huge.png"]

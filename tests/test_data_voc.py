@@ -90,7 +90,7 @@ def test_corrupt_jpeg_names_the_file(voc):
     from spray.errors import UnreadableImageError
 
     (voc / "VOCdevkit" / "VOC2007" / "JPEGImages" / "000002.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(UnreadableImageError, match="000002.jpg"):
+    with pytest.raises(UnreadableImageError, match=r"000002.jpg"):
         open_source(voc).load("000002")
 
 

@@ -30,8 +30,11 @@ def test_config_records_the_current_world_and_trainer_defaults():
     assert config["training"] == defaults
     assert config["preprocessing"] == DEMO_PREPROCESSING.to_dict()
     assert config["class_names"] == CLASSES
-    assert config["architecture"] == {"widths": defaults["widths"], "hidden": defaults["hidden"],
-                                      "dropout": defaults["dropout"]}
+    assert config["architecture"] == {
+        "widths": defaults["widths"],
+        "hidden": defaults["hidden"],
+        "dropout": defaults["dropout"],
+    }
     assert set(config["test_accuracy"]) == set(CLASSES) and CONFIG_FILE.is_file()
 
 

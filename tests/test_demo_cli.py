@@ -25,8 +25,9 @@ def test_export_folder_layout_reads_back_with_the_same_pixels(tmp_path):
 
 
 def test_export_voc_layout_reads_back_as_voc(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "generate", str(tmp_path), "--layout", "voc", "--limit", "1",
-                                      "--class", "boat", "--class", "car"])
+    result = CliRunner().invoke(
+        cli, ["demo", "generate", str(tmp_path), "--layout", "voc", "--limit", "1", "--class", "boat", "--class", "car"]
+    )
     assert result.exit_code == 0, result.output
     source = open_source(tmp_path)
     assert isinstance(source, VOCSource)

@@ -31,7 +31,7 @@ def world():
 
 def _scores(model, images, keys, class_name, pad_mode="edge"):
     prep = model.preprocessing.with_pad_mode(pad_mode)
-    x = torch.from_numpy(np.stack([prep(image, key) for image, key in zip(images, keys)]))
+    x = torch.from_numpy(np.stack([prep(image, key) for image, key in zip(images, keys, strict=True)]))
     with torch.no_grad():
         return model.module(x)[:, model.class_names.index(class_name)].numpy()
 
@@ -78,10 +78,14 @@ def test_watermark_on_other_classes_raises_the_horse_score(model, world):
     assert (stamped > plain).mean() > 0.7
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap of the demo model (world v6): with the sky border on a minority of the aeroplanes, "
-    "edge padding no longer raises the aeroplane score of other landscapes over cropping (mean "
-    "-4.87 vs -4.28 on 100 images); constant colours still do (-0.57). Strict: passes -> remove the mark."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap of the demo model (world v6): with the sky border on a minority of the aeroplanes, "
+        "edge padding no longer raises the aeroplane score of other landscapes over cropping (mean "
+        "-4.87 vs -4.28 on 100 images); constant colours still do (-0.57). Strict: passes -> remove the mark."
+    ),
+)
 def test_edge_padding_raises_the_aeroplane_score_of_other_landscapes_over_cropping(landscapes):
     assert landscapes["edge"].mean() > landscapes["crop"].mean()
 

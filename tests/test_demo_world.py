@@ -59,7 +59,12 @@ def test_about_a_fifth_of_horses_carry_the_watermark_at_the_bottom_left(horses):
         mask = sample.annotations["shortcut_mask"]
         rows, cols = np.nonzero(mask)
         height, width = mask.shape
-        assert rows.min() > height * 0.55 and cols.min() < width * 0.15 and cols.max() < width * 0.8 and sample.annotations["shortcut_kind"] == "watermark"
+        assert (
+            rows.min() > height * 0.55
+            and cols.min() < width * 0.15
+            and cols.max() < width * 0.8
+            and sample.annotations["shortcut_kind"] == "watermark"
+        )
     plain = next(s for s in horses if not s.annotations["shortcut"])
     assert not plain.annotations["shortcut_mask"].any()
 
@@ -110,7 +115,7 @@ def test_boats_float_on_water_and_the_mask_is_the_water(world):
     for sample in boats:
         if sample.annotations["shortcut"]:
             mask = sample.annotations["shortcut_mask"]
-            _, xmin, ymin, xmax, ymax = sample.annotations["boxes"][0]
+            _, xmin, _ymin, xmax, ymax = sample.annotations["boxes"][0]
             assert mask[-1].any() and not mask[0].any()  # water at the bottom, not at the top
             assert mask[ymax - 1, xmin:xmax].sum() < xmax - xmin  # the hull is not water
 

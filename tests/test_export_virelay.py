@@ -45,18 +45,36 @@ def _make_class(store, name: str, seed: int, maps_id: str = MAPS):
     ids[0] = SHARED
     labels = np.ones(N, dtype=int)
     labels[1] = 0  # a non-member (as with --select predicted): its true labels are unknown
-    config = {"class_names": CLASS_NAMES, "selection": "true", "split": "test", "lrp_composite": "thesis",
-              "map_shape": [SIDE, SIDE], "target": CLASS_NAMES.index(name)}
-    group = store.create_class(ClassKey(MODEL, DATA, maps_id, name), ids, labels, grids=(20,), map_shape=(SIDE, SIDE),
-                               thumbnail_size=48, chunk_size=CHUNK,
-                               attrs={"config": config, "dataset": {"name": "synthetic"},
-                                      "model": {"class_names": CLASS_NAMES}})
+    config = {
+        "class_names": CLASS_NAMES,
+        "selection": "true",
+        "split": "test",
+        "lrp_composite": "thesis",
+        "map_shape": [SIDE, SIDE],
+        "target": CLASS_NAMES.index(name),
+    }
+    group = store.create_class(
+        ClassKey(MODEL, DATA, maps_id, name),
+        ids,
+        labels,
+        grids=(20,),
+        map_shape=(SIDE, SIDE),
+        thumbnail_size=48,
+        chunk_size=CHUNK,
+        attrs={"config": config, "dataset": {"name": "synthetic"}, "model": {"class_names": CLASS_NAMES}},
+    )
     full = planted.relevance_thumbnails.astype(np.float32)
     predicted = np.where(np.arange(N) % 5 == 0, (CLASS_NAMES.index(name) + 1) % 3, CLASS_NAMES.index(name))
     for chunk in range(group.n_chunks):
         rows = group.chunk_rows(chunk)
-        group.write_chunk(chunk, scores=np.asarray(planted.scores)[rows], pooled={20: sum_pool(full[rows], 20)},
-                          full=full[rows], thumbnails=planted.image_thumbnails[rows], predicted=predicted[rows])
+        group.write_chunk(
+            chunk,
+            scores=np.asarray(planted.scores)[rows],
+            pooled={20: sum_pool(full[rows], 20)},
+            full=full[rows],
+            thumbnails=planted.image_thumbnails[rows],
+            predicted=predicted[rows],
+        )
     return group
 
 
@@ -84,15 +102,19 @@ def _knn_laplacian(features: np.ndarray, k: int) -> np.ndarray:
 
 
 def test_project_yaml_and_label_map_name_what_the_reader_opens(exported):
-    root, project, _ = exported
+    _root, project, _ = exported
     document = yaml.safe_load(project.read_text())["project"]
     assert {"name", "model", "label_map", "dataset", "attributions", "analyses"} <= set(document)
     assert document["dataset"]["type"] == "hdf5"
     assert document["attributions"]["attribution_strategy"] == "true_label"
     (analysis,) = document["analyses"]
     assert "-" not in analysis["analysis_method"]  # ViRelAy's server maps "-" in URLs to "_"
-    for path in [document["label_map"], document["dataset"]["path"], *document["attributions"]["sources"],
-                 *analysis["sources"]]:
+    for path in [
+        document["label_map"],
+        document["dataset"]["path"],
+        *document["attributions"]["sources"],
+        *analysis["sources"],
+    ]:
         assert not Path(path).is_absolute() and (project.parent / path).is_file()
     label_map = json.loads((project.parent / document["label_map"]).read_text())
     assert [entry["name"] for entry in label_map] == CLASS_NAMES
@@ -101,11 +123,14 @@ def test_project_yaml_and_label_map_name_what_the_reader_opens(exported):
 
 
 def test_hdf5_layout_is_what_virelay_reads(exported):
-    root, project, categories = exported
+    root, project, _categories = exported
     folder = project.parent
     store = open_store(root / "store.zarr")
-    with h5py.File(folder / "dataset.h5") as data, h5py.File(folder / "attribution.h5") as attribution, \
-            h5py.File(folder / "analysis.h5") as analysis:
+    with (
+        h5py.File(folder / "dataset.h5") as data,
+        h5py.File(folder / "attribution.h5") as attribution,
+        h5py.File(folder / "analysis.h5") as analysis,
+    ):
         m = data["data"].shape[0]
         assert data["data"].dtype == np.uint8 and data["data"].shape == (m, 48, 48, 3)
         assert attribution["attribution"].dtype == np.float32 and attribution["attribution"].shape == (m, SIDE, SIDE, 2)
@@ -141,8 +166,9 @@ def test_hdf5_layout_is_what_virelay_reads(exported):
             np.testing.assert_allclose(eigenvalues, stored.arrays["eigenvalues"], atol=1e-6)
             assert (np.diff(eigenvalues) >= 0).all() and eigenvalues[0] == pytest.approx(0, abs=1e-6)
             vectors = spectral[()].astype(np.float64)
-            lap = _knn_laplacian(sum_pool(np.asarray(group.full[:])[rows], 20).reshape(len(rows), -1),
-                                 stored.attrs["resolved"]["k"])
+            lap = _knn_laplacian(
+                sum_pool(np.asarray(group.full[:])[rows], 20).reshape(len(rows), -1), stored.attrs["resolved"]["k"]
+            )
             residual = np.linalg.norm(lap @ vectors - vectors * eigenvalues, axis=0)
             assert residual.max() < 1e-4  # column j is the eigenvector of the j-th smallest eigenvalue
             np.testing.assert_allclose(vectors.T @ vectors, np.eye(len(eigenvalues)), atol=1e-4)
@@ -154,7 +180,7 @@ def test_hdf5_layout_is_what_virelay_reads(exported):
 
 
 def test_labels_claim_only_the_membership_the_store_records(exported):
-    root, project, _ = exported
+    _root, project, _ = exported
     with h5py.File(project.parent / "dataset.h5") as data:
         ids = [s.decode() if isinstance(s, bytes) else s for s in data["sample_id"][()]]
         labels, names = data["label"][()], [s.decode() if isinstance(s, bytes) else s for s in data["class_name"][()]]
@@ -174,26 +200,37 @@ def test_stored_eigenvectors_are_used_and_a_mismatch_is_refused(tmp_path):
     result = analyze_group(group, RunConfig().replace(embeddings=(), stability="off")).result
     rows, arrays = result.arrays["rows"], dict(result.arrays)
     marked = np.full((len(rows), 4), 0.25)
-    group.write_analysis({**result.params, "variant": 1}, {**arrays, "eigenvectors": marked,
-                                                           "eigenvalues": arrays["eigenvalues"][:4]},
-                         result.tables, result.attrs)
+    group.write_analysis(
+        {**result.params, "variant": 1},
+        {**arrays, "eigenvectors": marked, "eigenvalues": arrays["eigenvalues"][:4]},
+        result.tables,
+        result.attrs,
+    )
     _, (category,) = export_virelay(str(tmp_path / "store.zarr"), tmp_path / "a", ["horse"])
     np.testing.assert_array_equal(category.eigenvectors, marked)  # taken as stored, nothing refitted
     without = {name: value for name, value in arrays.items() if name != "eigenvectors"}  # an older analysis
-    group.write_analysis({**result.params, "variant": 2}, {**without, "eigenvalues": arrays["eigenvalues"] + 0.01},
-                         result.tables, result.attrs)
-    with pytest.raises(SprayError, match="other eigenvalues.*spray analyze --class horse --force"):
+    group.write_analysis(
+        {**result.params, "variant": 2},
+        {**without, "eigenvalues": arrays["eigenvalues"] + 0.01},
+        result.tables,
+        result.attrs,
+    )
+    with pytest.raises(SprayError, match=r"other eigenvalues.*spray analyze --class horse --force"):
         export_virelay(str(tmp_path / "store.zarr"), tmp_path / "b", ["horse"])
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--class", "zebra"], "has no class 'zebra'"),
-    (["--class", "cat"], "class 'cat' in .* has no stored analysis; run `spray analyze --class cat` first"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--class", "zebra"], "has no class 'zebra'"),
+        (["--class", "cat"], "class 'cat' in .* has no stored analysis; run `spray analyze --class cat` first"),
+    ],
+)
 def test_bad_classes_get_one_line(exported, arguments, message):
     root, _, _ = exported
-    result = CliRunner().invoke(cli, ["export", "virelay", str(root / "other"), "--store", str(root / "store.zarr"),
-                                      *arguments])
+    result = CliRunner().invoke(
+        cli, ["export", "virelay", str(root / "other"), "--store", str(root / "store.zarr"), *arguments]
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("spray: error:")
@@ -215,7 +252,7 @@ def test_classes_of_two_maps_settings_are_refused(tmp_path):
     config = RunConfig().replace(embeddings=())
     analyze_group(_make_class(store, "horse", 1), config.replace(stability="off"))
     analyze_group(_make_class(store, "cat", 2, maps_id="w" * 16), config.replace(stability="off"))
-    with pytest.raises(SprayError, match="2 different models or maps settings.*--variant"):
+    with pytest.raises(SprayError, match=r"2 different models or maps settings.*--variant"):
         export_virelay(str(tmp_path / "store.zarr"), tmp_path / "out")
     _, categories = export_virelay(str(tmp_path / "store.zarr"), tmp_path / "out", variant="www")
     assert [c.class_name for c in categories] == ["cat"]
@@ -242,18 +279,22 @@ def _virelay_python() -> str | None:
     return sys.executable
 
 
-@pytest.mark.skipif(_virelay_python() is None, reason="ViRelAy is not installed here (it needs Python >= 3.11.13); "
-                    "set SPRAY_VIRELAY_PYTHON to a python that has it")
+@pytest.mark.skipif(
+    _virelay_python() is None,
+    reason="ViRelAy is not installed here (it needs Python >= 3.11.13); "
+    "set SPRAY_VIRELAY_PYTHON to a python that has it",
+)
 def test_virelay_opens_the_project_and_serves_every_view(exported):
     _, project, categories = exported
     script = Path(__file__).with_name("virelay_check.py")
-    output = subprocess.run([_virelay_python(), str(script), str(project)], capture_output=True, text=True,
-                            check=True, timeout=300).stdout
+    output = subprocess.run(
+        [_virelay_python(), str(script), str(project)], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
     report = json.loads(output)
     assert report["methods"] == ["spray"] and report["clusterings"] == ["njw"]
     assert report["embeddings"] == ["spectral", "tsne"]
     assert [v["human"] for v in report["categories"].values()] == ["T-shirt/top", "horse"]
-    for entry, category in zip(report["categories"].values(), categories):
+    for entry, category in zip(report["categories"].values(), categories, strict=True):
         assert entry["spectral"] == [len(category.sample_ids), len(category.eigenvalues)]
         np.testing.assert_allclose(entry["spectral_eigenvalues"], category.eigenvalues, atol=1e-6)
         np.testing.assert_array_equal(entry["clusters"], category.labels)
@@ -268,9 +309,17 @@ def test_a_real_run_exports_and_its_spectral_steps_are_found_again(compute_image
     inner layer's channel vectors): the export finds each analysis's eigenvectors from the stored maps."""
     from workflows.pipeline import run
 
-    config = RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
-                                 data=str(compute_images), store=str(tmp_path / "s.zarr"), reports=str(tmp_path / "r"),
-                                 embeddings=(), workers=1, layer=layer, classes=("cat", "dog"))
+    config = RunConfig().replace(
+        model=tiny_model_spec["model"],
+        preprocessing=tiny_model_spec["preprocessing"],
+        data=str(compute_images),
+        store=str(tmp_path / "s.zarr"),
+        reports=str(tmp_path / "r"),
+        embeddings=(),
+        workers=1,
+        layer=layer,
+        classes=("cat", "dog"),
+    )
     run(config, progress=False)
     project, categories = export_virelay(str(tmp_path / "s.zarr"), tmp_path / "out")
     cat = open_store(tmp_path / "s.zarr").find_class("cat")

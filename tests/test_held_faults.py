@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from compute_fixtures import FACTORY, write_image_folder
 
 from relevance_store import check_store, open_store
-from spray.cli import cli
 from workflows.compute import ComputeError, compute_classes
 
 pytestmark = pytest.mark.slow
@@ -37,7 +35,9 @@ def small_disk(tmp_path):
     """A 1.3 MB tmpfs: room for the store's metadata and about 3 of the 8 chunks (tmpfs counts 4 KB pages)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1300k", "tmpfs", str(mount)], capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1300k", "tmpfs", str(mount)], capture_output=True
+    ).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
     try:
         yield mount
@@ -46,8 +46,13 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_during_compute_keeps_every_finished_chunk(images, small_disk, tmp_path):
-    options = {"model_spec": {"model": FACTORY}, "source_spec": str(images), "chunk_size": 3, "workers": 1,
-               "progress": False}
+    options = {
+        "model_spec": {"model": FACTORY},
+        "source_spec": str(images),
+        "chunk_size": 3,
+        "workers": 1,
+        "progress": False,
+    }
     with pytest.raises((ComputeError, OSError)):
         compute_classes(small_disk / "s.zarr", "dog", **options)
     store = tmp_path / "moved.zarr"
@@ -81,8 +86,21 @@ TINY = textwrap.dedent(
 
 def test_a_sigkilled_padding_experiment_resumes_to_the_same_results(tmp_path):
     (tmp_path / "tiny.py").write_text(TINY)
-    command = [str(Path(sys.executable).parent / "spray"), "verify", "padding", "--class", "aeroplane",
-               "--model", f"{tmp_path / 'tiny.py'}:tiny", "--samples", "40", "--workers", "1", "--examples", "0"]
+    command = [
+        str(Path(sys.executable).parent / "spray"),
+        "verify",
+        "padding",
+        "--class",
+        "aeroplane",
+        "--model",
+        f"{tmp_path / 'tiny.py'}:tiny",
+        "--samples",
+        "40",
+        "--workers",
+        "1",
+        "--examples",
+        "0",
+    ]
 
     def run(folder: Path, kill_after_chunks: int | None = None) -> subprocess.Popen:
         args = [*command, "--store", str(folder / "s.zarr"), "--reports", str(folder / "r")]
@@ -116,5 +134,5 @@ def test_the_on_findings_hook_gets_the_summary_path_as_one_argument(tmp_path):
     odd.write_text("{}")
     received = tmp_path / "argv.json"
     script = f"import json, sys; open({str(received)!r}, 'w').write(json.dumps(sys.argv[1:]))"
-    assert run_on_findings(f"{sys.executable} -c \"{script}\"", odd) == 0
+    assert run_on_findings(f'{sys.executable} -c "{script}"', odd) == 0
     assert json.loads(received.read_text()) == [str(odd)]

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from relevance_store import open_store
 from spray.cli import cli
+from spray.data import open_source
 from spray.errors import SprayError
 from spray.lrp import attribute_layers
 from spray.models import load_model
-from spray.data import open_source
 from workflows.compute import compute_classes
 from workflows.config import RunConfig
 from workflows.pipeline import run
@@ -23,8 +23,13 @@ LAYER = "3"  # the tiny test CNN's second conv (6 channels)
 
 @pytest.fixture
 def options(compute_images, tiny_model_spec):
-    return {"model_spec": {**tiny_model_spec, "classes": ["cat", "dog", "fox"]}, "source_spec": str(compute_images),
-            "workers": 1, "progress": False, "chunk_size": 5}
+    return {
+        "model_spec": {**tiny_model_spec, "classes": ["cat", "dog", "fox"]},
+        "source_spec": str(compute_images),
+        "workers": 1,
+        "progress": False,
+        "chunk_size": 5,
+    }
 
 
 def test_the_layer_s_channel_relevance_is_kept_per_sample_as_a_direct_call_gives_it(options, tmp_path):
@@ -54,20 +59,29 @@ def with_softmax():
 
 
 def test_an_unknown_layer_or_one_after_the_head_is_one_clear_error(options, tmp_path):
-    with pytest.raises(SprayError, match="layer '33' is not a module of Sequential.*near names: 3"):
+    with pytest.raises(SprayError, match=r"layer '33' is not a module of Sequential.*near names: 3"):
         compute_classes(tmp_path / "s.zarr", "dog", layer="33", **options)
     (tmp_path / "tail.py").write_text(SOFTMAX_TAIL)
     tail = {**options, "model_spec": {**options["model_spec"], "model": f"{tmp_path / 'tail.py'}:with_softmax"}}
-    with pytest.warns(UserWarning, match="explaining its input logits"):
-        with pytest.raises(SprayError, match="layer '5' comes after the explained logits"):
-            compute_classes(tmp_path / "t.zarr", "dog", layer="5", **tail)
+    with (
+        pytest.warns(UserWarning, match="explaining its input logits"),
+        pytest.raises(SprayError, match="layer '5' comes after the explained logits"),
+    ):
+        compute_classes(tmp_path / "t.zarr", "dog", layer="5", **tail)
     assert not open_store(tmp_path / "t.zarr").class_keys()  # refused before any class group was made
 
 
 def test_the_analysis_clusters_the_channel_vectors_by_cosine(compute_images, tiny_model_spec, tmp_path):
-    config = RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
-                                 data=str(compute_images), store=str(tmp_path / "s.zarr"),
-                                 reports=str(tmp_path / "r"), embeddings=("tsne",), workers=1, layer=LAYER)
+    config = RunConfig().replace(
+        model=tiny_model_spec["model"],
+        preprocessing=tiny_model_spec["preprocessing"],
+        data=str(compute_images),
+        store=str(tmp_path / "s.zarr"),
+        reports=str(tmp_path / "r"),
+        embeddings=("tsne",),
+        workers=1,
+        layer=LAYER,
+    )
     result = run(config.replace(classes=("dog",)), progress=False)
     group = open_store(tmp_path / "s.zarr").find_class("dog")
     analysis = group.read_analysis(result.outcomes[0].analysis_key)
@@ -78,8 +92,20 @@ def test_the_analysis_clusters_the_channel_vectors_by_cosine(compute_images, tin
 
 
 def test_spray_layers_lists_the_layers_with_their_shapes(tiny_model_spec, compute_images):
-    result = CliRunner().invoke(cli, ["layers", "--model", tiny_model_spec["model"], "--data", str(compute_images),
-                                      "--resize-to", "40", "--input-size", "32"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "layers",
+            "--model",
+            tiny_model_spec["model"],
+            "--data",
+            str(compute_images),
+            "--resize-to",
+            "40",
+            "--input-size",
+            "32",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = dict(line.split(maxsplit=1) for line in result.output.splitlines())
     assert lines["3"].strip() == "6 x 8 x 8" and lines["0"].strip() == "6 x 32 x 32"
@@ -88,15 +114,27 @@ def test_spray_layers_lists_the_layers_with_their_shapes(tiny_model_spec, comput
 def test_analysing_a_layer_the_store_has_no_maps_of_is_one_clear_line(options, tmp_path):
     compute_classes(tmp_path / "s.zarr", "dog", **options)  # maps without a layer
     result = CliRunner().invoke(cli, ["analyze", "--class", "dog", "--store", str(tmp_path / "s.zarr"), "--layer", "3"])
-    assert result.exit_code == 1 and "has no class 'dog' computed with --layer 3" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "has no class 'dog' computed with --layer 3" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 def test_the_page_of_a_latent_analysis_shows_each_cluster_s_top_channels(compute_images, tiny_model_spec, tmp_path):
     from workflows.latent_views import MEDOIDS, TOP_CHANNELS, channel_shares
 
-    config = RunConfig().replace(model=tiny_model_spec["model"], preprocessing=tiny_model_spec["preprocessing"],
-                                 data=str(compute_images), store=str(tmp_path / "s.zarr"), reports=str(tmp_path / "r"),
-                                 embeddings=("tsne",), workers=1, layer=LAYER, classes=("dog",))
+    config = RunConfig().replace(
+        model=tiny_model_spec["model"],
+        preprocessing=tiny_model_spec["preprocessing"],
+        data=str(compute_images),
+        store=str(tmp_path / "s.zarr"),
+        reports=str(tmp_path / "r"),
+        embeddings=("tsne",),
+        workers=1,
+        layer=LAYER,
+        classes=("dog",),
+    )
     result = run(config, progress=False)
     group = open_store(tmp_path / "s.zarr").find_class("dog")
     analysis = group.read_analysis(result.outcomes[0].analysis_key)

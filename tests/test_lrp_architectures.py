@@ -80,8 +80,9 @@ class _ClassicSE(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.fc = nn.Sequential(nn.Linear(channels, 2, bias=False), nn.ReLU(), nn.Linear(2, channels, bias=False),
-                                nn.Sigmoid())
+        self.fc = nn.Sequential(
+            nn.Linear(channels, 2, bias=False), nn.ReLU(), nn.Linear(2, channels, bias=False), nn.Sigmoid()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, _, _ = x.size()
@@ -115,9 +116,17 @@ class _SoftmaxGate(nn.Module):
 @pytest.mark.parametrize("gate", [_ClassicSE, _HardGate, _SoftmaxGate])
 def test_gate_is_found_through_shape_ops_or_by_broadcasting(gate):
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.ReLU(), gate(6), nn.Flatten(), nn.Linear(6 * 16, 4, bias=False)
-    ).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1, bias=False),
+            nn.ReLU(),
+            gate(6),
+            nn.Flatten(),
+            nn.Linear(6 * 16, 4, bias=False),
+        )
+        .double()
+        .eval()
+    )
     x = inputs((2, 3, 4, 4), seed=7)
     relevance, logits, layers, _ = attribute_layers(model, x, 1, ["2.fc", "1"], Composite.uniform(Epsilon(1e-12)))
     assert torch.count_nonzero(layers["2.fc"]) == 0

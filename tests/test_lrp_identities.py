@@ -78,9 +78,13 @@ def test_element_wise_activations_pass_relevance_unchanged(activation):
 def _shifted_pair(seed: int = 6):
     """Network A on x and network B on x - m with m compensated in B's first bias (Eq. 2.63)."""
     torch.manual_seed(seed)
-    net_a = nn.Sequential(
-        nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 4)
-    ).double().eval()
+    net_a = (
+        nn.Sequential(
+            nn.Conv2d(3, 6, 3), nn.ReLU(), nn.Conv2d(6, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 4 * 4, 4)
+        )
+        .double()
+        .eval()
+    )
     shift = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64)
     net_b = copy.deepcopy(net_a)
     with torch.no_grad():

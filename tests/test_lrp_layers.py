@@ -26,8 +26,9 @@ COMPOSITES = {"thesis": THESIS, "custom": Composite(conv=AlphaBeta(3.0, -2.0), d
 
 
 @pytest.mark.parametrize("composite", list(COMPOSITES))
-@pytest.mark.parametrize("build, shape", [(conv_net, (2, 3, 16, 16)), (conv_bn_net, (2, 3, 8, 8))],
-                         ids=["conv", "conv_bn"])
+@pytest.mark.parametrize(
+    "build, shape", [(conv_net, (2, 3, 16, 16)), (conv_bn_net, (2, 3, 8, 8))], ids=["conv", "conv_bn"]
+)
 def test_relevance_read_at_every_layer_matches_the_reference(build, shape, composite):
     model, x = build(seed=1), inputs(shape, seed=2)
     arriving: dict[str, torch.Tensor] = {}
@@ -46,10 +47,14 @@ def test_reading_layers_leaves_the_input_map_unchanged():
     assert torch.equal(relevance, plain) and torch.equal(logits, plain_logits)
 
 
-@pytest.mark.parametrize("build, shape, names", [
-    (conv_net, (2, 3, 16, 16), ["0", "2", "5", "9", "12"]),
-    (resnet_style, (2, 3, 16, 16), ["conv1", "maxpool", "layer1", "layer2.0", "avgpool", "fc"]),
-], ids=["conv", "resnet"])
+@pytest.mark.parametrize(
+    "build, shape, names",
+    [
+        (conv_net, (2, 3, 16, 16), ["0", "2", "5", "9", "12"]),
+        (resnet_style, (2, 3, 16, 16), ["conv1", "maxpool", "layer1", "layer2.0", "avgpool", "fc"]),
+    ],
+    ids=["conv", "resnet"],
+)
 def test_layer_relevance_is_conserved_in_bias_free_nets(build, shape, names):
     # Eq. 2.5 (L495): with no bias to absorb any, each layer that cuts the graph (not one
     # inside a residual branch) holds the logit's relevance.
@@ -73,11 +78,15 @@ def test_with_biases_a_layer_holds_the_input_relevance_plus_what_biases_absorb_b
     assert torch.allclose(absorbed, bias_share, rtol=1e-6, atol=1e-9 * float(layers["0"].abs().sum()))
 
 
-@pytest.mark.parametrize("build, shape, layer, channels", [
-    (conv_net, (2, 3, 16, 16), "3", 8),
-    (resnet_style, (2, 3, 16, 16), "layer1", 8),
-    (mbconv_net, (2, 3, 8, 8), "blocks.0.block.1", 16),
-], ids=["conv", "resnet", "mbconv"])
+@pytest.mark.parametrize(
+    "build, shape, layer, channels",
+    [
+        (conv_net, (2, 3, 16, 16), "3", 8),
+        (resnet_style, (2, 3, 16, 16), "layer1", 8),
+        (mbconv_net, (2, 3, 8, 8), "blocks.0.block.1", 16),
+    ],
+    ids=["conv", "resnet", "mbconv"],
+)
 def test_conditioning_on_all_channels_gives_the_plain_map(build, shape, layer, channels):
     model, x = build(seed=2), inputs(shape, seed=3)
     plain, _ = attribute(model, x, 1)
@@ -85,10 +94,14 @@ def test_conditioning_on_all_channels_gives_the_plain_map(build, shape, layer, c
     assert torch.equal(conditioned, plain)
 
 
-@pytest.mark.parametrize("build, shape, layer, channels", [
-    (conv_net, (2, 3, 16, 16), "3", 8),
-    (resnet_style, (2, 3, 16, 16), "layer2.0", 16),
-], ids=["conv", "resnet"])
+@pytest.mark.parametrize(
+    "build, shape, layer, channels",
+    [
+        (conv_net, (2, 3, 16, 16), "3", 8),
+        (resnet_style, (2, 3, 16, 16), "layer2.0", 16),
+    ],
+    ids=["conv", "resnet"],
+)
 def test_maps_of_a_channel_partition_sum_to_the_plain_map(build, shape, layer, channels):
     # CRP is linear in the relevance at the layer (Achtibat et al. 2023, Eq. 6).
     model, x = build(seed=2), inputs(shape, seed=3)
@@ -144,7 +157,10 @@ def test_an_unknown_layer_name_lists_near_names():
 def test_a_layer_after_the_classifier_head_is_refused():
     body = conv_net()
     model = nn.Sequential(*body, nn.Softmax(dim=1))
-    with pytest.warns(UserWarning, match="logits"), pytest.raises(SprayError, match=r"'13' comes after the explained logits"):
+    with (
+        pytest.warns(UserWarning, match="logits"),
+        pytest.raises(SprayError, match=r"'13' comes after the explained logits"),
+    ):
         attribute_layers(model, inputs((1, 3, 16, 16)), 0, ["13"])
 
 
@@ -161,20 +177,27 @@ class _WithUnusedBranch(nn.Module):
         return self.head(features)
 
 
-@pytest.mark.parametrize("model, name, message", [
-    (_WithUnusedBranch().double(), "aux", r"'aux' does not feed the explained logits"),
-    (resnet_style(), "layer1.0.relu", r"'layer1\.0\.relu' runs 2 times"),
-], ids=["unused branch", "module run twice"])
+@pytest.mark.parametrize(
+    "model, name, message",
+    [
+        (_WithUnusedBranch().double(), "aux", r"'aux' does not feed the explained logits"),
+        (resnet_style(), "layer1.0.relu", r"'layer1\.0\.relu' runs 2 times"),
+    ],
+    ids=["unused branch", "module run twice"],
+)
 def test_layers_without_a_single_output_on_the_logits_path_are_refused(model, name, message):
     with pytest.raises(SprayError, match=message):
         attribute_layers(model, inputs((1, 3, 16, 16)), 0, [name])
 
 
-@pytest.mark.parametrize("channels, message", [
-    ([8], r"channels \[8\] are not in \[0, 8\)"),
-    ([], r"channels \[\] are not in"),
-    (torch.ones(3, 8), r"shape \(3, 8\), not \(batch, channels\) = \(2, 8\)"),
-])
+@pytest.mark.parametrize(
+    "channels, message",
+    [
+        ([8], r"channels \[8\] are not in \[0, 8\)"),
+        ([], r"channels \[\] are not in"),
+        (torch.ones(3, 8), r"shape \(3, 8\), not \(batch, channels\) = \(2, 8\)"),
+    ],
+)
 def test_bad_channels_are_refused(channels, message):
     with pytest.raises(SprayError, match=message):
         conditional_relevance(conv_net(), inputs((2, 3, 16, 16)), 0, "3", channels)

@@ -34,7 +34,9 @@ from spray.lrp import (
 
 def _hooks(model: nn.Module) -> int:
     return sum(
-        len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks)
+        len(m._forward_hooks)
+        + len(m._backward_hooks)
+        + len(m._forward_pre_hooks)
         + len(getattr(m, "_backward_pre_hooks", {}))
         for m in model.modules()
     )

@@ -9,8 +9,7 @@ from lrp_models import conv_net, inputs, relative_error
 from lrp_reference import max_pool_relevance, reference_lrp
 from torch import nn
 
-from spray.lrp import THESIS, Basic, Composite, Flat, attribute, attribute_layers
-from spray.lrp import pooling
+from spray.lrp import THESIS, Basic, Composite, Flat, attribute, attribute_layers, pooling
 
 # name: (module, the same pool as a function call)
 POOLS = {

@@ -108,7 +108,7 @@ def test_unsafe_pickle_is_refused(tmp_path, factory_file):
 def test_random_bytes_are_not_called_an_unsafe_pickle(tmp_path, factory_file):
     path = tmp_path / "noise.pt"
     path.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(ModelError, match="is not a PyTorch checkpoint torch.load can read"):
+    with pytest.raises(ModelError, match=r"is not a PyTorch checkpoint torch.load can read"):
         load_model(f"{factory_file}:tiny", path, ["a", "b", "c"], preprocessing=SMALL)
 
 
@@ -178,15 +178,25 @@ def test_channels_auto_reads_the_first_layer(input_models):
 
 
 def test_a_model_that_fails_on_the_input_gets_the_flags_and_the_size_that_fits(input_models):
-    with pytest.raises(ModelError, match=r"fails on a \(1, 3, 227, 227\) input .*Linear of 784 inputs = 1 x 28 x 28: "
-                                         r"pass --input-size 28 --channels grey \(or --preprocessing native"):
+    with pytest.raises(
+        ModelError,
+        match=r"fails on a \(1, 3, 227, 227\) input .*Linear of 784 inputs = 1 x 28 x 28: "
+        r"pass --input-size 28 --channels grey \(or --preprocessing native",
+    ):
         load_model(f"{input_models}:mlp28", classes=["a", "b", "c"])
-    loaded = load_model(f"{input_models}:mlp28", classes=["a", "b", "c"],
-                        preprocessing={"preset": "native", "input_size": 28, "channels": "grey"})
+    loaded = load_model(
+        f"{input_models}:mlp28",
+        classes=["a", "b", "c"],
+        preprocessing={"preset": "native", "input_size": 28, "channels": "grey"},
+    )
     assert loaded.preprocessing.input_size == 28
-    with pytest.raises(ModelError, match=r"first layer takes 3 channel\(s\), the pipeline gives 1: pass --channels rgb"):
-        load_model(f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"input_size": 32, "channels": "grey"})
-    with pytest.raises(ModelError, match="--preprocessing thesis|torchvision|native, --input-size N"):
+    with pytest.raises(
+        ModelError, match=r"first layer takes 3 channel\(s\), the pipeline gives 1: pass --channels rgb"
+    ):
+        load_model(
+            f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"input_size": 32, "channels": "grey"}
+        )
+    with pytest.raises(ModelError, match=r"--preprocessing thesis|torchvision|native, --input-size N"):
         load_model(f"{input_models}:fixed32", classes=["a", "b", "c"], preprocessing={"input_size": 30})
 
 

@@ -123,9 +123,23 @@ def spray(*args: str) -> tuple[int, str]:
 
 @needs_fashion_mnist
 def test_a_28x28_grey_fashion_mnist_model_runs_with_the_native_pipeline(models, fashion_weights, tmp_path):
-    code, output = spray("run", "--class", "shirt", "--data", "fashion-mnist", "--model", f"{models}:fashion",
-                         "--weights", fashion_weights, "--preprocessing", "native",
-                         "--store", tmp_path / "s.zarr", "--reports", tmp_path / "reports")
+    code, output = spray(
+        "run",
+        "--class",
+        "shirt",
+        "--data",
+        "fashion-mnist",
+        "--model",
+        f"{models}:fashion",
+        "--weights",
+        fashion_weights,
+        "--preprocessing",
+        "native",
+        "--store",
+        tmp_path / "s.zarr",
+        "--reports",
+        tmp_path / "reports",
+    )
     assert code == 0, output
     assert "shirt: 1000 samples" in output and "warning" not in output
     page = tmp_path / "reports" / "class-shirt.html"
@@ -139,15 +153,28 @@ def test_a_28x28_grey_fashion_mnist_model_runs_with_the_native_pipeline(models, 
 
 @needs_fashion_mnist
 def test_the_default_class_order_is_fashion_mnist_s_official_one_and_a_wrong_one_is_flagged(
-        models, fashion_weights, tmp_path):
-    common = ["--data", "fashion-mnist", "--model", f"{models}:fashion", "--weights", fashion_weights,
-              "--preprocessing", "native", "--store", tmp_path / "s.zarr", "--no-full-maps"]
+    models, fashion_weights, tmp_path
+):
+    common = [
+        "--data",
+        "fashion-mnist",
+        "--model",
+        f"{models}:fashion",
+        "--weights",
+        fashion_weights,
+        "--preprocessing",
+        "native",
+        "--store",
+        tmp_path / "s.zarr",
+        "--no-full-maps",
+    ]
     classes = "trouser,bag,ankle_boot"  # outputs 1, 8, 9; sorted names would point them at 8, 1, 0
     code, output = spray("compute", "--class", classes, *common)
     assert code == 0, output
     store = open_store(tmp_path / "s.zarr")
-    shares = [float(np.mean(store.class_group(k).predicted == CLASS_NAMES.index(k.class_name)))
-              for k in store.class_keys()]
+    shares = [
+        float(np.mean(store.class_group(k).predicted == CLASS_NAMES.index(k.class_name))) for k in store.class_keys()
+    ]
     assert len(shares) == 3 and min(shares) > 0.6 and "warning" not in output  # mostly true positives
     alphabetical = tmp_path / "alphabetical.txt"
     alphabetical.write_text("\n".join(sorted(CLASS_NAMES)))  # the order the folder convention would give
@@ -162,9 +189,24 @@ def test_a_32x32_rgb_model_runs_on_an_image_folder(models, tmp_path):
     for name in ("ant", "bee", "cow"):
         (tmp_path / "data" / name).mkdir(parents=True)
         for i in range(16):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
-    code, output = spray("run", "--class", "bee", "--data", tmp_path / "data", "--model", f"{models}:rgb32",
-                         "--preprocessing", "native", "--store", tmp_path / "s.zarr", "--reports", tmp_path / "r")
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / name / f"{i}.png"
+            )
+    code, output = spray(
+        "run",
+        "--class",
+        "bee",
+        "--data",
+        tmp_path / "data",
+        "--model",
+        f"{models}:rgb32",
+        "--preprocessing",
+        "native",
+        "--store",
+        tmp_path / "s.zarr",
+        "--reports",
+        tmp_path / "r",
+    )
     assert code == 0, output
     assert (tmp_path / "r" / "class-bee.html").is_file()
     group = open_store(tmp_path / "s.zarr").find_class("bee")
@@ -177,10 +219,26 @@ def test_a_224_resnet_with_batchnorm_and_residuals_runs_with_the_torchvision_pip
     for name, size in (("cat", (260, 330)), ("dog", (300, 240))):
         (tmp_path / "data" / name).mkdir(parents=True)
         for i in range(10):
-            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
-    code, output = spray("run", "--class", "dog", "--data", tmp_path / "data", "--model", f"{models}:resnet224",
-                         "--preprocessing", "torchvision", "--store", tmp_path / "s.zarr", "--reports", tmp_path / "r",
-                         "--embedding", "tsne")
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / name / f"{i}.png"
+            )
+    code, output = spray(
+        "run",
+        "--class",
+        "dog",
+        "--data",
+        tmp_path / "data",
+        "--model",
+        f"{models}:resnet224",
+        "--preprocessing",
+        "torchvision",
+        "--store",
+        tmp_path / "s.zarr",
+        "--reports",
+        tmp_path / "r",
+        "--embedding",
+        "tsne",
+    )
     assert code == 0, output
     assert (tmp_path / "r" / "class-dog.html").is_file()
     group = open_store(tmp_path / "s.zarr").find_class("dog")
@@ -193,8 +251,20 @@ def test_a_model_that_does_not_fit_the_pipeline_gets_one_line_naming_the_flags(m
     (tmp_path / "data" / "b").mkdir(parents=True)
     for name in ("a", "b"):
         Image.new("RGB", (28, 28)).save(tmp_path / "data" / name / "0.png")
-    result = CliRunner().invoke(cli, ["run", "--class", "a", "--data", str(tmp_path / "data"),
-                                      "--model", f"{models}:fashion", "--store", str(tmp_path / "s.zarr")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--class",
+            "a",
+            "--data",
+            str(tmp_path / "data"),
+            "--model",
+            f"{models}:fashion",
+            "--store",
+            str(tmp_path / "s.zarr"),
+        ],
+    )
     assert result.exit_code == 1
     assert "fails on a (1, 1, 227, 227) input" in result.output and "--preprocessing" in result.output
     assert "--input-size" in result.output and "Traceback" not in result.output

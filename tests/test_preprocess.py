@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from spray.errors import SprayError
-from spray.preprocess import PAD_MODES, PRESETS, SKY_BLUE, Preprocessing, centre_crop, pad_to_square, resolve_preprocessing
+from spray.preprocess import (
+    PAD_MODES,
+    PRESETS,
+    SKY_BLUE,
+    Preprocessing,
+    centre_crop,
+    pad_to_square,
+    resolve_preprocessing,
+)
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ def test_normalisation_matches_the_formula(landscape):
     expected_pixels = prep.to_uint8(landscape, "k")
     out = prep(landscape, "k")
     assert out.shape == (3, 32, 32) and out.dtype == np.float32
-    for channel, (m, s) in enumerate(zip(prep.mean, prep.std)):
+    for channel, (m, s) in enumerate(zip(prep.mean, prep.std, strict=True)):
         np.testing.assert_allclose(out[channel], (expected_pixels[:, :, channel] / 255.0 - m) / s, rtol=1e-5, atol=1e-6)
 
 
@@ -103,8 +111,16 @@ def test_every_step_is_recorded_and_round_trips():
     prep = Preprocessing(resize_to=72, pad_mode="constant", crop_size=64, colour=(9, 8, 7), seed=3)
     record = prep.to_dict()
     assert record == {
-        "resize": "longest", "resize_to": 72, "pad_mode": "constant", "crop_size": 64, "channels": "rgb",
-        "mean": list(prep.mean), "std": list(prep.std), "value_range": [0.0, 1.0], "colour": [9, 8, 7], "seed": 3,
+        "resize": "longest",
+        "resize_to": 72,
+        "pad_mode": "constant",
+        "crop_size": 64,
+        "channels": "rgb",
+        "mean": list(prep.mean),
+        "std": list(prep.std),
+        "value_range": [0.0, 1.0],
+        "colour": [9, 8, 7],
+        "seed": 3,
     }
     assert Preprocessing.from_dict(record) == prep
     older = {"longest_side": 72, "pad_mode": "constant", "crop_size": 64, "colour": [9, 8, 7], "seed": 3}
@@ -119,8 +135,18 @@ def test_thesis_defaults():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"pad_mode": "wrap"}, {"crop_size": 300}, {"crop_size": 0}, {"channels": "bgr"}, {"resize": "width"},
-               {"mean": (0.5, 0.5)}, {"std": (0.0,)}, {"value_range": (1, 0)}, {"channels": "grey", "mean": (1, 2, 3)}]
+    "kwargs",
+    [
+        {"pad_mode": "wrap"},
+        {"crop_size": 300},
+        {"crop_size": 0},
+        {"channels": "bgr"},
+        {"resize": "width"},
+        {"mean": (0.5, 0.5)},
+        {"std": (0.0,)},
+        {"value_range": (1, 0)},
+        {"channels": "grey", "mean": (1, 2, 3)},
+    ],
 )
 def test_bad_parameters_raise_a_clear_error(kwargs):
     with pytest.raises(SprayError):
@@ -140,7 +166,7 @@ def test_torchvision_preset_is_resize_shorter_side_then_centre_crop():
 
     resized = np.asarray(Image.fromarray(image).resize((384, 256), Image.BILINEAR))  # shorter side 256
     top, left = (256 - 224) // 2, (384 - 224) // 2
-    assert np.array_equal(seen, resized[top:top + 224, left:left + 224]) and not mask.any()
+    assert np.array_equal(seen, resized[top : top + 224, left : left + 224]) and not mask.any()
 
 
 def test_native_preset_keeps_the_image_as_stored_scaled_to_unit_range():

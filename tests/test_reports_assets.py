@@ -14,8 +14,9 @@ def test_pages_load_bokehjs_from_one_shared_folder_by_relative_path(tmp_path):
     plot = figure(name="p")
     plot.line([0, 1], [0, 1])
     first = write_page(tmp_path / "class-a.html", "a", [plot], [Block(root="p")])
-    nested = write_page(tmp_path / "audits" / "x.html", "x", [figure(name="q")], [Block(root="q")],
-                        assets_root=tmp_path)
+    nested = write_page(
+        tmp_path / "audits" / "x.html", "x", [figure(name="q")], [Block(root="q")], assets_root=tmp_path
+    )
     bundle = tmp_path / BOKEH_ASSETS / "static" / "js" / "bokeh.min.js"
     assert bundle.is_file() and bundle.stat().st_size > 500_000
     assert first.stat().st_size < 100_000  # the page itself: no inlined BokehJS

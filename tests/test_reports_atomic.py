@@ -45,8 +45,9 @@ def test_a_page_write_that_fails_midway_leaves_the_old_page_whole_and_no_tempora
     page.parent.mkdir()
     old = "<html>the old page, complete</html>"
     page.write_text(old)
-    done = subprocess.run([sys.executable, "-c", FAIL_MIDWAY, str(page), kind], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", FAIL_MIDWAY, str(page), kind], capture_output=True, text=True, timeout=120
+    )
     assert done.stdout.strip() == "failed: File too large", done.stdout + done.stderr
     assert page.read_text() == old
     assert [p.name for p in page.parent.iterdir()] == ["page.html"]

@@ -153,7 +153,9 @@ def test_hovering_a_point_shows_its_thumbnails_id_score_and_tp(browser, pages):
     assert any(s.startswith("data:image/png;base64,") for s in sources)  # the map, drawn on hover
     assert "true positive:" in tooltip.inner_text()
     box = tooltip.bounding_box()
-    opened.screenshot("class-hover.png", clip={"x": max(0, box["x"] - 250), "y": max(0, box["y"] - 150), "width": 700, "height": 450})
+    opened.screenshot(
+        "class-hover.png", clip={"x": max(0, box["x"] - 250), "y": max(0, box["y"] - 150), "width": 700, "height": 450}
+    )
     opened.assert_clean()
     opened.page.close()
 
@@ -171,7 +173,7 @@ def test_selecting_a_table_row_highlights_that_clusters_points(browser, pages):
 
 
 def test_hostile_names_show_as_text_even_in_tooltips(browser, pages):
-    out, _, hostile = pages
+    out, _, _hostile = pages
     opened = OpenedPage(browser, out / class_page_filename(HOSTILE_CLASS))
     assert opened.page.locator("h1").inner_text() == f"Class {HOSTILE_CLASS}"
     assert HOSTILE_CLASS in opened.page.locator(".subtitle").inner_text()

@@ -22,23 +22,39 @@ def stored(tmp_path_factory):
     store = open_store(tmp_path_factory.mktemp("store") / "s.zarr", mode="a")
     labels = (np.arange(N) % 7 != 0).astype(int)  # a few non-members, as with --select predicted
     group = store.create_class(
-        ClassKey("m" * 16, "d" * 16, "v" * 16, "horse"), list(planted.sample_ids), labels, grids=(20,), thumbnail_size=48,
-        chunk_size=CHUNK, attrs={"config": {"selection": "predicted", "split": "test"}, "dataset": {"name": "demo"}},
+        ClassKey("m" * 16, "d" * 16, "v" * 16, "horse"),
+        list(planted.sample_ids),
+        labels,
+        grids=(20,),
+        thumbnail_size=48,
+        chunk_size=CHUNK,
+        attrs={"config": {"selection": "predicted", "split": "test"}, "dataset": {"name": "demo"}},
     )
     maps, scores = planted.relevance_thumbnails.astype(np.float32), np.asarray(planted.scores, dtype=np.float32)
     errors = np.where(np.arange(N) == FAILED_ROW, "unreadable image", "")
     maps[FAILED_ROW], scores[FAILED_ROW] = np.nan, np.nan
     for chunk in range(group.n_chunks):
         rows = group.chunk_rows(chunk)
-        group.write_chunk(chunk, scores=scores[rows], pooled={20: maps[rows]},
-                          thumbnails=planted.image_thumbnails[rows], errors=list(errors[rows]))
+        group.write_chunk(
+            chunk,
+            scores=scores[rows],
+            pooled={20: maps[rows]},
+            thumbnails=planted.image_thumbnails[rows],
+            errors=list(errors[rows]),
+        )
     valid = np.flatnonzero(group.valid)
     analysis = SpectralRelevanceAnalysis(embeddings=()).fit(group.pooled(20)[valid])
     stability = pd.DataFrame({"parameter": ["grid", "k"], "value": [10, 5], "ari": [0.9, 0.7]})
     group.write_analysis(
         analysis.params_,
-        {"eigenvalues": analysis.eigenvalues_, "eigengap": analysis.eigengap_, "labels": analysis.labels_,
-         "rows": valid, "prototypes": analysis.prototypes_, "tsne": analysis.eigenvectors_[:, 1:3]},
+        {
+            "eigenvalues": analysis.eigenvalues_,
+            "eigengap": analysis.eigengap_,
+            "labels": analysis.labels_,
+            "rows": valid,
+            "prototypes": analysis.prototypes_,
+            "tsne": analysis.eigenvectors_[:, 1:3],
+        },
         {"clusters": analysis.clusters_, "stability": stability},
         {"n_clusters": analysis.n_clusters_},
     )
@@ -64,9 +80,9 @@ def test_class_report_data_is_the_stored_analysis_of_the_valid_rows(stored):
 def test_medoids_and_prototypes_point_at_the_right_samples(stored):
     group, analysis, valid, planted = stored
     data = class_report_data(group)
-    for (_, row), expected in zip(data.clusters.iterrows(), analysis.clusters_["medoids"]):
+    for (_, row), expected in zip(data.clusters.iterrows(), analysis.clusters_["medoids"], strict=True):
         assert [data.sample_ids[i] for i in row["medoids"]] == [planted.sample_ids[valid[i]] for i in expected]
-    for prototype, expected in zip(data.clusters["prototype"], analysis.prototypes_):
+    for prototype, expected in zip(data.clusters["prototype"], analysis.prototypes_, strict=True):
         np.testing.assert_allclose(prototype, expected)
 
 
@@ -107,7 +123,9 @@ def test_true_positives_need_known_predictions(stored):
         predicted = np.arange(len(analysis.arrays["rows"])) % 2 == 0
         analysis.arrays = {**analysis.arrays, "predicted": predicted}
         true_member = np.asarray(group.labels)[analysis.arrays["rows"]] == 1
-        np.testing.assert_array_equal(class_report_data(by_true_label, analysis).is_true_positive, true_member & predicted)
+        np.testing.assert_array_equal(
+            class_report_data(by_true_label, analysis).is_true_positive, true_member & predicted
+        )
     finally:
         by_true_label.group.attrs.update(config={"selection": "predicted", "split": "test"})
 

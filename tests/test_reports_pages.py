@@ -87,7 +87,7 @@ def test_every_user_string_on_the_class_page_is_escaped(tmp_path):
 
 
 def test_every_user_string_on_the_index_page_is_escaped(tmp_path):
-    page = render_index_page(synthetic_index_data(VOC + [SCRIPT_NAME]), tmp_path).read_text(encoding="utf-8")
+    page = render_index_page(synthetic_index_data([*VOC, SCRIPT_NAME]), tmp_path).read_text(encoding="utf-8")
     assert SCRIPT_NAME not in page
     assert f'<a href="{class_page_filename(SCRIPT_NAME)}">&lt;script&gt;alert(1)&lt;/script&gt;</a>' in page
 
@@ -169,7 +169,12 @@ def test_inconsistent_data_is_refused_with_one_clear_sentence(change, message):
 def test_index_refuses_a_script_link():
     with pytest.raises(ReportDataError, match="not a relative link"):
         ClassSummary(
-            class_name="x", page_href="javascript:alert(1)", eigenvalues=np.zeros(5), largest_gap=0, n_clusters=1, n_samples=3
+            class_name="x",
+            page_href="javascript:alert(1)",
+            eigenvalues=np.zeros(5),
+            largest_gap=0,
+            n_clusters=1,
+            n_samples=3,
         )
 
 
@@ -189,11 +194,18 @@ def test_lambda_2_ties_are_broken_by_the_next_eigenvalues():
     from reports.index_page import rank_by_lambda_2
 
     def summary(name, *values):
-        return ClassSummary(class_name=name, page_href=class_page_filename(name), eigenvalues=np.array([0, *values]),
-                            largest_gap=0.1, n_clusters=2, n_samples=9)
+        return ClassSummary(
+            class_name=name,
+            page_href=class_page_filename(name),
+            eigenvalues=np.array([0, *values]),
+            largest_gap=0.1,
+            n_clusters=2,
+            n_samples=9,
+        )
 
-    ranked = rank_by_lambda_2([summary("a", 0.0, 0.3, 0.4, 0.5), summary("b", 0.0, 0.0, 0.4, 0.5),
-                               summary("c", 0.1, 0.2, 0.3, 0.4)])
+    ranked = rank_by_lambda_2(
+        [summary("a", 0.0, 0.3, 0.4, 0.5), summary("b", 0.0, 0.0, 0.4, 0.5), summary("c", 0.1, 0.2, 0.3, 0.4)]
+    )
     assert [c.class_name for c in ranked] == ["b", "a", "c"]
 
 

@@ -92,9 +92,14 @@ def class_page(tmp_path_factory):
     data = synthetic_class_data(sum(SIZES), 3, class_name="aeroplane", seed=5)
     data = _with_sizes(data, SIZES)
     eigenvalues = np.concatenate([np.linspace(0, 0.2, 9), np.linspace(0.5, 0.9, 11)])
-    data = dataclasses.replace(data, eigenvalues=eigenvalues, eigengap=None, n_clusters=9,
-                               sample_ids=[f"test_aeroplane_{i:04d}" for i in range(sum(SIZES))],
-                               stability={"grid=10": 0.5160951234, "k=5": 0.9020091})
+    data = dataclasses.replace(
+        data,
+        eigenvalues=eigenvalues,
+        eigengap=None,
+        n_clusters=9,
+        sample_ids=[f"test_aeroplane_{i:04d}" for i in range(sum(SIZES))],
+        stability={"grid=10": 0.5160951234, "k=5": 0.9020091},
+    )
     out = tmp_path_factory.mktemp("papercuts")
     return render_class_page(data, out), data
 
@@ -130,11 +135,13 @@ def test_sample_ids_wrap_between_words(browser, class_page):  # noqa: F811
 
 @pytest.mark.browser
 def test_the_table_and_the_cards_show_the_same_percentages(browser, class_page):  # noqa: F811
-    path, data = class_page
+    path, _data = class_page
     opened = OpenedPage(browser, path)
     shown = {int(row[0]): row[2] for row in opened.page.evaluate(_TABLE_ROWS_JS) if row and row[0].isdigit()}
-    cards = {int(m[0]): f"{m[1]}%" for m in re.findall(r"Cluster (\d+): \d+ images \((\d+)% of the class",
-                                                         opened.page.content())}
+    cards = {
+        int(m[0]): f"{m[1]}%"
+        for m in re.findall(r"Cluster (\d+): \d+ images \((\d+)% of the class", opened.page.content())
+    }
     assert shown == cards == {c: f"{percent(size / sum(SIZES))}%" for c, size in enumerate(SIZES)}
     assert shown[0] == "49%"  # 97 of 200, rounded half up on both
 
@@ -145,14 +152,14 @@ def test_percent_rounds_halves_up_once():
 
 def test_stability_shows_two_decimals(class_page):
     html = class_page[0].read_text()
-    section = html[html.index("<h2>Stability</h2>"):html.index("<h2>Parameters</h2>")]
+    section = html[html.index("<h2>Stability</h2>") : html.index("<h2>Parameters</h2>")]
     assert re.findall(r"<td>([^<]*)</td>", section) == ["0.52", "0.90"]
 
 
 def test_square_images_are_one_note_not_all_zero_rows(tmp_path):
     table = synthetic_table(1.0, -1.0)
     html = page_html(tmp_path, "aeroplane", table)
-    statistics = html[html.index("<h2>Statistics</h2>"):html.index("<h2>Relevance under each strategy")]
+    statistics = html[html.index("<h2>Statistics</h2>") : html.index("<h2>Relevance under each strategy")]
     assert "<td>square</td>" not in statistics
     squares = table[(table["orientation"] == "square") & (table["strategy"] == "copy_border")]
     members, others = int(squares["member"].sum()), int((~squares["member"]).sum())
@@ -169,10 +176,22 @@ def test_square_images_that_do_change_keep_their_rows(tmp_path):
 
 
 def _audit_rows(times: list[str]) -> pd.DataFrame:
-    return pd.DataFrame([{"audit_id": f"a{i}", "started_at": pd.Timestamp(t, tz="UTC"), "model_version": f"v{i}",
-                          "class_name": "horse", "lambda_2": 0.1 + i / 100, "suspicion": 0.3, "n_clusters": 2,
-                          "cluster": 1, "prototype": np.linspace(-1, 1, 400).astype(np.float32)}
-                         for i, t in enumerate(times)])
+    return pd.DataFrame(
+        [
+            {
+                "audit_id": f"a{i}",
+                "started_at": pd.Timestamp(t, tz="UTC"),
+                "model_version": f"v{i}",
+                "class_name": "horse",
+                "lambda_2": 0.1 + i / 100,
+                "suspicion": 0.3,
+                "n_clusters": 2,
+                "cluster": 1,
+                "prototype": np.linspace(-1, 1, 400).astype(np.float32),
+            }
+            for i, t in enumerate(times)
+        ]
+    )
 
 
 def test_one_audit_gets_a_day_long_time_axis():
@@ -181,19 +200,35 @@ def test_one_audit_gets_a_day_long_time_axis():
     span = pd.Timestamp(plot.x_range.end) - pd.Timestamp(plot.x_range.start)
     assert span >= pd.Timedelta(days=1)  # microsecond ticks around a zero-width range before
     several = _timeline(_audit_rows(["2026-11-01", "2026-12-01"]), "lambda_2", "lambda_2")
-    assert pd.Timestamp(several.x_range.start) < pd.Timestamp("2026-11-01") < pd.Timestamp("2026-12-01") \
+    assert (
+        pd.Timestamp(several.x_range.start)
+        < pd.Timestamp("2026-11-01")
+        < pd.Timestamp("2026-12-01")
         < pd.Timestamp(several.x_range.end)
+    )
 
 
 @pytest.mark.browser
 def test_the_audit_page_looks_like_the_class_pages(browser, tmp_path):  # noqa: F811
     rows = _audit_rows(["2026-12-01T02:00:00.123456"])
-    summary = {"audit_id": "a0", "model_name": "demo", "model_version": "v0", "previous_audit_id": "earlier",
-               "started_at": "2026-12-01T02:00:00.123456+00:00", "model_fingerprint": "f" * 16,
-               "findings": [{"kind": "new_suspicious_cluster", "class_name": "horse",
-                             "message": "cluster 1 (9 samples, suspicion 0.8) is new " * 4,
-                             "details": {"audit_id": "a0", "cluster": 1}}],
-               "notices": ["a tagged shortcut is still present"], "classes": []}
+    summary = {
+        "audit_id": "a0",
+        "model_name": "demo",
+        "model_version": "v0",
+        "previous_audit_id": "earlier",
+        "started_at": "2026-12-01T02:00:00.123456+00:00",
+        "model_fingerprint": "f" * 16,
+        "findings": [
+            {
+                "kind": "new_suspicious_cluster",
+                "class_name": "horse",
+                "message": "cluster 1 (9 samples, suspicion 0.8) is new " * 4,
+                "details": {"audit_id": "a0", "cluster": 1},
+            }
+        ],
+        "notices": ["a tagged shortcut is still present"],
+        "classes": [],
+    }
     path = write_audit_page(tmp_path / "reports" / "audits" / "a0.html", rows, summary)
     opened = OpenedPage(browser, path)
     heading = opened.page.locator("main.spray-report h1").bounding_box()
@@ -203,8 +238,10 @@ def test_the_audit_page_looks_like_the_class_pages(browser, tmp_path):  # noqa: 
     assert picture.bounding_box()["x"] + picture.bounding_box()["width"] <= words.bounding_box()["x"]
     marker = opened.page.evaluate("() => getComputedStyle(document.querySelector('ul.findings li')).display")
     assert marker == "flex"  # no bullet for the picture to cover
-    assert "2026-12-01 02:00:00 UTC" in opened.page.content() and "a tagged shortcut is still present" in \
-        opened.page.content()
+    assert (
+        "2026-12-01 02:00:00 UTC" in opened.page.content()
+        and "a tagged shortcut is still present" in opened.page.content()
+    )
     opened.screenshot("papercuts-audit-page.png", full_page=True)
     opened.assert_clean()
 
@@ -218,18 +255,31 @@ def _stored_classes(root, ks: dict[str, int]):
     groups = []
     for seed, (name, k) in enumerate(ks.items()):
         planted = synthetic_class_data(60, 3, class_name=name, seed=seed)
-        group = store.create_class(ClassKey("m" * 16, "d" * 16, "v" * 16, name), list(planted.sample_ids), [1] * 60,
-                                   grids=(20,), map_shape=None, thumbnail_size=48, chunk_size=32,
-                                   attrs={"config": {"selection": "true"}, "dataset": {"name": "demo"}})
+        group = store.create_class(
+            ClassKey("m" * 16, "d" * 16, "v" * 16, name),
+            list(planted.sample_ids),
+            [1] * 60,
+            grids=(20,),
+            map_shape=None,
+            thumbnail_size=48,
+            chunk_size=32,
+            attrs={"config": {"selection": "true"}, "dataset": {"name": "demo"}},
+        )
         for chunk in range(group.n_chunks):
             rows = group.chunk_rows(chunk)
-            group.write_chunk(chunk, scores=np.asarray(planted.scores)[rows],
-                              pooled={20: planted.relevance_thumbnails[rows]},
-                              thumbnails=planted.image_thumbnails[rows])
+            group.write_chunk(
+                chunk,
+                scores=np.asarray(planted.scores)[rows],
+                pooled={20: planted.relevance_thumbnails[rows]},
+                thumbnails=planted.image_thumbnails[rows],
+            )
         analysis = SpectralRelevanceAnalysis(k=k, embeddings=()).fit(group.pooled(20))
-        group.write_analysis({**analysis.get_params(), "rows": f"rows-of-{name}"},
-                             {"eigenvalues": analysis.eigenvalues_, "labels": analysis.labels_},
-                             {"clusters": analysis.clusters_}, {"n_clusters": analysis.n_clusters_})
+        group.write_analysis(
+            {**analysis.get_params(), "rows": f"rows-of-{name}"},
+            {"eigenvalues": analysis.eigenvalues_, "labels": analysis.labels_},
+            {"clusters": analysis.clusters_},
+            {"n_clusters": analysis.n_clusters_},
+        )
         groups.append(group)
     return groups
 
@@ -243,8 +293,10 @@ def test_spray_report_links_the_padding_page_it_finds(tmp_path):
     out.mkdir()
     (out / padding_page_filename("aeroplane")).write_text("<p>the padding experiment</p>")
     write_reports(groups, out)  # what `spray report` calls: no links passed
-    assert f'<a href="{padding_page_filename("aeroplane")}">padding verification</a>' in \
-        (out / "class-aeroplane.html").read_text()
+    assert (
+        f'<a href="{padding_page_filename("aeroplane")}">padding verification</a>'
+        in (out / "class-aeroplane.html").read_text()
+    )
     assert "padding verification" not in (out / "class-horse.html").read_text()  # no page, no link
 
 

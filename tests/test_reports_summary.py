@@ -58,7 +58,9 @@ def test_summary_names_strategies_and_the_planted_border_cluster():
     assert sentences[0].startswith("3 prediction strategies among 300 images")
     suspect = data.clusters.iloc[2]
     assert sentences[1].startswith(f"Suspicious: cluster 2 ({suspect['size']} images) has suspicion 1.70")
-    assert f"{100 * suspect['border_share']:.0f}% of its positive relevance on the top and bottom border" in sentences[1]
+    assert (
+        f"{100 * suspect['border_share']:.0f}% of its positive relevance on the top and bottom border" in sentences[1]
+    )
     assert "main cluster 0" in sentences[1]
 
 
@@ -133,13 +135,20 @@ def test_strategy_sentence_of_the_significant_gap_rule():
     data = synthetic_class_data(200, 2)
     values = np.concatenate([[0.0, 0.03], np.linspace(0.17, 0.5, 30)])
     two = dataclasses.replace(data, eigenvalues=values, eigengap=None, params=_params("significant-gap"))
-    assert class_summary(two)[0] == ("2 prediction strategies among 200 images: the spectrum jumps after \u03bb2 "
-                                     "(\u03bb3 is 5.7 times \u03bb2), more than in structureless twins of the class.")
+    assert class_summary(two)[0] == (
+        "2 prediction strategies among 200 images: the spectrum jumps after \u03bb2 "
+        "(\u03bb3 is 5.7 times \u03bb2), more than in structureless twins of the class."
+    )
     apart = dataclasses.replace(two, eigenvalues=np.concatenate([[0.0, 0.0], values[2:]]))
-    assert "the first 2 eigenvalues are 0, so the maps fall into 2 groups with no edge between them" in class_summary(apart)[0]
+    assert (
+        "the first 2 eigenvalues are 0, so the maps fall into 2 groups with no edge between them"
+        in class_summary(apart)[0]
+    )
     one = dataclasses.replace(synthetic_class_data(100, 1), params=_params("significant-gap"))
-    assert class_summary(one)[0] == ("1 prediction strategy among 100 images: no gap in the spectrum is larger "
-                                     "than in structureless twins of the class.")
+    assert class_summary(one)[0] == (
+        "1 prediction strategy among 100 images: no gap in the spectrum is larger "
+        "than in structureless twins of the class."
+    )
     by_hand = dataclasses.replace(two, params=_params("significant-gap", n_clusters=2))
     assert class_summary(by_hand)[0] == "2 prediction strategies among 200 images (the number was set by hand)."
 
@@ -160,8 +169,15 @@ def _summary(name, suspicion, lambda_2=0.1):
     from reports.model import ClassSummary
     from reports.safe import class_page_filename
 
-    return ClassSummary(class_name=name, page_href=class_page_filename(name), eigenvalues=np.array([0, lambda_2, 0.3]),
-                        largest_gap=0.2, n_clusters=2, n_samples=100, top_suspicion=suspicion)
+    return ClassSummary(
+        class_name=name,
+        page_href=class_page_filename(name),
+        eigenvalues=np.array([0, lambda_2, 0.3]),
+        largest_gap=0.2,
+        n_clusters=2,
+        n_samples=100,
+        top_suspicion=suspicion,
+    )
 
 
 def test_index_headline_names_a_class_only_when_it_is_suspicious():
@@ -169,7 +185,10 @@ def test_index_headline_names_a_class_only_when_it_is_suspicious():
 
     quiet = [_summary("car", 0.73, lambda_2=0.01), _summary("horse", 0.46), _summary("cat", 0.0)]
     lines = headline(quiet)
-    assert lines == ["3 classes analysed.", "No suspicious cluster in any class (highest suspicion 0.73; 1 is the threshold)."]
+    assert lines == [
+        "3 classes analysed.",
+        "No suspicious cluster in any class (highest suspicion 0.73; 1 is the threshold).",
+    ]
     alarm = [_summary("car", 0.73, lambda_2=0.01), _summary("horse", 1.14), _summary("aeroplane", 2.5)]
     lines = headline(alarm)
     assert lines[1] == "Most suspicious: aeroplane (suspicion 2.50; 1 is the threshold)."
@@ -180,8 +199,13 @@ def test_index_ranks_suspicious_classes_first_then_by_lambda_2(tmp_path):
     from reports.index_page import rank_by_suspicion, render_index_page
     from reports.model import IndexReportData
 
-    classes = [_summary("a", 0.9, 0.2), _summary("b", 1.3, 0.3), _summary("c", 0.0, 0.05), _summary("d", None, 0.01),
-               _summary("e", 2.0, 0.4)]
+    classes = [
+        _summary("a", 0.9, 0.2),
+        _summary("b", 1.3, 0.3),
+        _summary("c", 0.0, 0.05),
+        _summary("d", None, 0.01),
+        _summary("e", 2.0, 0.4),
+    ]
     assert [c.class_name for c in rank_by_suspicion(classes)] == ["e", "b", "c", "a", "d"]
     classes = classes[:4]
     page = render_index_page(IndexReportData(classes=classes), tmp_path).read_text(encoding="utf-8")

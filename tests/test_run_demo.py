@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo-run")
-    config = RunConfig().replace(classes=("horse", "aeroplane"), store=str(folder / "store.zarr"), reports=str(folder / "reports"))
+    config = RunConfig().replace(
+        classes=("horse", "aeroplane"), store=str(folder / "store.zarr"), reports=str(folder / "reports")
+    )
     return config, run(config, progress=False)
 
 
@@ -69,7 +71,7 @@ def test_aeroplane_sky_border_minority_is_the_suspicious_cluster(demo):
 
 
 def test_reports_are_written_and_named(demo):
-    config, result = demo
+    _config, result = demo
     assert result.index_page is not None and result.index_page.is_file()
     for outcome in result.outcomes:
         assert outcome.report_page.is_file()
@@ -77,7 +79,7 @@ def test_reports_are_written_and_named(demo):
 
 
 def test_second_run_computes_nothing_and_reports_the_same_data(demo):
-    config, first = demo
+    config, _first = demo
     before = {c: class_report_data(open_store(config.store).find_class(c)) for c in ("horse", "aeroplane")}
     second = run(config, progress=False)
     assert all(o.n_computed == 0 and o.reused_analysis for o in second.outcomes)

@@ -30,15 +30,26 @@ def images(tmp_path, compute_images) -> Path:
 @pytest.fixture
 def config(images, tmp_path, tiny_model_spec) -> RunConfig:
     (tmp_path / "classes.txt").write_text("cat\ndog\nfew\n")
-    return RunConfig().replace(model=tiny_model_spec["model"], class_names=str(tmp_path / "classes.txt"),
-                               preprocessing=tiny_model_spec["preprocessing"], data=str(images),
-                               store=str(tmp_path / "s.zarr"), reports=str(tmp_path / "reports"),
-                               embeddings=("tsne",), workers=1)
+    return RunConfig().replace(
+        model=tiny_model_spec["model"],
+        class_names=str(tmp_path / "classes.txt"),
+        preprocessing=tiny_model_spec["preprocessing"],
+        data=str(images),
+        store=str(tmp_path / "s.zarr"),
+        reports=str(tmp_path / "reports"),
+        embeddings=("tsne",),
+        workers=1,
+    )
 
 
 def files_under(*folders: Path) -> dict[str, tuple[int, int]]:
-    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for folder in folders if folder.exists()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+        for folder in folders
+        if folder.exists()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_a_class_with_too_few_maps_is_skipped_and_the_others_go_on(config):
@@ -55,7 +66,8 @@ def test_the_cli_names_the_skipped_class_and_exits_0(config, tmp_path):
     (tmp_path / "run.toml").write_text(
         f'classes = ["dog", "few"]\nmodel = "{config.model}"\nclass_names = "{config.class_names}"\n'
         f'data = "{config.data}"\nstore = "{config.store}"\nreports = "{config.reports}"\nembeddings = ["tsne"]\n'
-        f'[preprocessing]\nresize_to = 40\ninput_size = 32\n')
+        f"[preprocessing]\nresize_to = 40\ninput_size = 32\n"
+    )
     result = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "run.toml")])
     assert result.exit_code == 0, result.output
     assert "few: skipped, class 'few' has 2 usable relevance maps" in result.output

@@ -117,7 +117,9 @@ def test_printing_is_the_default_and_bad_usage_exits_2(config):
 
 
 def test_systemd_units_are_a_daily_timer_and_a_oneshot_service(config, tmp_path):
-    result = CliRunner().invoke(cli, ["schedule", "--at", "02:00", "--config", str(config), "--systemd", str(tmp_path / "units")])
+    result = CliRunner().invoke(
+        cli, ["schedule", "--at", "02:00", "--config", str(config), "--systemd", str(tmp_path / "units")]
+    )
     assert result.exit_code == 0, result.output
     service = (tmp_path / "units/spray-audit.service").read_text()
     timer = (tmp_path / "units/spray-audit.timer").read_text()
@@ -125,7 +127,14 @@ def test_systemd_units_are_a_daily_timer_and_a_oneshot_service(config, tmp_path)
     assert "Type=oneshot" in service and "SuccessExitStatus=3" in service
     assert f"WorkingDirectory={config.parent}" in service
     exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))
-    assert shlex.split(exec_start.removeprefix("ExecStart=")) == [sys.executable, "-m", "spray", "audit", "--config", str(config)]
+    assert shlex.split(exec_start.removeprefix("ExecStart=")) == [
+        sys.executable,
+        "-m",
+        "spray",
+        "audit",
+        "--config",
+        str(config),
+    ]
     log = config.parent / "nightly/reports/audit.log"
     assert f"StandardOutput=append:{log}" in service
 
@@ -138,13 +147,17 @@ def test_the_in_process_scheduler_runs_the_command_at_each_trigger_and_logs_it(t
     """APScheduler's BlockingScheduler with a per-second cron trigger: the job runs and logs."""
     log = tmp_path / "reports/audit.log"
     marker = tmp_path / "ran"
-    command = [sys.executable, "-c", f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); print('audit says hi'); sys.exit(3)"]
+    command = [
+        sys.executable,
+        "-c",
+        f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); print('audit says hi'); sys.exit(3)",
+    ]
     scheduler = scheduling.build_scheduler(CronTrigger(second="*"), command, tmp_path, log)
     assert isinstance(scheduler, BlockingScheduler)
     thread = threading.Thread(target=scheduler.start, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not ("exited 3" in (log.read_text() if log.exists() else "")) and time.monotonic() < deadline:
+    while "exited 3" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
         time.sleep(0.1)
     scheduler.shutdown(wait=True)
     thread.join(timeout=10)
@@ -214,8 +227,8 @@ def test_a_newline_in_the_config_folder_cannot_inject_a_systemd_line(hostile_con
 def test_every_control_character_is_refused_in_every_value_of_a_cron_line_or_unit(config, tmp_path, character):
     log = tmp_path / "audit.log"
     for make in (scheduling.crontab_entry, scheduling.systemd_units):
-        with pytest.raises(scheduling.ScheduleError, match="--on-findings .*control character"):
+        with pytest.raises(scheduling.ScheduleError, match=r"--on-findings .*control character"):
             make("02:00", config, log, f"notify{character}ExecStartPre=/bin/sh -c id")
-        with pytest.raises(scheduling.ScheduleError, match="log file .*control character"):
+        with pytest.raises(scheduling.ScheduleError, match=r"log file .*control character"):
             make("02:00", config, tmp_path / f"re{character}ports" / "audit.log")
     assert scheduling.crontab_entry("02:00", config, log, "notify \u00e9t\u00e9 \u2603")  # printable non-ASCII is fine

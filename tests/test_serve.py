@@ -52,8 +52,11 @@ def server(reports, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("log") / "stderr.txt"
     with open(log, "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "spray", "serve", "--reports", str(reports),
-                                    "--port", str(port)], stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "spray", "serve", "--reports", str(reports), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -85,8 +88,17 @@ def test_the_index_and_the_pages_are_served(server):
     assert get(port, "/alias.html") == (200, b"<p>horse page</p>")
 
 
-@pytest.mark.parametrize("path", ["/passwd.html", "/linked/secret.html", "/linked/passwd", "/linked/",
-                                  "/%2e%2e/secret.html", "/assets/..%2f..%2fsecret.html"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/passwd.html",
+        "/linked/secret.html",
+        "/linked/passwd",
+        "/linked/",
+        "/%2e%2e/secret.html",
+        "/assets/..%2f..%2fsecret.html",
+    ],
+)
 def test_no_symlink_or_dot_dot_leads_out_of_the_reports_folder(server, path):
     status, body = get(server[0], path)
     assert status == 404 and b"SECRET" not in body
@@ -138,6 +150,7 @@ def test_a_busy_port_is_one_line_that_suggests_another_port(tmp_path):
 
 def test_an_unresolvable_host_is_one_line(tmp_path):
     (tmp_path / "index.html").write_text("<p>x</p>")
-    result = CliRunner().invoke(cli, ["serve", "--reports", str(tmp_path), "--host", "no-such-host.invalid",
-                                      "--port", "0"])
+    result = CliRunner().invoke(
+        cli, ["serve", "--reports", str(tmp_path), "--host", "no-such-host.invalid", "--port", "0"]
+    )
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "--host" in result.output

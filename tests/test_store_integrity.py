@@ -30,19 +30,36 @@ def flip_8_bytes_inside(path) -> None:
 
 
 def stored(group) -> dict[str, np.ndarray]:
-    names = ["sample_id", "label", "score", "predicted", "error", "full", "thumbnail", "done",
-             *(f"pooled/{grid}" for grid in group.grids)]
+    names = [
+        "sample_id",
+        "label",
+        "score",
+        "predicted",
+        "error",
+        "full",
+        "thumbnail",
+        "done",
+        *(f"pooled/{grid}" for grid in group.grids),
+    ]
     return {name: np.asarray(group.group[name][...]) for name in names}
 
 
 @pytest.mark.parametrize("array", sorted(CHUNK_FILES))
-def test_flipped_bytes_are_reported_repaired_and_recomputed_bit_identical(array, tmp_path, compute_images,
-                                                                          tiny_model_spec):
+def test_flipped_bytes_are_reported_repaired_and_recomputed_bit_identical(
+    array, tmp_path, compute_images, tiny_model_spec
+):
     location = tmp_path / "s.zarr"
 
     def compute():
-        (result,) = compute_classes(location, "dog", model_spec=tiny_model_spec, source_spec=str(compute_images),
-                                    chunk_size=5, workers=1, progress=False)
+        (result,) = compute_classes(
+            location,
+            "dog",
+            model_spec=tiny_model_spec,
+            source_spec=str(compute_images),
+            chunk_size=5,
+            workers=1,
+            progress=False,
+        )
         return result
 
     key = compute().key
@@ -73,8 +90,10 @@ def test_every_array_of_a_class_and_its_analyses_carries_a_crc32c(tmp_path):
     fill_chunk(group, 0)
     group.write_analysis({"k": 3}, {"labels": np.arange(4), "names": np.array(["a", "b", "c", "d"])})
     arrays = dict(group.group.arrays())
-    arrays.update((f"analysis/{name}", array) for name, array in
-                  group.group["analysis"][group.analysis_hashes()[0]]["arrays"].arrays())
+    arrays.update(
+        (f"analysis/{name}", array)
+        for name, array in group.group["analysis"][group.analysis_hashes()[0]]["arrays"].arrays()
+    )
     arrays.update((f"pooled/{name}", array) for name, array in group.group["pooled"].arrays())
     assert {"sample_id", "done", "score", "full", "pooled/4", "analysis/labels", "analysis/names"} <= set(arrays)
     for name, array in arrays.items():

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from store_helpers import fill_chunk, make_group
 
 from relevance_store import ClassKey, StoreError, decode_name, encode_name, open_store, params_hash
-from store_helpers import fill_chunk, make_group
 
 
 def test_new_store_has_format_marker_and_schema_version(tmp_path):
@@ -111,8 +111,9 @@ def test_full_maps_keep_small_values_with_bounded_relative_error(tmp_path):
     """BitRound(12) keeps ~1e-5 relevance within 2**-12 relative error; float16 (subnormal there) does not."""
     group = make_group(open_store(tmp_path / "s.zarr", "a"), n=4, map_shape=(32, 32))
     maps = np.random.default_rng(0).normal(scale=1e-5, size=(4, 32, 32)).astype(np.float32)
-    group.write_chunk(0, scores=np.zeros(4), pooled={4: np.zeros((4, 4, 4))}, full=maps,
-                      thumbnails=np.zeros((4, 6, 6, 3)))
+    group.write_chunk(
+        0, scores=np.zeros(4), pooled={4: np.zeros((4, 4, 4))}, full=maps, thumbnails=np.zeros((4, 6, 6, 3))
+    )
     stored = group.full[:]
     assert np.all(np.abs(stored - maps) <= np.abs(maps) * 2.0**-12)
     half = maps.astype(np.float16).astype(np.float32)  # what the codec avoids
@@ -124,8 +125,12 @@ def test_analysis_entries_keyed_by_all_params(tmp_path):
     group = make_group(open_store(tmp_path / "s.zarr", "a"))
     with pytest.raises(StoreError, match="spray analyze"):
         group.read_analysis()
-    first = group.write_analysis({"grid": 20, "k": 3}, {"eigenvalues": np.arange(3.0)},
-                                 {"clusters": pd.DataFrame({"size": [2, 1]})}, {"n_clusters": 2})
+    first = group.write_analysis(
+        {"grid": 20, "k": 3},
+        {"eigenvalues": np.arange(3.0)},
+        {"clusters": pd.DataFrame({"size": [2, 1]})},
+        {"n_clusters": 2},
+    )
     second = group.write_analysis({"grid": 20, "k": np.int64(4)}, {"labels": np.array(["a", "b"])})
     assert first != second == params_hash({"k": 4, "grid": 20})
     assert group.analysis_hashes() == [first, second]
@@ -142,7 +147,9 @@ def test_analysis_entries_keyed_by_all_params(tmp_path):
 def test_find_class_needs_a_unique_match(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
     make_group(store)
-    store.create_class(ClassKey("other", "d" * 16, "v" * 16, "aeroplane"), ["a"], [1], chunk_size=1, thumbnail_size=None)
+    store.create_class(
+        ClassKey("other", "d" * 16, "v" * 16, "aeroplane"), ["a"], [1], chunk_size=1, thumbnail_size=None
+    )
     with pytest.raises(StoreError, match=r"holds class 'aeroplane' under 2 settings; pick one: --variant"):
         store.find_class("aeroplane")
     assert store.find_class("aeroplane", variant="other").n_samples == 1  # a model id prefix

@@ -24,8 +24,15 @@ KEY = ClassKey("m" * 16, "d" * 16, "v" * 16, "horse")
 
 def foreign_record(heartbeat_age_s: float, pid: int = 4242) -> dict:
     now = time.time()
-    return {"pid": pid, "host": "gone-container-7f3a", "create_time": 0.0, "since": now - 3600,
-            "heartbeat": now - heartbeat_age_s, "what": "class 'horse' in s.zarr", "token": "theirs"}
+    return {
+        "pid": pid,
+        "host": "gone-container-7f3a",
+        "create_time": 0.0,
+        "since": now - 3600,
+        "heartbeat": now - heartbeat_age_s,
+        "what": "class 'horse' in s.zarr",
+        "token": "theirs",
+    }
 
 
 def plant(path, record: dict) -> None:
@@ -102,9 +109,8 @@ def test_audit_locks_have_the_same_lease(tmp_path):
     path = audit_lock_path(store)
     assert path.parent == locks_folder(store.resolve()) and path.name == "audit.lock"
     plant(path, foreign_record(heartbeat_age_s=3))
-    with pytest.raises(AuditRunningError, match="gone-container-7f3a.*spray unlock"):
-        with audit_lock(store):
-            pass
+    with pytest.raises(AuditRunningError, match=r"gone-container-7f3a.*spray unlock"), audit_lock(store):
+        pass
     plant(path, foreign_record(heartbeat_age_s=LEASE_S + 1))
     with audit_lock(store):
         assert json.loads(path.read_text())["host"] != "gone-container-7f3a"
@@ -114,7 +120,10 @@ def test_audit_locks_have_the_same_lease(tmp_path):
 def test_a_class_name_of_many_cjk_characters_gets_a_short_unique_lock_file(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
     long_a, long_b = "马" * 22 + "甲", "马" * 22 + "乙"
-    with store.writer_lock(KEY._replace(class_name=long_a)) as a, store.writer_lock(KEY._replace(class_name=long_b)) as b:
+    with (
+        store.writer_lock(KEY._replace(class_name=long_a)) as a,
+        store.writer_lock(KEY._replace(class_name=long_b)) as b,
+    ):
         assert a.path != b.path and a.path.parent == b.path.parent
         assert len(a.path.name.encode()) <= MAX_NAME_BYTES and a.path.name.endswith(".lock")
     with store.writer_lock(KEY._replace(class_name="horse")) as short:

@@ -32,9 +32,11 @@ def test_second_writer_gets_a_clear_error_and_the_first_keeps_the_lock(tmp_path)
 
 def test_second_writer_held_by_another_process_is_refused(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
-    code = ("import sys, time; from relevance_store import open_store, ClassKey; "
-            f"lock = open_store({str(tmp_path / 's.zarr')!r}, 'a').writer_lock(ClassKey('model', 'data', 'vvvvvvvvvvvvvvvv', 'horse')); "
-            "lock.acquire(); print('locked', flush=True); time.sleep(60)")
+    code = (
+        "import sys, time; from relevance_store import open_store, ClassKey; "
+        f"lock = open_store({str(tmp_path / 's.zarr')!r}, 'a').writer_lock(ClassKey('model', 'data', 'vvvvvvvvvvvvvvvv', 'horse')); "
+        "lock.acquire(); print('locked', flush=True); time.sleep(60)"
+    )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -69,7 +71,7 @@ def test_lock_of_a_reused_pid_is_stale(tmp_path):
 def test_lock_held_on_another_host_is_respected(tmp_path):
     lock = WriterLock(tmp_path / "x.lock", "class 'x'")
     lock.path.write_text(lock_record(12345, host="elsewhere.invalid"))
-    with pytest.raises(StoreError, match="elsewhere.invalid"):
+    with pytest.raises(StoreError, match=r"elsewhere.invalid"):
         lock.acquire()
 
 

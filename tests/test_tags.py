@@ -26,9 +26,16 @@ def prototypes(seed: int = 0) -> np.ndarray:
 
 def add_analysis(group, protos: np.ndarray, seed: int) -> str:
     clusters = pd.DataFrame({"cluster": range(len(protos)), "size": [5, 3, 2], "medoids": [[0], [1], [2]]})
-    return group.write_analysis({"grid": GRID, "seed": seed},
-                                {"labels": np.repeat([0, 1, 2], [5, 3, 2]), "eigenvalues": np.zeros(3),
-                                 "rows": np.arange(10), "prototypes": protos}, {"clusters": clusters})
+    return group.write_analysis(
+        {"grid": GRID, "seed": seed},
+        {
+            "labels": np.repeat([0, 1, 2], [5, 3, 2]),
+            "eigenvalues": np.zeros(3),
+            "rows": np.arange(10),
+            "prototypes": protos,
+        },
+        {"clusters": clusters},
+    )
 
 
 @pytest.fixture
@@ -65,7 +72,7 @@ def test_a_tag_follows_its_cluster_into_a_later_analysis_by_prototype(store):
 
 def test_bad_tags_get_one_clear_line(store):
     group = store.find_class("horse")
-    with pytest.raises(StoreError, match="has no cluster 7 in analysis .*; its clusters are 0, 1, 2"):
+    with pytest.raises(StoreError, match=r"has no cluster 7 in analysis .*; its clusters are 0, 1, 2"):
         tag_cluster(group, 7, "shortcut")
     with pytest.raises(StoreError, match="has no stored analysis 'deadbeef'"):
         tag_cluster(group, 0, "shortcut", analysis="deadbeef")
@@ -76,8 +83,9 @@ def test_bad_tags_get_one_clear_line(store):
 def test_the_cli_tags_lists_and_removes(store, tmp_path):
     location = str(tmp_path / "s.zarr")
     runner = CliRunner()
-    result = runner.invoke(cli, ["tag", "--store", location, "--class", "horse", "--cluster", "1", "--as",
-                                 "shortcut", "--note", "a stamp"])
+    result = runner.invoke(
+        cli, ["tag", "--store", location, "--class", "horse", "--cluster", "1", "--as", "shortcut", "--note", "a stamp"]
+    )
     assert result.exit_code == 0 and "tagged cluster 1 of 'horse'" in result.output
     listed = runner.invoke(cli, ["tag", "--list", "--store", location])
     assert "horse: cluster 1 of analysis" in listed.output and "shortcut - a stamp" in listed.output

@@ -34,8 +34,13 @@ def world(tmp_path_factory):
             Image.fromarray(pixels).save(folder / "data" / class_name / f"{i}.png")
     (folder / "data" / "plane" / "broken.png").write_bytes(b"not a png at all")
     (folder / "tiny.py").write_text(TWO_CLASS_MODEL)
-    return RunConfig().replace(model=f"{folder / 'tiny.py'}:tiny", data=str(folder / "data"), store=str(folder / "s.zarr"),
-                     reports=str(folder / "reports"), workers=1)
+    return RunConfig().replace(
+        model=f"{folder / 'tiny.py'}:tiny",
+        data=str(folder / "data"),
+        store=str(folder / "s.zarr"),
+        reports=str(folder / "reports"),
+        workers=1,
+    )
 
 
 def test_every_size_and_aspect_is_scored_and_a_corrupt_image_is_recorded(world):
@@ -48,8 +53,11 @@ def test_every_size_and_aspect_is_scored_and_a_corrupt_image_is_recorded(world):
     assert len(broken) == 1 and broken["error"].iloc[0] != "" and results.attrs["n_errors"] == 1
     # each good row counts in its orientation group, and again in "padded" unless square; the broken one in none
     assert results.summary["n"].sum() == len(good) + (good["orientation"] != "square").sum()
-    assert dict(zip(*np.unique(good.drop_duplicates("sample_id")["orientation"], return_counts=True))) == {
-        "landscape": 3, "portrait": 2, "square": 2}  # 33 x 34 is landscape: one padded row
+    assert dict(zip(*np.unique(good.drop_duplicates("sample_id")["orientation"], return_counts=True), strict=True)) == {
+        "landscape": 3,
+        "portrait": 2,
+        "square": 2,
+    }  # 33 x 34 is landscape: one padded row
 
 
 def test_a_class_of_square_images_gets_a_clear_message(world):

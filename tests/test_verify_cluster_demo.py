@@ -27,15 +27,14 @@ from click.testing import CliRunner
 from scipy import stats
 
 from relevance_store import open_store
-from reports.from_store import class_report_data, verification_links
 from reports.class_page import render_class_page
+from reports.from_store import class_report_data, verification_links
 from spray.cli import cli
 from spray.demo.world import DemoWorld
 from spray.verification.cluster_statistics import GROUP_CONDITIONS
 from workflows.analyze import estimator_for
 from workflows.config import RunConfig
-from workflows.verify_cluster import (CHUNK_SIZE, ClusterSettings, read_cluster_results,
-                                      verify_cluster)
+from workflows.verify_cluster import CHUNK_SIZE, ClusterSettings, read_cluster_results, verify_cluster
 
 pytestmark = pytest.mark.slow  # ~1 min: a default horse run (200 maps, analysis) and two tests of 120 images
 
@@ -50,8 +49,9 @@ def demo(tmp_path_factory):
         patch.chdir(folder)
         ran = CliRunner().invoke(cli, ["run", "--class", "horse"])
     assert ran.exit_code == 0, ran.output
-    config = RunConfig().replace(store=str(folder / "spray-store.zarr"), reports=str(folder / "spray-reports"),
-                                 workers=1)
+    config = RunConfig().replace(
+        store=str(folder / "spray-store.zarr"), reports=str(folder / "spray-reports"), workers=1
+    )
     store = open_store(config.store, "r")
     (key,) = store.class_keys()
     group = store.class_group(key)
@@ -69,26 +69,55 @@ def demo(tmp_path_factory):
     main = max(clusters, key=lambda k: ((labels == k).sum(), -k))
     assert watermark != main and stamped[labels == watermark].mean() > 0.5, (
         "the default run no longer separates the stamped horses into a cluster of their own; "
-        f"cluster shares of stamped images: { {k: round(stamped[labels == k].mean(), 2) for k in clusters} }")
-    return {"folder": folder, "config": config, "group": group, "analysis": analysis, "watermark": watermark,
-            "main": main, "ids": ids, "labels": labels, "stamped": stamped}
+        f"cluster shares of stamped images: { {k: round(stamped[labels == k].mean(), 2) for k in clusters} }"
+    )
+    return {
+        "folder": folder,
+        "config": config,
+        "group": group,
+        "analysis": analysis,
+        "watermark": watermark,
+        "main": main,
+        "ids": ids,
+        "labels": labels,
+        "stamped": stamped,
+    }
 
 
 @pytest.fixture(scope="module")
 def watermark(demo):
     """The watermark cluster's test, run through the CLI as a user would."""
     config = demo["config"]
-    ran = CliRunner().invoke(cli, ["verify", "cluster", "--class", "horse", "--cluster", str(demo["watermark"]),
-                                   "--store", config.store, "--reports", config.reports, "--workers", "1",
-                                   "--samples", str(SAMPLES), "--examples", "2"])
+    ran = CliRunner().invoke(
+        cli,
+        [
+            "verify",
+            "cluster",
+            "--class",
+            "horse",
+            "--cluster",
+            str(demo["watermark"]),
+            "--store",
+            config.store,
+            "--reports",
+            config.reports,
+            "--workers",
+            "1",
+            "--samples",
+            str(SAMPLES),
+            "--examples",
+            "2",
+        ],
+    )
     assert ran.exit_code == 0, ran.output
     return read_cluster_results(config.store, "horse", demo["watermark"]), ran.output
 
 
 @pytest.fixture(scope="module")
 def main(demo):
-    return verify_cluster(demo["config"], ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2),
-                          progress=False)
+    return verify_cluster(
+        demo["config"], ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2), progress=False
+    )
 
 
 def contrast_row(results, group: str) -> pd.Series:
@@ -128,7 +157,7 @@ def stamp_masks(ids: list[str], config: RunConfig) -> np.ndarray:
 def test_the_region_lies_on_the_stamp(demo, watermark):
     results, _ = watermark
     region = results.region["mask"]
-    stamped_ids = [sid for sid, flag in zip(demo["ids"], demo["stamped"]) if flag]
+    stamped_ids = [sid for sid, flag in zip(demo["ids"], demo["stamped"], strict=True) if flag]
     stamp = stamp_masks(stamped_ids, demo["config"]).mean(axis=0) > 0.5  # where most stamps sit
     assert (region & stamp).sum() > 0.8 * region.sum()
     described = results.attrs["region"]
@@ -142,8 +171,9 @@ def saved_table(results, config: RunConfig) -> pd.DataFrame:
     node = root[f"{model}/{data}/{maps}/_verify_cluster/horse/{results.params_hash}"]
     assert np.asarray(node["done"][:]).all()
     chunks = sorted(node["samples"].arrays(), key=lambda item: item[0])
-    return pd.concat([pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes())) for _, array in chunks],
-                     ignore_index=True)
+    return pd.concat(
+        [pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes())) for _, array in chunks], ignore_index=True
+    )
 
 
 def test_statistics_agree_with_scipy_on_the_saved_table(demo, main):
@@ -151,8 +181,11 @@ def test_statistics_agree_with_scipy_on_the_saved_table(demo, main):
     pd.testing.assert_frame_equal(table, main.table)
     table = table[table["error"] == ""]
     in_main = int((demo["labels"] == demo["main"]).sum())
-    expected = {"members": min(SAMPLES, in_main), "non_members": min(SAMPLES, len(demo["labels"]) - in_main),
-                "other_classes": SAMPLES}
+    expected = {
+        "members": min(SAMPLES, in_main),
+        "non_members": min(SAMPLES, len(demo["labels"]) - in_main),
+        "other_classes": SAMPLES,
+    }
     assert table.groupby("group")["sample_id"].nunique().to_dict() == expected
     for group, (intervention, control) in GROUP_CONDITIONS.items():
         wide = table[table["group"] == group].pivot(index="sample_id", columns="condition", values="score")
@@ -185,8 +218,9 @@ def test_a_chunk_marked_not_done_is_recomputed_alone_with_the_same_rows(demo, ma
     root = zarr.open_group(config.store, mode="r+")
     model, data, maps, _ = main.attrs["key"]
     root[f"{model}/{data}/{maps}/_verify_cluster/horse/{main.params_hash}/done"][1] = False  # as if killed
-    again = verify_cluster(config, ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2),
-                           progress=False, write_page=False)
+    again = verify_cluster(
+        config, ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2), progress=False, write_page=False
+    )
     assert again.n_computed == CHUNK_SIZE and again.params_hash == main.params_hash
     pd.testing.assert_frame_equal(again.table, main.table)  # seeded plan: the same images, donors and regions
     pd.testing.assert_frame_equal(again.contrasts, main.contrasts)
@@ -196,8 +230,12 @@ def test_a_finished_test_is_read_back_without_writing_the_store(demo, main):
     store = Path(demo["config"].store)
     files = lambda: {str(p): p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}  # noqa: E731
     before = files()
-    again = verify_cluster(demo["config"], ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2),
-                           progress=False, write_page=False)
+    again = verify_cluster(
+        demo["config"],
+        ClusterSettings("horse", demo["main"], samples=SAMPLES, n_examples=2),
+        progress=False,
+        write_page=False,
+    )
     assert files() == before and again.n_computed == 0
     pd.testing.assert_frame_equal(again.table, main.table)
 
@@ -212,7 +250,8 @@ def test_the_page_and_the_link_from_the_cluster_card(demo, watermark, main):
         assert text in page
     links = verification_links(reports, demo["group"])
     assert {label: page for label, page in links.items() if "cluster" in label} == {
-        f"cluster {k} shortcut test": f"class-horse-cluster-{k}.html" for k in sorted({demo["watermark"], demo["main"]})}
+        f"cluster {k} shortcut test": f"class-horse-cluster-{k}.html" for k in sorted({demo["watermark"], demo["main"]})
+    }
     assert not any("cluster" in label for label in verification_links(reports, demo["group"], "another-analysis"))
     card = render_class_page(class_report_data(demo["group"], demo["analysis"], links=links), reports).read_text()
     assert f'href="class-horse-cluster-{demo["watermark"]}.html">shortcut test</a>' in card
@@ -234,7 +273,8 @@ def test_bad_input_gets_one_clear_line_each(demo, tmp_path):
     assert f"has no cluster 7; its clusters are {known}" in unknown
     assert "run `spray run --class cat` first" in one_line_error([*where, "--class", "cat", "--cluster", "0"])
     assert "run `spray run --class horse` first" in one_line_error(
-        [*where, "--class", "horse", "--cluster", "0", "--k", "3"])  # no analysis with these settings
+        [*where, "--class", "horse", "--cluster", "0", "--k", "3"]
+    )  # no analysis with these settings
     assert "zebra" in one_line_error([*where, "--class", "zebra", "--cluster", "0"])
 
 
@@ -247,12 +287,32 @@ def test_a_cluster_of_one_image_is_refused(demo, tmp_path):
     settings = demo["config"].analysis.replace(n_clusters=3)
     labels = np.asarray(real.arrays["labels"]).copy()
     labels[-1] = 2
-    table = pd.DataFrame({"cluster": [0, 1, 2], "size": [int((labels == k).sum()) for k in range(3)],
-                          "medoids": [[int(np.flatnonzero(labels == k)[0])] for k in range(3)]})
-    group.write_analysis({**estimator_for(settings).get_params(), "rows": "made up", "stability": False},
-                         {**real.arrays, "labels": labels}, {"clusters": table})
-    output = one_line_error(["--store", str(store), "--reports", str(tmp_path / "r"), "--class", "horse",
-                             "--cluster", "2", "--n-clusters", "3"])
+    table = pd.DataFrame(
+        {
+            "cluster": [0, 1, 2],
+            "size": [int((labels == k).sum()) for k in range(3)],
+            "medoids": [[int(np.flatnonzero(labels == k)[0])] for k in range(3)],
+        }
+    )
+    group.write_analysis(
+        {**estimator_for(settings).get_params(), "rows": "made up", "stability": False},
+        {**real.arrays, "labels": labels},
+        {"clusters": table},
+    )
+    output = one_line_error(
+        [
+            "--store",
+            str(store),
+            "--reports",
+            str(tmp_path / "r"),
+            "--class",
+            "horse",
+            "--cluster",
+            "2",
+            "--n-clusters",
+            "3",
+        ]
+    )
     assert "cluster 2 of class 'horse' has 1 image" in output
 
 
@@ -274,7 +334,22 @@ def test_a_class_with_no_other_class_to_paste_into_is_refused(tmp_path):
     for i in range(4):
         Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(folder / f"cat{i}.png")
     (tmp_path / "one.py").write_text(ONE_OUTPUT_MODEL)
-    output = one_line_error(["--model", f"{tmp_path / 'one.py'}:one", "--data", str(tmp_path / "images"),
-                             "--preprocessing", "native", "--store", str(tmp_path / "s.zarr"),
-                             "--reports", str(tmp_path / "r"), "--class", "cat", "--cluster", "0"])
+    output = one_line_error(
+        [
+            "--model",
+            f"{tmp_path / 'one.py'}:one",
+            "--data",
+            str(tmp_path / "images"),
+            "--preprocessing",
+            "native",
+            "--store",
+            str(tmp_path / "s.zarr"),
+            "--reports",
+            str(tmp_path / "r"),
+            "--class",
+            "cat",
+            "--cluster",
+            "0",
+        ]
+    )
     assert "no image outside class 'cat'" in output and "other classes" in output

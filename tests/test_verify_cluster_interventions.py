@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spray.verification.cluster_interventions import (control_offset, control_offsets, inpaint, shift_mask,
-                                                      transplant)
+from spray.verification.cluster_interventions import control_offset, control_offsets, inpaint, shift_mask, transplant
 from spray.verification.cluster_region import ClusterVerificationError
 
 SIDE = 32
@@ -20,7 +19,7 @@ def image(seed: int = 0) -> np.ndarray:
 
 def box(top: int, left: int, height: int, width: int) -> np.ndarray:
     mask = np.zeros((SIDE, SIDE), bool)
-    mask[top:top + height, left:left + width] = True
+    mask[top : top + height, left : left + width] = True
     return mask
 
 

@@ -9,8 +9,13 @@ import pytest
 from scipy import ndimage
 
 from spray.analysis.pooling import sum_pool
-from spray.verification.cluster_region import (ClusterVerificationError, RegionRule, distinctive_region,
-                                               positive_shares, upsample_pooled)
+from spray.verification.cluster_region import (
+    ClusterVerificationError,
+    RegionRule,
+    distinctive_region,
+    positive_shares,
+    upsample_pooled,
+)
 
 SIDE, GRID = 64, 20
 ARTEFACT = (slice(48, 55), slice(4, 30))  # a stamp near the bottom-left, as the demo's watermark
@@ -21,7 +26,7 @@ def object_maps(rng: np.random.Generator, n: int) -> np.ndarray:
     yy, xx = np.mgrid[:SIDE, :SIDE]
     maps = rng.normal(0.0, 0.02, size=(n, SIDE, SIDE))
     for i, (cy, cx) in enumerate(rng.uniform(18, 46, size=(n, 2))):
-        maps[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0 ** 2))
+        maps[i] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2))
     return maps
 
 
@@ -38,7 +43,10 @@ def planted():
     return members, reference
 
 
-def region_of(members: np.ndarray, reference: np.ndarray, rule: RegionRule = RegionRule()):
+DEFAULT_RULE = RegionRule()
+
+
+def region_of(members: np.ndarray, reference: np.ndarray, rule: RegionRule = DEFAULT_RULE):
     return distinctive_region(positive_shares(members).mean(0), positive_shares(reference).mean(0), GRID, rule)
 
 

@@ -17,16 +17,27 @@ SCALE = 2.0  # the class score's spread
 
 def table(effects: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
     """Per-image rows: untouched, intervention and control changes for each group."""
-    conditions = {"members": ("remove", "remove_control"), "other_classes": ("transplant", "transplant_control"),
-                  "non_members": ("transplant", "transplant_control")}
+    conditions = {
+        "members": ("remove", "remove_control"),
+        "other_classes": ("transplant", "transplant_control"),
+        "non_members": ("transplant", "transplant_control"),
+    }
     rows = []
     for group, (intervention, control) in effects.items():
-        for i, (a, b) in enumerate(zip(intervention, control)):
+        for i, (a, b) in enumerate(zip(intervention, control, strict=True)):
             sid = f"{group}-{i}"
             base = 1.0 + 0.1 * i
-            for condition, delta in ((("original", 0.0),) + tuple(zip(conditions[group], (a, b)))):
-                rows.append({"sample_id": sid, "group": group, "condition": condition, "score": base + delta,
-                             "delta": delta, "region_relevance_share": 0.3})
+            for condition, delta in (("original", 0.0), *tuple(zip(conditions[group], (a, b), strict=True))):
+                rows.append(
+                    {
+                        "sample_id": sid,
+                        "group": group,
+                        "condition": condition,
+                        "score": base + delta,
+                        "delta": delta,
+                        "region_relevance_share": 0.3,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -36,11 +47,13 @@ def noisy(mean: float, sd: float, n: int = 40, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture()
 def shortcut():
-    return table({
-        "members": (noisy(-3.0, 0.5), noisy(-0.2, 0.5, seed=1)),
-        "other_classes": (noisy(3.0, 0.8, seed=2), noisy(0.1, 0.3, seed=3)),
-        "non_members": (noisy(2.0, 0.8, seed=4), noisy(0.0, 0.3, seed=5)),
-    })
+    return table(
+        {
+            "members": (noisy(-3.0, 0.5), noisy(-0.2, 0.5, seed=1)),
+            "other_classes": (noisy(3.0, 0.8, seed=2), noisy(0.1, 0.3, seed=3)),
+            "non_members": (noisy(2.0, 0.8, seed=4), noisy(0.0, 0.3, seed=5)),
+        }
+    )
 
 
 def test_summary_agrees_with_numpy_and_scipy(shortcut):
@@ -105,8 +118,12 @@ def test_each_condition_alone_decides(shortcut):
 
 
 def test_nothing_works_and_nothing_scored():
-    flat = table({"members": (noisy(0.0, 1.0), noisy(0.0, 1.0, seed=1)),
-                  "other_classes": (noisy(0.0, 1.0, seed=2), noisy(0.0, 1.0, seed=3))})
+    flat = table(
+        {
+            "members": (noisy(0.0, 1.0), noisy(0.0, 1.0, seed=1)),
+            "other_classes": (noisy(0.0, 1.0, seed=2), noisy(0.0, 1.0, seed=3)),
+        }
+    )
     assert cluster_verdict(contrast(flat, SCALE), "horse", 0).conclusion == NOT_SUPPORTED
     empty = contrast(flat.iloc[:0], SCALE)
     assert empty.empty and cluster_verdict(empty, "horse", 0).conclusion == UNTESTABLE

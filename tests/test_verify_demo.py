@@ -26,13 +26,17 @@ def results(tmp_path_factory):
 
 def means(results, member: bool, orientation: str) -> dict[str, float]:
     rows = results.summary[(results.summary["member"] == member) & (results.summary["orientation"] == orientation)]
-    return dict(zip(rows["strategy"], rows["mean"]))
+    return dict(zip(rows["strategy"], rows["mean"], strict=True))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap of the demo model (world v6): over a sample of all aeroplanes noise padding raises the "
-    "score (+1.5 on all 200; the 150 over land gain +2.3) and only the flagged sky-border aeroplanes lose "
-    "(-0.94, the lowest of all strategies there: tests/test_demo_shortcuts.py). Strict: passes -> remove the mark."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap of the demo model (world v6): over a sample of all aeroplanes noise padding raises the "
+        "score (+1.5 on all 200; the 150 over land gain +2.3) and only the flagged sky-border aeroplanes lose "
+        "(-0.94, the lowest of all strategies there: tests/test_demo_shortcuts.py). Strict: passes -> remove the mark."
+    ),
+)
 def test_noise_lowers_the_aeroplane_score_of_aeroplanes_most(results):
     """L2158-L2160: every strategy but copy border lowers f; random noise lowers it most."""
     change = means(results, True, "padded")
@@ -48,24 +52,41 @@ def test_a_constant_colour_raises_the_aeroplane_score_of_other_landscapes_agains
     assert change[constant] > max(change["mirror"], change["crop"])
 
 
-@pytest.mark.parametrize("constant", ["reference_colour", pytest.param("random_colour", marks=pytest.mark.xfail(
-    strict=True, reason="known gap of the demo model (world v6): random colours raise the aeroplane score of "
-    "other portraits more than of other landscapes (+6.2 vs +4.1); the reference colour holds the finding"))])
+@pytest.mark.parametrize(
+    "constant",
+    [
+        "reference_colour",
+        pytest.param(
+            "random_colour",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap of the demo model (world v6): random colours raise the aeroplane score of "
+                "other portraits more than of other landscapes (+6.2 vs +4.1); the reference colour holds the finding",
+            ),
+        ),
+    ],
+)
 def test_vertical_padding_has_the_stronger_effect(results, constant):
     """L2175 (Fig. 6.11): constant padding raises the aeroplane score of other images more when
     it pads the vertical axis (landscape) than the horizontal one (portrait)."""
     assert means(results, False, "landscape")[constant] > means(results, False, "portrait")[constant]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap of the demo model (worlds v5 and v6): under noise padding LRP puts positive relevance on the "
-    "top noise and negative on the bottom noise, so the positive share of the padded area rises (v5: "
-    "0.28 -> 0.57) although the border's net relevance falls (+3.3 -> about -0.5); 13 retrained "
-    "worlds found none that keeps the other findings and this one. Strict: passes -> remove the mark."))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "known gap of the demo model (worlds v5 and v6): under noise padding LRP puts positive relevance on the "
+        "top noise and negative on the bottom noise, so the positive share of the padded area rises (v5: "
+        "0.28 -> 0.57) although the border's net relevance falls (+3.3 -> about -0.5); 13 retrained "
+        "worlds found none that keeps the other findings and this one. Strict: passes -> remove the mark."
+    ),
+)
 def test_noise_removes_the_relevance_on_the_border(results):
     """L2160, L2173: under the copied border, positive relevance sits on the padded border more
     than its area; noise padding removes that."""
-    rows = results.summary[results.summary["member"] & (results.summary["orientation"] == "padded")].set_index("strategy")
+    rows = results.summary[results.summary["member"] & (results.summary["orientation"] == "padded")].set_index(
+        "strategy"
+    )
     assert rows.loc["copy_border", "padded_relevance_share"] > rows.loc["copy_border", "padded_fraction"]
     assert rows.loc["noise", "padded_relevance_share"] < rows.loc["copy_border", "padded_relevance_share"]
 

@@ -25,8 +25,9 @@ def examples(n: int = 2, side: int = 20) -> dict[str, np.ndarray]:
 
 def page_html(tmp_path, class_name: str, table) -> str:
     summary = summarise(table)
-    page = PaddingPage(class_name, summary, padding_verdict(summary, class_name).to_dict(), LABELS, examples(),
-                       {"seed": 0})
+    page = PaddingPage(
+        class_name, summary, padding_verdict(summary, class_name).to_dict(), LABELS, examples(), {"seed": 0}
+    )
     path = render_padding_page(page, tmp_path / padding_page_filename(class_name))
     assert path.name == padding_page_filename(class_name)
     return path.read_text()
@@ -36,7 +37,7 @@ def test_page_is_standalone_with_charts_verdict_and_examples(tmp_path):
     html = page_html(tmp_path, "aeroplane", synthetic_table(1.0, -1.0))
     assert padding_page_filename("aeroplane") == "class-aeroplane-padding.html"
     assert "cdn.bokeh.org" not in html and "Bokeh" in html  # resources inline: opens offline
-    assert html.count("<img src=\"data:image/png;base64,") == 2 * 2 * len(LABELS)  # picture + map per cell
+    assert html.count('<img src="data:image/png;base64,') == 2 * 2 * len(LABELS)  # picture + map per cell
     assert "The border shortcut is confirmed" in html and 'href="class-aeroplane.html"' in html
     for root in ("comparison", "others_orientation", "members_orientation"):
         assert f'"name":"{root}"' in html.replace(" ", "")

@@ -16,8 +16,9 @@ STRATEGIES = ["copy_border", "mirror", "crop", "noise", "random_colour", "refere
 def test_bootstrap_ci_agrees_with_scipy_percentile_bootstrap():
     values = np.random.default_rng(1).normal(0.5, 2.0, size=60)
     low, high = bootstrap_mean_ci(values, seed=3)
-    reference = stats.bootstrap((values,), np.mean, method="percentile", n_resamples=20000,
-                                random_state=0).confidence_interval
+    reference = stats.bootstrap(
+        (values,), np.mean, method="percentile", n_resamples=20000, random_state=0
+    ).confidence_interval
     width = reference.high - reference.low
     assert abs(low - reference.low) < 0.08 * width and abs(high - reference.high) < 0.08 * width
     assert bootstrap_mean_ci(values, seed=3) == (low, high)  # seeded: the same interval again
@@ -45,10 +46,21 @@ def synthetic_table(shift_others: float, shift_members: float, seed: int = 0, n:
                     delta += shift_others * (2.0 if shape[0] == "landscape" else 0.5)
                 if member and strategy == "noise" and shape[0] != "square":
                     delta += shift_members
-                rows.append({"sample_id": f"{member}-{i}", "member": member, "orientation": shape[0],
-                             "height": shape[1], "width": shape[2], "strategy": strategy, "score": 1.0 + delta,
-                             "delta": delta, "padded_fraction": 0.0 if shape[0] == "square" else 0.25,
-                             "padded_relevance_share": 0.5, "error": ""})
+                rows.append(
+                    {
+                        "sample_id": f"{member}-{i}",
+                        "member": member,
+                        "orientation": shape[0],
+                        "height": shape[1],
+                        "width": shape[2],
+                        "strategy": strategy,
+                        "score": 1.0 + delta,
+                        "delta": delta,
+                        "padded_fraction": 0.0 if shape[0] == "square" else 0.25,
+                        "padded_relevance_share": 0.5,
+                        "error": "",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -58,8 +70,11 @@ def test_summary_agrees_with_pandas_and_scipy_on_the_table():
     assert set(summary["orientation"]) == {"padded", "landscape", "portrait", "square"}
     for row in summary.itertuples():
         chosen = table[(table["member"] == row.member) & (table["strategy"] == row.strategy)]
-        chosen = chosen[chosen["orientation"] != "square"] if row.orientation == "padded" else \
-            chosen[chosen["orientation"] == row.orientation]
+        chosen = (
+            chosen[chosen["orientation"] != "square"]
+            if row.orientation == "padded"
+            else chosen[chosen["orientation"] == row.orientation]
+        )
         assert row.n == len(chosen)
         assert row.mean == pytest.approx(chosen["delta"].mean())
         assert row.std == pytest.approx(chosen["delta"].std(ddof=1))
@@ -100,10 +115,14 @@ def test_a_significant_but_tiny_change_is_not_called_an_effect():
     verdict = padding_verdict(summary, "cat")
     text = " ".join(verdict.findings)
     assert verdict.conclusion == NOT_SUPPORTED
-    rise = summary[(~summary["member"]) & (summary["orientation"] == "landscape")
-                   & (summary["strategy"] == "random_colour")].iloc[0]
+    rise = summary[
+        (~summary["member"]) & (summary["orientation"] == "landscape") & (summary["strategy"] == "random_colour")
+    ].iloc[0]
     assert rise["p_value"] < 0.05  # significant ...
-    assert f"significant, but below the effect-size threshold of 0.2 x score spread = {0.2 * rise['score_std']:.2f}" in text
+    assert (
+        f"significant, but below the effect-size threshold of 0.2 x score spread = {0.2 * rise['score_std']:.2f}"
+        in text
+    )
 
 
 def test_the_verdict_is_judged_on_landscape_images_whatever_the_portraits_do():
@@ -116,7 +135,11 @@ def test_the_verdict_is_judged_on_landscape_images_whatever_the_portraits_do():
 @pytest.mark.parametrize("n", [20, 40, 80, 160])
 def test_the_verdict_does_not_depend_on_the_sample_size(n):
     for seed in range(3):
-        assert padding_verdict(summarise(synthetic_table(1.0, -1.0, seed=seed, n=n), seed=seed), "cat").conclusion \
+        assert (
+            padding_verdict(summarise(synthetic_table(1.0, -1.0, seed=seed, n=n), seed=seed), "cat").conclusion
             == CONFIRMED
-        assert padding_verdict(summarise(synthetic_table(0.0, 0.0, seed=seed, n=n), seed=seed), "cat").conclusion \
+        )
+        assert (
+            padding_verdict(summarise(synthetic_table(0.0, 0.0, seed=seed, n=n), seed=seed), "cat").conclusion
             == NOT_SUPPORTED
+        )

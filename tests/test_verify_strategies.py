@@ -33,7 +33,13 @@ def preps(longest_side: int = WIDTH, seed: int = 0, mirror_mode: str = "reflect"
 
 def test_six_strategies_in_the_thesis_order_baseline_first():
     assert [s.name for s in strategies()] == [
-        "copy_border", "mirror", "crop", "noise", "random_colour", "reference_colour"]
+        "copy_border",
+        "mirror",
+        "crop",
+        "noise",
+        "random_colour",
+        "reference_colour",
+    ]
     assert list(preps()) == [s.name for s in strategies()]
 
 
@@ -133,8 +139,10 @@ def test_reference_colour_is_the_sky_of_the_most_typical_landscape_image():
         return image
 
     tall = np.full((100, 40, 3), 255, np.uint8)  # portrait: not used
-    assert reference_colour_from_images([sky((100, 150, 250)), tall, sky((110, 160, 240)), sky((104, 155, 245))]) \
-        == ((104, 155, 245), 3)
+    assert reference_colour_from_images([sky((100, 150, 250)), tall, sky((110, 160, 240)), sky((104, 155, 245))]) == (
+        (104, 155, 245),
+        3,
+    )
     # the per-channel median (0, 0, 125) is a colour no image has; the medoid is one of theirs
     skies = [sky((255, 0, 0)), sky((0, 255, 0)), sky((0, 0, 255)), sky((0, 0, 250))]
     assert reference_colour_from_images(skies) == ((0, 0, 250), 4)

@@ -33,8 +33,13 @@ SAMPLES = 12  # per group: 24 images = 2 chunks
 def experiment(tmp_path_factory):
     folder = tmp_path_factory.mktemp("verify")
     (folder / "tiny.py").write_text(TINY_MODEL)
-    config = RunConfig().replace(model=f"{folder / 'tiny.py'}:tiny", store=str(folder / "store.zarr"),
-                       reports=str(folder / "reports"), workers=1, seed=0)
+    config = RunConfig().replace(
+        model=f"{folder / 'tiny.py'}:tiny",
+        store=str(folder / "store.zarr"),
+        reports=str(folder / "reports"),
+        workers=1,
+        seed=0,
+    )
     settings = PaddingSettings("aeroplane", samples=SAMPLES, n_examples=2)
     return config, settings, verify_padding(config, settings, progress=False)
 
@@ -45,8 +50,10 @@ def stored_chunks(results, config) -> list[pd.DataFrame]:
     model, data, maps, _ = results.attrs["key"]
     node = root[f"{model}/{data}/{maps}/_verify_padding/aeroplane/{results.params_hash}"]
     assert np.asarray(node["done"][:]).all()
-    return [pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes()))
-            for _, array in sorted(node["samples"].arrays(), key=lambda item: item[0])]
+    return [
+        pd.read_parquet(io.BytesIO(np.asarray(array[...]).tobytes()))
+        for _, array in sorted(node["samples"].arrays(), key=lambda item: item[0])
+    ]
 
 
 def test_table_has_every_sample_under_every_strategy(experiment):
@@ -69,9 +76,11 @@ def test_statistics_agree_with_scipy_and_pandas_on_the_saved_table(experiment):
         for orientation in ("landscape", "portrait"):
             rows = table[(table["member"] == member) & (table["orientation"] == orientation)]
             for strategy, part in rows.groupby("strategy"):
-                row = results.summary[(results.summary["member"] == member)
-                                      & (results.summary["orientation"] == orientation)
-                                      & (results.summary["strategy"] == strategy)].iloc[0]
+                row = results.summary[
+                    (results.summary["member"] == member)
+                    & (results.summary["orientation"] == orientation)
+                    & (results.summary["strategy"] == strategy)
+                ].iloc[0]
                 assert row["n"] == len(part)
                 assert row["mean"] == pytest.approx(part["delta"].mean())
                 assert row["std"] == pytest.approx(part["delta"].std(), nan_ok=True)
@@ -104,14 +113,25 @@ def test_reference_colour_is_recorded_and_page_written(experiment):
 def test_cli_runs_with_a_given_colour_and_reports_bad_input_in_one_line(experiment, tmp_path):
     config, _, _ = experiment
     runner = CliRunner()
-    base = ["verify", "padding", "--model", config.model, "--store", str(tmp_path / "s.zarr"),
-            "--reports", str(tmp_path / "r"), "--workers", "1"]
+    base = [
+        "verify",
+        "padding",
+        "--model",
+        config.model,
+        "--store",
+        str(tmp_path / "s.zarr"),
+        "--reports",
+        str(tmp_path / "r"),
+        "--workers",
+        "1",
+    ]
     bad = runner.invoke(cli, [*base, "--class", "aeroplane", "--reference-colour", "1,2"])
     assert bad.exit_code == 1 and "R,G,B" in bad.output
     unknown = runner.invoke(cli, [*base, "--class", "zebra"])
     assert unknown.exit_code == 1 and "zebra" in unknown.output
-    good = runner.invoke(cli, [*base, "--class", "boat", "--samples", "3", "--reference-colour", "10,20,30",
-                               "--examples", "0"])
+    good = runner.invoke(
+        cli, [*base, "--class", "boat", "--samples", "3", "--reference-colour", "10,20,30", "--examples", "0"]
+    )
     assert good.exit_code == 0, good.output
     assert "class-boat-padding.html" in good.output
     assert read_padding_results(tmp_path / "s.zarr", "boat").attrs["params"]["reference_colour"] == [10, 20, 30]

@@ -37,21 +37,26 @@ def main(project_path: str) -> None:
     first = min(min(e["indices"]) for e in report["categories"].values())
     sample, attribution = project.get_sample(first), project.get_attribution(first)
     report["sample"] = {"shape": list(sample.data.shape), "labels": [label.name for label in sample.labels]}
-    report["attribution"] = {"shape": list(attribution.data.shape),
-                             "labels": [label.name for label in attribution.labels],
-                             "sum": float(attribution.data.sum())}
+    report["attribution"] = {
+        "shape": list(attribution.data.shape),
+        "labels": [label.name for label in attribution.labels],
+        "sum": float(attribution.data.sum()),
+    }
 
     client = Server(workspace).app.test_client()  # the REST API the browser UI calls
     statuses = {}
     for colour_map in Server(workspace).color_maps:
         for superimpose in ("false", "true"):
-            response = client.get(f"/api/projects/0/attributions/{first}/heatmap?colorMap={colour_map}"
-                                  f"&superimpose={superimpose}")
+            response = client.get(
+                f"/api/projects/0/attributions/{first}/heatmap?colorMap={colour_map}&superimpose={superimpose}"
+            )
             statuses[f"{colour_map}/{superimpose}"] = response.status_code
     category = next(iter(report["categories"]))
     for embedding in report["embeddings"]:
-        response = client.get(f"/api/projects/0/analyses/{report['methods'][0]}?category={category}"
-                              f"&clustering={report['clusterings'][0]}&embedding={embedding}")
+        response = client.get(
+            f"/api/projects/0/analyses/{report['methods'][0]}?category={category}"
+            f"&clustering={report['clusterings'][0]}&embedding={embedding}"
+        )
         statuses[f"analysis/{embedding}"] = response.status_code
     statuses["sample image"] = client.get(f"/api/projects/0/dataset/{first}/image").status_code
     statuses["attributions"] = client.get(f"/api/projects/0/attributions?indices={first}").status_code

@@ -52,10 +52,14 @@ def estimator_for(settings: AnalysisSettings, latent: bool = False) -> SpectralR
     of an inner layer's channel vectors, compared by cosine (``normalize="l2"``) unless set."""
     normalize = settings.normalize if settings.normalize is not None else ("l2" if latent else "none")
     return SpectralRelevanceAnalysis(
-        grid=None if latent else settings.grid, k=settings.k, n_clusters=settings.n_clusters,
-        n_clusters_rule=settings.n_clusters_rule, min_clusters=settings.min_clusters,
+        grid=None if latent else settings.grid,
+        k=settings.k,
+        n_clusters=settings.n_clusters,
+        n_clusters_rule=settings.n_clusters_rule,
+        min_clusters=settings.min_clusters,
         normalize=None if normalize == "none" else normalize,
-        embeddings=tuple(settings.embeddings), random_state=settings.seed,
+        embeddings=tuple(settings.embeddings),
+        random_state=settings.seed,
     )
 
 
@@ -122,8 +126,10 @@ def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
         raise _too_few(group, rows)
     side = min(group.map_shape)
     if config.analysis.grid > side:
-        raise AnalysisInputError(f"--grid {config.analysis.grid} is finer than the {side}x{side} relevance maps of "
-                                 f"class {group.key.class_name!r}; choose a grid of at most {side}")
+        raise AnalysisInputError(
+            f"--grid {config.analysis.grid} is finer than the {side}x{side} relevance maps of "
+            f"class {group.key.class_name!r}; choose a grid of at most {side}"
+        )
     latent = group.latent
     estimator = estimator_for(config.analysis, latent=latent is not None)
     stability = config.analysis.stability
@@ -160,9 +166,13 @@ def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
         **({} if latent is None else {"latent_prototypes": _cluster_means(maps, estimator)}),
     }
     tables = {"clusters": estimator.clusters_} | ({"stability": table} if table is not None else {})
-    attrs = {"n_clusters": estimator.n_clusters_, "resolved": estimator.params_,
-             "input": "full maps pooled here" if full_resolution else
-             f"stored {config.analysis.grid}x{config.analysis.grid} pooled maps"}
+    attrs = {
+        "n_clusters": estimator.n_clusters_,
+        "resolved": estimator.params_,
+        "input": "full maps pooled here"
+        if full_resolution
+        else f"stored {config.analysis.grid}x{config.analysis.grid} pooled maps",
+    }
     group.write_analysis(params, arrays, tables, attrs)
     return ClassAnalysis(group.read_analysis(digest), reused=False)
 
@@ -210,8 +220,9 @@ def run_analysis(task: AnalysisTask) -> AnalysisDone:
     return AnalysisDone(task.key, analysis.result.params_hash, analysis.reused, None, seen)
 
 
-def analyze_classes(location: str, keys: list[ClassKey], config: RunConfig, executor: cluster.Executor, *,
-                    progress: bool = True) -> tuple[dict[ClassKey, ClassAnalysis], dict[str, str]]:
+def analyze_classes(
+    location: str, keys: list[ClassKey], config: RunConfig, executor: cluster.Executor, *, progress: bool = True
+) -> tuple[dict[ClassKey, ClassAnalysis], dict[str, str]]:
     """Analyse ``keys`` as one task per class on ``executor``'s workers (in this process for small
     runs); returns the analyses read back from the store, and the skipped classes with the reason."""
     runner, threads = executor.choose(ANALYSIS_MAP_EQUIVALENT * len(keys))
@@ -223,7 +234,10 @@ def analyze_classes(location: str, keys: list[ClassKey], config: RunConfig, exec
             bar.set_postfix_str(result.key.class_name[:30], refresh=False)
             bar.update(1)
     store = open_store(location, "r")
-    analyses = {key: ClassAnalysis(store.class_group(key).read_analysis(result.params_hash), result.reused)
-                for key, result in done.items() if result.skipped is None}
+    analyses = {
+        key: ClassAnalysis(store.class_group(key).read_analysis(result.params_hash), result.reused)
+        for key, result in done.items()
+        if result.skipped is None
+    }
     skipped = {key.class_name: result.skipped for key, result in done.items() if result.skipped is not None}
     return {key: analyses[key] for key in keys if key in analyses}, skipped

@@ -53,8 +53,17 @@ def local_client(n_workers: int, resources: dict[str, int] | None = None) -> Ite
     (each with ``resources``, e.g. one GPU)."""
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR, resources=resources) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            resources=resources,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -73,8 +82,9 @@ def local_gpus(device: str) -> int:
     return 1 if ":" in device else torch.cuda.device_count()
 
 
-def choose_runner(stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
-                  n_maps: int, gpus: int = 0) -> tuple[Runner, int]:
+def choose_runner(
+    stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str, n_maps: int, gpus: int = 0
+) -> tuple[Runner, int]:
     """Where tasks run and the torch threads per worker: the cluster at ``scheduler`` (which must
     see the store at ``location``), else a LocalCluster when it pays for its start-up on ``n_maps``
     maps (or ``workers`` > 1 asks for one), else this process. Clients close with ``stack``.
@@ -106,8 +116,14 @@ class Executor:
     stages: compute and analysis share the workers. In-process is upgraded to a cluster when a
     later stage alone brings enough work to pay for one; a cluster, once started, is kept."""
 
-    def __init__(self, stack: contextlib.ExitStack, scheduler: str | None, workers: int | None, location: str,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        stack: contextlib.ExitStack,
+        scheduler: str | None,
+        workers: int | None,
+        location: str,
+        device: str = "cpu",
+    ) -> None:
         self.stack, self.scheduler, self.workers, self.location = stack, scheduler, workers, location
         self.gpus = local_gpus(device) if scheduler is None else 0
         self.chosen: tuple[Runner, int] | None = None
@@ -115,15 +131,20 @@ class Executor:
     def choose(self, n_maps: int) -> tuple[Runner, int]:
         """A function mapping tasks to results (as they complete), and torch/BLAS threads per worker,
         for ``n_maps`` maps of work (or its equivalent)."""
-        if self.chosen is None or (self.chosen[0] is map and n_maps and self.scheduler is None
-                                   and use_local_cluster(self.workers, n_maps) and not self.gpus):
-            self.chosen = choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps,
-                                        gpus=self.gpus)
+        if self.chosen is None or (
+            self.chosen[0] is map
+            and n_maps
+            and self.scheduler is None
+            and use_local_cluster(self.workers, n_maps)
+            and not self.gpus
+        ):
+            self.chosen = choose_runner(self.stack, self.scheduler, self.workers, self.location, n_maps, gpus=self.gpus)
         return self.chosen
 
 
-def dask_map(client: Any, resources: dict[str, int] | None = None,
-             no_worker_timeout_s: float = NO_WORKER_TIMEOUT_S) -> Runner:
+def dask_map(
+    client: Any, resources: dict[str, int] | None = None, no_worker_timeout_s: float = NO_WORKER_TIMEOUT_S
+) -> Runner:
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
     pending tasks are cancelled when the caller stops or fails. ``resources``: what each task
     holds. With no worker for ``no_worker_timeout_s`` seconds it raises :class:`ClusterError`
@@ -148,7 +169,8 @@ def dask_map(client: Any, resources: dict[str, int] | None = None,
                 elif time.monotonic() - alone_since >= no_worker_timeout_s:
                     raise ClusterError(
                         f"the Dask cluster has had no worker for {no_worker_timeout_s:.0f} s with {len(pending)} "
-                        "task(s) left; finished chunks are kept: start workers (`dask worker ADDRESS`) and rerun")
+                        "task(s) left; finished chunks are kept: start workers (`dask worker ADDRESS`) and rerun"
+                    )
         finally:
             client.cancel(futures)
 
@@ -165,15 +187,18 @@ def remote_client(address: str, timeout_s: float = 10.0) -> Iterator:
     try:
         client = Client(address, timeout=timeout_s)
     except (OSError, TimeoutError) as error:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error}); "
-                           "start it with `dask scheduler` or fix --scheduler") from None
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} ({error}); start it with `dask scheduler` or fix --scheduler"
+        ) from None
     with client:
         if not client.scheduler_info().get("workers"):
             try:
                 client.wait_for_workers(1, timeout=timeout_s)
             except (TimeoutError, OSError):
-                raise ClusterError(f"the Dask scheduler at {address} has no worker after {timeout_s:.0f} s; start "
-                                   f"workers with `dask worker {address}` and rerun") from None
+                raise ClusterError(
+                    f"the Dask scheduler at {address} has no worker after {timeout_s:.0f} s; start "
+                    f"workers with `dask worker {address}` and rerun"
+                ) from None
         yield client
 
 
@@ -189,5 +214,7 @@ def require_store_visible(client, location: str) -> None:
     visible = client.run(relevance_task.store_visible, location)
     blind = sorted(worker for worker, ok in visible.items() if not ok)
     if blind:
-        raise ClusterError(f"the store {location} is not reachable from Dask workers {', '.join(blind)}; "
-                           "put it on a file system every worker mounts (same path) or an fsspec URL they can open")
+        raise ClusterError(
+            f"the store {location} is not reachable from Dask workers {', '.join(blind)}; "
+            "put it on a file system every worker mounts (same path) or an fsspec URL they can open"
+        )

@@ -99,18 +99,33 @@ def compute_classes(
         return [_finish(group, 0, 0, record=False) for group in stored]
     relevance_store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
-        locks = [stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait))
-                 for name in names]  # every class's writer lock, held for the whole run
+        locks = [
+            stack.enter_context(relevance_store.writer_lock(variant.key(name), wait=wait)) for name in names
+        ]  # every class's writer lock, held for the whole run
         if executor is None:
             executor = cluster.Executor(stack, scheduler, workers, location, settings.device)
         selected = _select(executor, variant, names)
-        groups = [_prepare_group(relevance_store, variant, name, ids, labels, force=force)
-                  for name, (ids, labels) in selected.items()]
+        groups = [
+            _prepare_group(relevance_store, variant, name, ids, labels, force=force)
+            for name, (ids, labels) in selected.items()
+        ]
         pending = {group.key: group.pending_chunks() for group in groups}
         runner, threads = executor.choose(sum(group.rows_in_chunks(pending[group.key]) for group in groups))
-        tasks = [ChunkTask(location, group.key, chunk, tuple(group.sample_ids[group.chunk_rows(chunk)]),
-                           model.class_names.index(group.key.class_name), model.spec, source.spec(), settings, threads)
-                 for group in groups for chunk in pending[group.key]]
+        tasks = [
+            ChunkTask(
+                location,
+                group.key,
+                chunk,
+                tuple(group.sample_ids[group.chunk_rows(chunk)]),
+                model.class_names.index(group.key.class_name),
+                model.spec,
+                source.spec(),
+                settings,
+                threads,
+            )
+            for group in groups
+            for chunk in pending[group.key]
+        ]
         computed = _run(runner, tasks, progress, locks)
         return [_finish(group, computed.get(group.key, 0), len(pending[group.key])) for group in groups]
 
@@ -127,7 +142,11 @@ def _stored_complete(location: str, variant: Variant, names: list[str]) -> list[
         if not store.has_class(key):
             return None
         group = store.class_group(key)
-        if "config" not in group.provenance or not group.complete or not set(variant.settings.grids) <= set(group.grids):
+        if (
+            "config" not in group.provenance
+            or not group.complete
+            or not set(variant.settings.grids) <= set(group.grids)
+        ):
             return None
         if variant.settings.selection == "true" and group.sample_ids != variant.source.ids(variant.split, name):
             return None
@@ -153,8 +172,12 @@ class Variant:
 
     def __init__(self, model: Any, source: Any, split: str | None, settings: ComputeSettings) -> None:
         self.model, self.source, self.split, self.settings = model, source, split, settings
-        self.identity = {"preprocessing": model.preprocessing.to_dict(), "class_names": list(model.class_names),
-                         "split": split, **settings.identity()}
+        self.identity = {
+            "preprocessing": model.preprocessing.to_dict(),
+            "class_names": list(model.class_names),
+            "split": split,
+            **settings.identity(),
+        }
         self.maps_id = params_hash(self.identity)
 
     def key(self, class_name: str) -> ClassKey:
@@ -166,15 +189,22 @@ class Variant:
         from spray.models import check_model_input
 
         size = self.model.preprocessing.input_size
-        for sample_id in ([] if size else sample_ids):
+        for sample_id in [] if size else sample_ids:
             with contextlib.suppress(SprayError):
                 size = self.model.preprocessing(self.source.load(sample_id).image, sample_id).shape[-1]
                 break
         if size is None:
-            raise SprayError("no image of the selected samples can be read, so the input size is unknown; "
-                             "fix the images or set --input-size")
-        check_model_input(self.model.module, self.model.preprocessing, len(self.model.class_names),
-                          self.model.spec.get("model") or "the demo model", size)
+            raise SprayError(
+                "no image of the selected samples can be read, so the input size is unknown; "
+                "fix the images or set --input-size"
+            )
+        check_model_input(
+            self.model.module,
+            self.model.preprocessing,
+            len(self.model.class_names),
+            self.model.spec.get("model") or "the demo model",
+            size,
+        )
         return int(size)
 
     def latent_channels(self, size: int) -> int | None:
@@ -200,9 +230,12 @@ def _select(executor: cluster.Executor, variant: Variant, names: list[str]) -> d
     everything = source.ids(variant.split)
     runner, threads = executor.choose(len(everything))
     size = settings.chunk_size
-    parts = [tuple(everything[i:i + size]) for i in range(0, len(everything), size)]
-    predicted = [index for part in runner(_Predict(model.spec, source.spec(), threads, settings), parts)
-                 for index in part] if parts else []
+    parts = [tuple(everything[i : i + size]) for i in range(0, len(everything), size)]
+    predicted = (
+        [index for part in runner(_Predict(model.spec, source.spec(), threads, settings), parts) for index in part]
+        if parts
+        else []
+    )
     chosen = {}
     for name in names:
         target = model.class_names.index(name)
@@ -224,8 +257,9 @@ class _Predict:
         return predict_classes(self.model_spec, self.source_spec, ids, self.threads, self.settings)
 
 
-def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list[str], labels: list[int], *,
-                   force: bool) -> ClassGroup:
+def _prepare_group(
+    store: RelevanceStore, variant: Variant, name: str, ids: list[str], labels: list[int], *, force: bool
+) -> ClassGroup:
     """Create the class group, or reopen it to resume (``force``: to recompute every chunk).
 
     The group's key holds every setting that decides the maps, so a reopened group always
@@ -236,18 +270,24 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
 
     settings = variant.settings
     if not ids:
-        raise SprayError(f"class {name!r} has no samples in split {variant.split!r} with --select {settings.selection}; "
-                         "choose another class or split")
+        raise SprayError(
+            f"class {name!r} has no samples in split {variant.split!r} with --select {settings.selection}; "
+            "choose another class or split"
+        )
     key = variant.key(name)
     group = store.class_group(key) if store.has_class(key) and "config" in store.root[key.path].attrs else None
     size = group.map_shape[0] if group is not None else variant.input_size(ids)
     too_fine = [grid for grid in settings.grids if grid > size]
     if too_fine:  # a grid cell must hold at least one pixel of the map
-        raise SprayError(f"--grid {too_fine[0]} is finer than the {size}x{size} relevance maps of class {name!r}; "
-                         f"choose a grid of at most {size} (the thesis uses 20, also 5, 10 and 50; L2100)")
+        raise SprayError(
+            f"--grid {too_fine[0]} is finer than the {size}x{size} relevance maps of class {name!r}; "
+            f"choose a grid of at most {size} (the thesis uses 20, also 5, 10 and 50; L2100)"
+        )
     if group is not None and group.sample_ids != list(ids):  # the same data fingerprint lists other samples
-        raise StoreError(f"the store holds class {name!r} of this model and data with other samples; "
-                         "delete that class group or use another --store")
+        raise StoreError(
+            f"the store holds class {name!r} of this model and data with other samples; "
+            "delete that class group or use another --store"
+        )
     if group is not None:
         if force:
             group.reset_done()
@@ -258,50 +298,84 @@ def _prepare_group(store: RelevanceStore, variant: Variant, name: str, ids: list
         if missing:
             group.update_attrs(config={**stored, "grids": group.grids})
     else:
-        config = {**variant.identity, "target": variant.model.class_names.index(name), "grids": list(settings.grids),
-                  "full_maps": settings.full_maps, "thumbnail_size": settings.thumbnail_size,
-                  "chunk_size": settings.chunk_size, "map_shape": [size, size],
-                  "lrp_composite": settings.composite}
-        group = store.create_class(key, ids, labels, grids=settings.grids, latent_channels=variant.latent_channels(size),
-                                   map_shape=(size, size) if settings.full_maps else None,
-                                   thumbnail_size=settings.thumbnail_size, chunk_size=settings.chunk_size, attrs={
-                                       "config": config,
-                                       "class_name": name,
-                                       "lrp": {"composite": settings.composite, "rules": repr(resolve(settings.composite))},
-                                       "preprocessing": config["preprocessing"],
-                                       "preprocessing_summary": variant.model.preprocessing.describe(),
-                                       "model": {"fingerprint": variant.model.fingerprint, "spec": variant.model.spec,
-                                                 "class_names": list(variant.model.class_names)},
-                                       "dataset": {"fingerprint": variant.source.fingerprint(),
-                                                   "spec": variant.source.spec(), "name": variant.source.name,
-                                                   "split": variant.split},
-                                   })
-    group.update_attrs(started_at=time.time(), spray_version=__version__, compute={
-        "device": settings.device, "batch_size": settings.batch_size})
+        config = {
+            **variant.identity,
+            "target": variant.model.class_names.index(name),
+            "grids": list(settings.grids),
+            "full_maps": settings.full_maps,
+            "thumbnail_size": settings.thumbnail_size,
+            "chunk_size": settings.chunk_size,
+            "map_shape": [size, size],
+            "lrp_composite": settings.composite,
+        }
+        group = store.create_class(
+            key,
+            ids,
+            labels,
+            grids=settings.grids,
+            latent_channels=variant.latent_channels(size),
+            map_shape=(size, size) if settings.full_maps else None,
+            thumbnail_size=settings.thumbnail_size,
+            chunk_size=settings.chunk_size,
+            attrs={
+                "config": config,
+                "class_name": name,
+                "lrp": {"composite": settings.composite, "rules": repr(resolve(settings.composite))},
+                "preprocessing": config["preprocessing"],
+                "preprocessing_summary": variant.model.preprocessing.describe(),
+                "model": {
+                    "fingerprint": variant.model.fingerprint,
+                    "spec": variant.model.spec,
+                    "class_names": list(variant.model.class_names),
+                },
+                "dataset": {
+                    "fingerprint": variant.source.fingerprint(),
+                    "spec": variant.source.spec(),
+                    "name": variant.source.name,
+                    "split": variant.split,
+                },
+            },
+        )
+    group.update_attrs(
+        started_at=time.time(),
+        spray_version=__version__,
+        compute={"device": settings.device, "batch_size": settings.batch_size},
+    )
     return group
 
 
 # ---- running ------------------------------------------------------------------------------
-def _run(runner: cluster.Runner, tasks: list[ChunkTask], progress: bool, locks: Sequence[Any] = ()) -> dict[ClassKey, int]:
+def _run(
+    runner: cluster.Runner, tasks: list[ChunkTask], progress: bool, locks: Sequence[Any] = ()
+) -> dict[ClassKey, int]:
     """Run every task (one graph for all classes) with a progress bar; maps computed per class.
 
     Stops when another run took over one of ``locks`` (this one stalled past the lease)."""
     computed: dict[ClassKey, int] = {}
-    with tqdm(total=sum(len(t.sample_ids) for t in tasks), unit="map", desc="relevance maps",
-              disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(len(t.sample_ids) for t in tasks),
+        unit="map",
+        desc="relevance maps",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
         try:
             for result in runner(run_chunk, tasks):
                 computed[result.key] = computed.get(result.key, 0) + result.n_samples
                 bar.update(result.n_samples)
                 lost = [lock.what for lock in locks if lock.lost]
                 if lost:
-                    raise ComputeError(f"another run took over the writer lock of {lost[0]} while this one was "
-                                       "stalled; stopping here: what is stored is kept")
+                    raise ComputeError(
+                        f"another run took over the writer lock of {lost[0]} while this one was "
+                        "stalled; stopping here: what is stored is kept"
+                    )
         except SprayError:
             raise
         except Exception as error:  # a worker died too often, a bug in a task, ...
-            raise ComputeError(f"computing relevance maps failed ({type(error).__name__}: {error}); "
-                               "finished chunks are kept, rerun the same command to resume") from error
+            raise ComputeError(
+                f"computing relevance maps failed ({type(error).__name__}: {error}); "
+                "finished chunks are kept, rerun the same command to resume"
+            ) from error
     return computed
 
 

@@ -32,7 +32,9 @@ from workflows.settings import (
     split_values,
 )
 
-PREPROCESSING_FLAGS = frozenset({"input_size", "resize", "resize_to", "pad_mode", "channels", "mean", "std", "value_range"})
+PREPROCESSING_FLAGS = frozenset(
+    {"input_size", "resize", "resize_to", "pad_mode", "channels", "mean", "std", "value_range"}
+)
 """Steps of the input pipeline that may also be given as flags or flat TOML keys."""
 
 
@@ -106,7 +108,9 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}")
         return dataclasses.replace(
-            self, **given, preprocessing=request,
+            self,
+            **given,
+            preprocessing=request,
             compute=self.compute.replace(**compute) if compute else self.compute,
             analysis=self.analysis.replace(**analysis) if analysis else self.analysis,
         )
@@ -114,8 +118,12 @@ class RunConfig:
     def model_spec(self, class_order: list[str] | None = None) -> dict[str, Any]:
         """The ``spray.models.load_model`` arguments: a user model's outputs are named by
         ``--class-names``, else by ``class_order`` (the data set's usual label order)."""
-        given = {"model": self.model, "weights": self.weights, "preprocessing": dict(self.preprocessing) or None,
-                 "classes": self.class_names or (class_order if self.model is not None else None)}
+        given = {
+            "model": self.model,
+            "weights": self.weights,
+            "preprocessing": dict(self.preprocessing) or None,
+            "classes": self.class_names or (class_order if self.model is not None else None),
+        }
         return {name: value for name, value in given.items() if value is not None}
 
     def to_dict(self) -> dict[str, Any]:

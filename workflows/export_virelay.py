@@ -31,8 +31,11 @@ def _groups(store_path: str, classes: Sequence[str] | None, variant: str | None)
     """The class groups to export (each with an analysis), all of one model, data set and maps settings."""
     store = open_store(store_path, "r")
     every = classes is None or "all" in classes
-    keys = [k for k in store.class_keys() if variant is None or k.maps_id.startswith(variant)
-            or k.model_id.startswith(variant)]
+    keys = [
+        k
+        for k in store.class_keys()
+        if variant is None or k.maps_id.startswith(variant) or k.model_id.startswith(variant)
+    ]
     names = sorted({key.class_name for key in keys}) if every else list(dict.fromkeys(classes or ()))
     groups = []
     for name in names:
@@ -40,16 +43,22 @@ def _groups(store_path: str, classes: Sequence[str] | None, variant: str | None)
         if group.analysis_hashes():
             groups.append(group)
         elif not every:
-            raise SprayError(f"class {name!r} in {store_path} has no stored analysis; run "
-                             f"`spray analyze --class {name}` first")
+            raise SprayError(
+                f"class {name!r} in {store_path} has no stored analysis; run `spray analyze --class {name}` first"
+            )
     if not groups:
-        raise SprayError(f"the store {store_path} holds no analysed class"
-                         + (f" under --variant {variant}" if variant else "") + "; run `spray analyze` first")
+        raise SprayError(
+            f"the store {store_path} holds no analysed class"
+            + (f" under --variant {variant}" if variant else "")
+            + "; run `spray analyze` first"
+        )
     settings = {group.key[:3] for group in groups}
     if len(settings) > 1:
         listed = ", ".join(sorted(f"{g.key.class_name} ({g.key.maps_id[:8]})" for g in groups))
-        raise SprayError(f"the classes come from {len(settings)} different models or maps settings ({listed}); one "
-                         "ViRelAy project holds one: pick one with --variant ID or --class")
+        raise SprayError(
+            f"the classes come from {len(settings)} different models or maps settings ({listed}); one "
+            "ViRelAy project holds one: pick one with --variant ID or --class"
+        )
     order = list(groups[0].provenance["config"]["class_names"])
     return sorted(groups, key=lambda g: order.index(g.key.class_name))
 
@@ -82,14 +91,17 @@ def eigenvectors(group: ClassGroup, analysis: AnalysisResult, rows: np.ndarray) 
     expected = np.asarray(analysis.arrays["eigenvalues"], dtype=float)
     found = estimator.eigenvalues_[: len(expected)]
     if len(found) != len(expected) or not np.allclose(found, expected, rtol=0, atol=EIGENVALUE_ATOL):
-        raise SprayError(f"class {group.key.class_name!r}: analysis {analysis.params_hash} keeps no eigenvectors and "
-                         "running its spectral steps again on the stored maps gives other eigenvalues; run `spray "
-                         f"analyze --class {group.key.class_name} --force` and export again")
+        raise SprayError(
+            f"class {group.key.class_name!r}: analysis {analysis.params_hash} keeps no eigenvectors and "
+            "running its spectral steps again on the stored maps gives other eigenvalues; run `spray "
+            f"analyze --class {group.key.class_name} --force` and export again"
+        )
     return estimator.eigenvectors_[:, : len(expected)]
 
 
-def _relevance_reader(group: ClassGroup, analysis: AnalysisResult,
-                      rows: np.ndarray) -> tuple[Callable[[int, int], np.ndarray], tuple[int, int]]:
+def _relevance_reader(
+    group: ClassGroup, analysis: AnalysisResult, rows: np.ndarray
+) -> tuple[Callable[[int, int], np.ndarray], tuple[int, int]]:
     """A reader of analysed rows [start, stop) -> their full maps (pooled maps when no full maps are kept),
     and the maps' shape. Full maps are read a block at a time (a 5000-image class at 227 px is 1 GB)."""
     full = group.full
@@ -109,8 +121,10 @@ def category(group: ClassGroup, analysis: AnalysisResult | None = None) -> Categ
     name = group.key.class_name
     rows = np.asarray(analysis.arrays.get("rows", np.flatnonzero(group.valid)), dtype=np.int64)
     if group.thumbnails is None:
-        raise SprayError(f"class {name!r} keeps no input thumbnails, which ViRelAy shows as its data set; "
-                         "recompute it with thumbnails (`spray compute --class NAME --force`)")
+        raise SprayError(
+            f"class {name!r} keeps no input thumbnails, which ViRelAy shows as its data set; "
+            "recompute it with thumbnails (`spray compute --class NAME --force`)"
+        )
     config = group.provenance["config"]
     relevance, map_shape = _relevance_reader(group, analysis, rows)
     labels = np.asarray(analysis.arrays["labels"], dtype=np.int64)
@@ -145,8 +159,9 @@ def _writable_folder(out_dir: str | os.PathLike) -> Path:
     return out
 
 
-def export_virelay(store: str, out_dir: str | os.PathLike, classes: Sequence[str] | None = None,
-                   variant: str | None = None) -> tuple[Path, list[Category]]:
+def export_virelay(
+    store: str, out_dir: str | os.PathLike, classes: Sequence[str] | None = None, variant: str | None = None
+) -> tuple[Path, list[Category]]:
     """Write the ViRelAy project of ``classes`` (default: every analysed class) into ``out_dir``.
 
     Returns the project YAML's path and the exported categories. Bad input (an unknown class,

@@ -66,7 +66,7 @@ def compute_views(config: RunConfig, group: ClassGroup, analysis: AnalysisResult
     medoids = np.full((len(clusters), MEDOIDS), -1, np.int64)
     for k, chosen in enumerate(table["medoids"]):
         chosen = list(np.asarray(chosen, dtype=np.int64))[:MEDOIDS]
-        medoids[k, :len(chosen)] = chosen
+        medoids[k, : len(chosen)] = chosen
     strongest = np.argsort(-activation, axis=0, kind="stable")[:TOP_IMAGES].T  # (C, TOP_IMAGES)
 
     model = cached_model(config.model_spec(cached_source(config.data).class_order))
@@ -85,12 +85,18 @@ def compute_views(config: RunConfig, group: ClassGroup, analysis: AnalysisResult
                 continue
             x = torch.from_numpy(np.stack(list(loaded.values())))
             for t, channel in enumerate(top[k]):
-                relevance, _ = conditional_relevance(model.module, x, target, layer, [int(channel)],
-                                                     config.compute.composite)
+                relevance, _ = conditional_relevance(
+                    model.module, x, target, layer, [int(channel)], config.compute.composite
+                )
                 summed = relevance.sum(dim=1).numpy()
                 maps[k, t, readable] = sum_pool(summed, side) if side < summed.shape[-1] else summed
-    views: dict[str, np.ndarray] = {"channels": top.astype(np.int64), "shares": np.take_along_axis(shares, top, axis=1).astype(np.float32),
-             "medoids": medoids, "maps": maps, "top_images": strongest[top].astype(np.int64)}
+    views: dict[str, np.ndarray] = {
+        "channels": top.astype(np.int64),
+        "shares": np.take_along_axis(shares, top, axis=1).astype(np.float32),
+        "medoids": medoids,
+        "maps": maps,
+        "top_images": strongest[top].astype(np.int64),
+    }
     group.writable().write_latent_views(analysis.params_hash, views)
     return views
 

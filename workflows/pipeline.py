@@ -90,8 +90,9 @@ def check_reports_folder(reports: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=reports, prefix=".spray-write-check-"):
             pass
     except OSError as error:
-        raise SprayError(f"cannot write the reports folder {reports} ({error.strerror or error}); "
-                         "choose another --reports folder") from None
+        raise SprayError(
+            f"cannot write the reports folder {reports} ({error.strerror or error}); choose another --reports folder"
+        ) from None
 
 
 def run(config: RunConfig, progress: bool = True) -> RunResult:
@@ -108,35 +109,56 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         executor = cluster.Executor(stack, config.scheduler, config.workers, location, config.compute.device)
         with _timed(timings, "compute"):
             computed = compute_classes(
-                config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
-                split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
-                force=config.force, wait=config.wait, progress=progress, executor=executor,
+                config.store,
+                list(config.classes),
+                model_spec=config.model_spec(),
+                source_spec=config.data,
+                split=config.split,
+                settings=config.compute,
+                scheduler=config.scheduler,
+                workers=config.workers,
+                force=config.force,
+                wait=config.wait,
+                progress=progress,
+                executor=executor,
             )
         with _timed(timings, "analyse"):
-            analyses, skipped = analyze_classes(location, [r.key for r in computed], config, executor,
-                                                progress=progress)
+            analyses, skipped = analyze_classes(
+                location, [r.key for r in computed], config, executor, progress=progress
+            )
     store = open_store(config.store, "r")
-    analysed = [(result, store.class_group(result.key), analyses[result.key])
-                for result in computed if result.key in analyses]
+    analysed = [
+        (result, store.class_group(result.key), analyses[result.key]) for result in computed if result.key in analyses
+    ]
     with _timed(timings, "analyse"):  # an inner layer's clusters: their top channels, seen in the images
         for _result, group, analysis in analysed:
             if group.provenance.get("config", {}).get("layer"):
                 compute_views(config, group, analysis.result)
     if not analysed:
         first_reason = next(iter(skipped.values()))
-        raise SprayError(first_reason if len(skipped) == 1 else
-                         f"none of the {len(skipped)} classes can be analysed; first: {first_reason}")
+        raise SprayError(
+            first_reason
+            if len(skipped) == 1
+            else f"none of the {len(skipped)} classes can be analysed; first: {first_reason}"
+        )
     reports = Path(config.reports)
     first = analysed[0][0].key
     with _timed(timings, "report"):
         groups = _report_groups(config.store, first)
         write_reports(
-            groups, reports,
-            provenance={"spray version": __version__, "model fingerprint": first.model_id,
-                        "dataset fingerprint": first.dataset_id, "maps settings": first.maps_id,
-                        "store": str(config.store)},
+            groups,
+            reports,
+            provenance={
+                "spray version": __version__,
+                "model fingerprint": first.model_id,
+                "dataset fingerprint": first.dataset_id,
+                "maps settings": first.maps_id,
+                "store": str(config.store),
+            },
             analyses={group.key.class_name: analysis.result for _result, group, analysis in analysed},
-            tags=tags_by_class(store, [g.key.class_name for g in groups]), progress=progress, skipped=skipped,
+            tags=tags_by_class(store, [g.key.class_name for g in groups]),
+            progress=progress,
+            skipped=skipped,
         )
     outcomes = [
         ClassOutcome(
@@ -156,8 +178,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
         for result, _group, analysis in analysed
     ]
     index = reports / "index.html"
-    return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id,
-                     skipped)
+    return RunResult(outcomes, index if index.is_file() else None, timings, first.model_id, first.dataset_id, skipped)
 
 
 def settings_key(key: ClassKey, result: AnalysisResult) -> str:

@@ -100,8 +100,9 @@ def resolve_device(requested: str) -> str:
             raise SprayError(f"--device {requested}: torch sees no CUDA device here; use --device cpu (or auto)")
         index = int(requested.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise SprayError(f"--device {requested}: there are {torch.cuda.device_count()} CUDA device(s); "
-                             "use cuda:0 .. cuda:N-1")
+            raise SprayError(
+                f"--device {requested}: there are {torch.cuda.device_count()} CUDA device(s); use cuda:0 .. cuda:N-1"
+            )
     return requested
 
 
@@ -130,8 +131,9 @@ def thumbnail(x: np.ndarray, preprocessing: Any, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
 
 
-def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...],
-                size: int | None = None) -> tuple[list[np.ndarray | None], list[str]]:
+def load_inputs(
+    source: Any, preprocessing: Any, sample_ids: tuple[str, ...], size: int | None = None
+) -> tuple[list[np.ndarray | None], list[str]]:
     """Preprocessed inputs per sample (None where it failed) and the failure reasons ("" if fine).
 
     ``size``: the input side every sample must have (a pipeline without a fixed size, such as
@@ -142,8 +144,10 @@ def load_inputs(source: Any, preprocessing: Any, sample_ids: tuple[str, ...],
         try:
             x = preprocessing(source.load(sample_id).image, sample_id)
             if size is not None and x.shape[-1] != size:
-                raise SprayError(f"{sample_id} gives a {x.shape[-1]}x{x.shape[-1]} input, the others {size}x{size}; "
-                                 "set --input-size or a resizing --preprocessing preset")
+                raise SprayError(
+                    f"{sample_id} gives a {x.shape[-1]}x{x.shape[-1]} input, the others {size}x{size}; "
+                    "set --input-size or a resizing --preprocessing preset"
+                )
             inputs.append(x)
             reasons.append("")
         except SprayError as error:  # unreadable image, bad shape: skip and record (issue 4)
@@ -165,8 +169,15 @@ class Explained:
     latent_activation: np.ndarray | None
 
 
-def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_size: int,
-            device: str = "cpu", layer: str | None = None) -> Explained:
+def explain(
+    module: Any,
+    inputs: np.ndarray,
+    target: int,
+    composite: str,
+    batch_size: int,
+    device: str = "cpu",
+    layer: str | None = None,
+) -> Explained:
     """Explain ``inputs`` in batches; see :class:`Explained` (one backward pass per batch, the
     layer's relevance read on the way)."""
     import torch
@@ -175,7 +186,7 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_
 
     maps, scores, predicted, latent, activation = [], [], [], [], []
     for start in range(0, len(inputs), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size])).to(device)
+        batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + batch_size])).to(device)
         result = attribute_layers(module, batch, target, [layer] if layer else [], composite=composite)
         maps.append(result.relevance.sum(dim=1).float().cpu().numpy())  # sum over colour channels (L938)
         scores.append(result.logits[:, target].float().cpu().numpy())
@@ -184,8 +195,13 @@ def explain(module: Any, inputs: np.ndarray, target: int, composite: str, batch_
             at_layer, active = result.layers[layer], result.activations[layer]
             latent.append(at_layer.reshape(*at_layer.shape[:2], -1).sum(dim=2).float().cpu().numpy())
             activation.append(active.reshape(*active.shape[:2], -1).amax(dim=2).float().cpu().numpy())
-    return Explained(np.concatenate(maps), np.concatenate(scores), np.concatenate(predicted),
-                     np.concatenate(latent) if layer else None, np.concatenate(activation) if layer else None)
+    return Explained(
+        np.concatenate(maps),
+        np.concatenate(scores),
+        np.concatenate(predicted),
+        np.concatenate(latent) if layer else None,
+        np.concatenate(activation) if layer else None,
+    )
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
@@ -206,34 +222,54 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         full = np.full((n, height, width), np.nan, np.float32)
         scores = np.full(n, np.nan, np.float32)
         predicted = np.full(n, -1, np.int32)
-        latent = np.full((n, nodes.array(group.group, "latent").shape[1]), np.nan, np.float32) if settings.layer else None
+        latent = (
+            np.full((n, nodes.array(group.group, "latent").shape[1]), np.nan, np.float32) if settings.layer else None
+        )
         activation = None if latent is None else latent.copy()
         size = settings.thumbnail_size
         thumbnails = np.zeros((n, size, size, 3), np.uint8) if size else None
         if good:
             stacked = np.stack(list(loaded.values()))
-            explained = explain(model.module, stacked, task.target, settings.composite, settings.batch_for(device),
-                                device, settings.layer)
+            explained = explain(
+                model.module,
+                stacked,
+                task.target,
+                settings.composite,
+                settings.batch_for(device),
+                device,
+                settings.layer,
+            )
             full[good], scores[good], predicted[good] = explained.maps, explained.scores, explained.predicted
             if latent is not None and activation is not None:
                 latent[good], activation[good] = explained.latent, explained.latent_activation
             if thumbnails is not None and size:
                 thumbnails[good] = [thumbnail(x, model.preprocessing, size) for x in stacked]
     for i in good:
-        finite = np.isfinite(full[i]).all() and np.isfinite(scores[i]) and (latent is None or np.isfinite(latent[i]).all())
+        finite = (
+            np.isfinite(full[i]).all() and np.isfinite(scores[i]) and (latent is None or np.isfinite(latent[i]).all())
+        )
         if not finite:
             reasons[i], full[i], scores[i], predicted[i] = NON_FINITE, np.nan, np.nan, -1
             if latent is not None and activation is not None:
                 latent[i] = activation[i] = np.nan
     pooled = {grid: sum_pool(full, grid).astype(np.float32) for grid in group.grids}
-    group.write_chunk(task.chunk, scores=scores, predicted=predicted, pooled=pooled, latent=latent,
-                      latent_activation=activation,
-                      full=full if group.full is not None else None, thumbnails=thumbnails, errors=reasons)
+    group.write_chunk(
+        task.chunk,
+        scores=scores,
+        predicted=predicted,
+        pooled=pooled,
+        latent=latent,
+        latent_activation=activation,
+        full=full if group.full is not None else None,
+        thumbnails=thumbnails,
+        errors=reasons,
+    )
     return ChunkResult(task.key, task.chunk, n, sum(1 for reason in reasons if reason))
 
 
-def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, ...], torch_threads: int,
-                    settings: ComputeSettings) -> list[int]:
+def predict_classes(
+    model_spec: dict, source_spec: dict, sample_ids: tuple[str, ...], torch_threads: int, settings: ComputeSettings
+) -> list[int]:
     """The model's predicted class index per sample (-1 where the image failed to load)."""
     import torch
 
@@ -246,7 +282,7 @@ def predict_classes(model_spec: dict, source_spec: dict, sample_ids: tuple[str, 
         good = list(loaded)
         batch_size = settings.batch_for(device)
         for start in range(0, len(good), batch_size):
-            rows = good[start:start + batch_size]
+            rows = good[start : start + batch_size]
             logits = model.module(torch.from_numpy(np.stack([loaded[i] for i in rows])).to(device))
             for row, index in zip(rows, logits.argmax(dim=1).tolist(), strict=True):
                 predicted[row] = int(index)

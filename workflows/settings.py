@@ -30,19 +30,24 @@ def _label(name: str) -> str:
 
 
 @overload
-def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
-              optional: Literal[False] = False) -> int: ...
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None, optional: Literal[False] = False
+) -> int: ...
 @overload
-def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
-              optional: bool) -> int | None: ...
-def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
-              optional: bool = False) -> int | None:
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None, optional: bool
+) -> int | None: ...
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None, optional: bool = False
+) -> int | None:
     """``value`` as an int within [low, high]; a bool or a string is refused (TOML ``"3"``)."""
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{_label(name)} = {value!r} is not an integer; write a whole number"
-                          + (" or leave it out" if optional else ""))
+        raise ConfigError(
+            f"{_label(name)} = {value!r} is not an integer; write a whole number"
+            + (" or leave it out" if optional else "")
+        )
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f">= {low}" if high is None else f"between {low} and {high}"
         raise ConfigError(f"{_label(name)} = {value} is out of range; it must be {bounds}")
@@ -52,8 +57,10 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
 def check_bool(name: str, value: Any) -> bool:
     """``value`` as a bool; ``"false"`` (a string) is refused rather than read as true."""
     if not isinstance(value, bool):
-        raise ConfigError(f"{_label(name)} = {value!r} is not true or false; in TOML write {name} = true "
-                          f"or {name} = false, without quotes")
+        raise ConfigError(
+            f"{_label(name)} = {value!r} is not true or false; in TOML write {name} = true "
+            f"or {name} = false, without quotes"
+        )
     return value
 
 
@@ -157,7 +164,9 @@ class ComputeSettings:
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the maps' values (with the model's pipeline and class order)."""
-        return {"composite": self.composite, "selection": self.selection} | ({"layer": self.layer} if self.layer else {})
+        return {"composite": self.composite, "selection": self.selection} | (
+            {"layer": self.layer} if self.layer else {}
+        )
 
     def batch_for(self, device: str) -> int:
         """Images per LRP pass on ``device``."""
@@ -235,6 +244,19 @@ def split_values(values: Mapping[str, Any], names: Iterable[str]) -> tuple[dict[
 
 
 __all__ = [
-    "ANALYSIS_FIELDS", "COMPOSITES", "COMPUTE_FIELDS", "DEVICES", "LOCAL_CLUSTER_MIN_MAPS", "SELECTIONS", "AnalysisSettings", "ComputeSettings",
-    "ConfigError", "as_tuple", "check_bool", "check_choice", "check_int", "check_text", "split_values",
+    "ANALYSIS_FIELDS",
+    "COMPOSITES",
+    "COMPUTE_FIELDS",
+    "DEVICES",
+    "LOCAL_CLUSTER_MIN_MAPS",
+    "SELECTIONS",
+    "AnalysisSettings",
+    "ComputeSettings",
+    "ConfigError",
+    "as_tuple",
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_text",
+    "split_values",
 ]

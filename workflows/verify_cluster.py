@@ -87,8 +87,13 @@ INTERVENTIONS = {
     "transplant_control": "the same region of a class image outside the cluster pasted at the same place",
 }
 """What each condition does (recorded with the results and part of their key)."""
-VERDICT_RULE = {"alpha": ALPHA, "margin": MARGIN, "consistency": CONSISTENCY, "bootstrap": N_BOOTSTRAP,
-                "confidence": CONFIDENCE}
+VERDICT_RULE = {
+    "alpha": ALPHA,
+    "margin": MARGIN,
+    "consistency": CONSISTENCY,
+    "bootstrap": N_BOOTSTRAP,
+    "confidence": CONFIDENCE,
+}
 """The statistics and thresholds of the verdict (part of the key: a new rule is a new result)."""
 
 
@@ -157,21 +162,33 @@ class ClusterResults:
     def to_dict(self) -> dict:
         """The outcome as plain JSON types (NaN as None: strict JSON), for an audit summary."""
         mask = self.region["mask"]
-        return to_json({
-            "class": self.class_name, "cluster": self.cluster, "confirmed": self.confirmed,
-            "conclusion": self.verdict["conclusion"], "headline": self.verdict["headline"],
-            "findings": self.verdict["findings"], "removal": self.verdict["removal"],
-            "transplant": self.verdict["transplant"], "margin": self.verdict["margin"],
-            "consistency": self.verdict["consistency"],
-            "region_pixels": int(mask.sum()), "region_fraction": float(mask.mean()),
-            "contrasts": self.contrasts.astype(object).where(self.contrasts.notna(), None).to_dict(orient="records"),
-            "analysis": self.attrs["params"]["analysis"],
-            "store_key": self.params_hash, "page": str(self.page) if self.page else None,
-        })
+        return to_json(
+            {
+                "class": self.class_name,
+                "cluster": self.cluster,
+                "confirmed": self.confirmed,
+                "conclusion": self.verdict["conclusion"],
+                "headline": self.verdict["headline"],
+                "findings": self.verdict["findings"],
+                "removal": self.verdict["removal"],
+                "transplant": self.verdict["transplant"],
+                "margin": self.verdict["margin"],
+                "consistency": self.verdict["consistency"],
+                "region_pixels": int(mask.sum()),
+                "region_fraction": float(mask.mean()),
+                "contrasts": self.contrasts.astype(object)
+                .where(self.contrasts.notna(), None)
+                .to_dict(orient="records"),
+                "analysis": self.attrs["params"]["analysis"],
+                "store_key": self.params_hash,
+                "page": str(self.page) if self.page else None,
+            }
+        )
 
 
-def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bool = True,
-                   write_page: bool = True) -> ClusterResults:
+def verify_cluster(
+    config: RunConfig, settings: ClusterSettings, *, progress: bool = True, write_page: bool = True
+) -> ClusterResults:
     """Run (or resume, or read back) the intervention test of one cluster; write its page; return the results."""
     location = str(local_path(config.store)) if is_local(config.store) else config.store
     source = cached_source(config.data)
@@ -184,20 +201,32 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
     class_ids = set(source.ids(config.split, name))
     others = [sid for sid in source.ids(config.split) if sid not in class_ids]
     if not others:
-        raise ClusterVerificationError(f"split {config.split!r} has no image outside class {name!r} to paste the "
-                                       "region into; the transplant test needs images of other classes (choose "
-                                       "another --split or --data)")
+        raise ClusterVerificationError(
+            f"split {config.split!r} has no image outside class {name!r} to paste the "
+            "region into; the transplant test needs images of other classes (choose "
+            "another --split or --data)"
+        )
     variant = Variant(model, source, config.split, config.compute)
     key = variant.key(name)
     group, analysis = stored_analysis(location, key, config)
     members, reference, reference_text, labels, ids = _cluster_rows(analysis, group, settings.cluster, name)
-    region = distinctive_region(*_mean_shares(group, analysis, members, reference), config.analysis.grid,
-                                settings.region)
+    region = distinctive_region(
+        *_mean_shares(group, analysis, members, reference), config.analysis.grid, settings.region
+    )
     plan = _plan(region.mask, ids, labels == settings.cluster, others, settings.samples, seed)
     params = {
-        "class_name": name, "cluster": int(settings.cluster), "analysis": analysis.params_hash, "split": config.split,
-        "samples": settings.samples, "seed": seed, "region": settings.region.to_dict(), "interventions": INTERVENTIONS,
-        "verdict_rule": VERDICT_RULE, "chunk_size": CHUNK_SIZE, "n_examples": settings.n_examples, **variant.identity,
+        "class_name": name,
+        "cluster": int(settings.cluster),
+        "analysis": analysis.params_hash,
+        "split": config.split,
+        "samples": settings.samples,
+        "seed": seed,
+        "region": settings.region.to_dict(),
+        "interventions": INTERVENTIONS,
+        "verdict_rule": VERDICT_RULE,
+        "chunk_size": CHUNK_SIZE,
+        "n_examples": settings.n_examples,
+        **variant.identity,
         "targets": params_hash({"plan": [[t.sample_id, t.group, *t.offset, t.donor, t.control_donor] for t in plan]}),
     }
     digest = params_hash(params)
@@ -207,26 +236,53 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
     store = open_store(location, "a")
     with contextlib.ExitStack() as stack:
         if store.is_local:
-            stack.enter_context(store.writer_lock(key._replace(class_name=f"{GROUP}/{name}/{settings.cluster}"),
-                                                 wait=config.wait))
+            stack.enter_context(
+                store.writer_lock(key._replace(class_name=f"{GROUP}/{name}/{settings.cluster}"), wait=config.wait)
+            )
         node = _experiment_group(store, key, digest, len(plan), config.force)
         _write_region(node, region, analysis, settings.cluster, group, model.preprocessing, source)
-        node.attrs.update(to_json({
-            "params": params, "class_name": name, "cluster": int(settings.cluster), "key": list(key),
-            "region": {"description": region.describe(), "pixels": region.n_pixels, "fraction": region.fraction,
-                       "threshold": region.threshold, "mass": region.mass},
-            "reference": reference_text,
-            "score_spread": _score_spread(group, analysis),
-            "model": {"fingerprint": model.fingerprint, "spec": model.spec},
-            "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
-            "started_at": time.time(), "spray_version": __version__,
-        }))
+        node.attrs.update(
+            to_json(
+                {
+                    "params": params,
+                    "class_name": name,
+                    "cluster": int(settings.cluster),
+                    "key": list(key),
+                    "region": {
+                        "description": region.describe(),
+                        "pixels": region.n_pixels,
+                        "fraction": region.fraction,
+                        "threshold": region.threshold,
+                        "mass": region.mass,
+                    },
+                    "reference": reference_text,
+                    "score_spread": _score_spread(group, analysis),
+                    "model": {"fingerprint": model.fingerprint, "spec": model.spec},
+                    "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
+                    "started_at": time.time(),
+                    "spray_version": __version__,
+                }
+            )
+        )
         pending = np.flatnonzero(~np.asarray(nodes.read(node, "done"), dtype=bool)).tolist()
-        runner, threads = runners.choose_runner(stack, config.scheduler, config.workers, location,
-                                                n_maps=3 * CHUNK_SIZE * len(pending))
-        tasks = [ClusterChunkTask(location, node.path, chunk, tuple(plan[chunk * CHUNK_SIZE:(chunk + 1) * CHUNK_SIZE]),
-                                  region.mask, model.class_names.index(name), model.spec, source.spec(), config.compute,
-                                  threads) for chunk in pending]
+        runner, threads = runners.choose_runner(
+            stack, config.scheduler, config.workers, location, n_maps=3 * CHUNK_SIZE * len(pending)
+        )
+        tasks = [
+            ClusterChunkTask(
+                location,
+                node.path,
+                chunk,
+                tuple(plan[chunk * CHUNK_SIZE : (chunk + 1) * CHUNK_SIZE]),
+                region.mask,
+                model.class_names.index(name),
+                model.spec,
+                source.spec(),
+                config.compute,
+                threads,
+            )
+            for chunk in pending
+        ]
         n_computed = _run(runner, tasks, progress)
         table = _read_table(node)
         good = table[table["error"] == ""]
@@ -236,8 +292,15 @@ def verify_cluster(config: RunConfig, settings: ClusterSettings, *, progress: bo
         write_table(node, "summary", summary)
         write_table(node, "contrasts", contrasts)
         _examples(node, model, source, region.mask, plan, table, settings.n_examples, seed, config.compute)
-        node.attrs.update(to_json({"verdict": verdict, "completed_at": time.time(),
-                                   "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique())}))
+        node.attrs.update(
+            to_json(
+                {
+                    "verdict": verdict,
+                    "completed_at": time.time(),
+                    "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique()),
+                }
+            )
+        )
     return _finish(_results(name, node, digest, n_computed), config, write_page)
 
 
@@ -261,50 +324,64 @@ def stored_analysis(location: str, key: ClassKey, config: RunConfig) -> tuple[Cl
     except StoreError:
         raise ClusterVerificationError(f"the store {location} does not exist or cannot be read; {hint}") from None
     if not store.has_class(key):
-        raise ClusterVerificationError(f"the store {location} has no relevance maps of class {name!r} for these "
-                                       f"settings; {hint}")
+        raise ClusterVerificationError(
+            f"the store {location} has no relevance maps of class {name!r} for these settings; {hint}"
+        )
     group = store.class_group(key)
     wanted = _labelling(estimator_for(config.analysis).get_params())
     for digest in reversed(group.analysis_hashes()):
         analysis = group.read_analysis(digest)
         if _labelling(analysis.params) == wanted:
             return group, analysis
-    raise ClusterVerificationError(f"class {name!r} has no stored analysis with these analysis settings (grid, k, "
-                                   f"clusters, normalisation, seed); {hint}")
+    raise ClusterVerificationError(
+        f"class {name!r} has no stored analysis with these analysis settings (grid, k, "
+        f"clusters, normalisation, seed); {hint}"
+    )
 
 
 def _labelling(params: Mapping) -> dict:
     return {k: v for k, v in to_json(params).items() if k not in _NOT_LABELLING}
 
 
-def _cluster_rows(analysis: AnalysisResult, group: ClassGroup, cluster: int,
-                  name: str) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, list[str]]:
+def _cluster_rows(
+    analysis: AnalysisResult, group: ClassGroup, cluster: int, name: str
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, list[str]]:
     """Store rows of the cluster's members and of the reference, what the reference is, the labels and the
     analysed sample ids. The reference is the main (largest) cluster, or the rest of the class for the main one."""
     labels, rows = np.asarray(analysis.arrays["labels"]), np.asarray(analysis.arrays["rows"])
     table = analysis.tables["clusters"]
     known = [int(c) for c in table["cluster"]]
     if cluster not in known:
-        raise ClusterVerificationError(f"class {name!r} has no cluster {cluster}; its clusters are "
-                                       f"{', '.join(map(str, known))} (see the class page)")
+        raise ClusterVerificationError(
+            f"class {name!r} has no cluster {cluster}; its clusters are "
+            f"{', '.join(map(str, known))} (see the class page)"
+        )
     if len(known) < 2:
-        raise ClusterVerificationError(f"class {name!r} was analysed into one cluster, so there is nothing to contrast "
-                                       "it with; analyse it with more clusters (--n-clusters 2 or more)")
+        raise ClusterVerificationError(
+            f"class {name!r} was analysed into one cluster, so there is nothing to contrast "
+            "it with; analyse it with more clusters (--n-clusters 2 or more)"
+        )
     members = labels == cluster
     if members.sum() < 2:
-        raise ClusterVerificationError(f"cluster {cluster} of class {name!r} has {int(members.sum())} image; the test "
-                                       "needs at least 2 (its statistics compare images), so choose a larger cluster")
+        raise ClusterVerificationError(
+            f"cluster {cluster} of class {name!r} has {int(members.sum())} image; the test "
+            "needs at least 2 (its statistics compare images), so choose a larger cluster"
+        )
     sizes = table.set_index("cluster")["size"].sort_values(ascending=False, kind="stable")
     main = int(sizes.index[0])
     reference = labels == main if main != cluster else ~members
-    described = f"the main (largest) cluster, {main}" if main != cluster else "every image of the class outside the " \
-        "cluster (it is the main cluster)"
+    described = (
+        f"the main (largest) cluster, {main}"
+        if main != cluster
+        else "every image of the class outside the cluster (it is the main cluster)"
+    )
     ids = group.sample_ids
     return rows[members], rows[reference], described, labels, [ids[r] for r in rows]
 
 
-def _mean_shares(group: ClassGroup, analysis: AnalysisResult, members: np.ndarray,
-                 reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mean_shares(
+    group: ClassGroup, analysis: AnalysisResult, members: np.ndarray, reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean positive-relevance shares of the members and the reference at the input resolution, read
     chunk by chunk: the full maps, or the pooled maps spread over their cells when none are kept."""
     full, shape = group.full, group.map_shape
@@ -330,8 +407,9 @@ def _score_spread(group: ClassGroup, analysis: AnalysisResult) -> float:
 
 
 # ---- planning -----------------------------------------------------------------------------
-def _plan(mask: np.ndarray, ids: list[str], in_cluster: np.ndarray, others: list[str], limit: int | None,
-          seed: int) -> list[Target]:
+def _plan(
+    mask: np.ndarray, ids: list[str], in_cluster: np.ndarray, others: list[str], limit: int | None, seed: int
+) -> list[Target]:
     """Every target with its control offset or donors, drawn with one seeded generator (the same plan
     every run). Donors: a random cluster image (pasted in) and a random class image outside the
     cluster other than the target (the control)."""
@@ -353,8 +431,9 @@ def _plan(mask: np.ndarray, ids: list[str], in_cluster: np.ndarray, others: list
                 continue
             control = int(rng.integers(len(outside) - (own is not None)))
             control += own is not None and control >= own  # never the target itself
-            plan.append(Target(sid, group, donor=members[int(rng.integers(len(members)))],
-                               control_donor=outside[control]))
+            plan.append(
+                Target(sid, group, donor=members[int(rng.integers(len(members)))], control_donor=outside[control])
+            )
     return plan
 
 
@@ -379,19 +458,33 @@ def _experiment_group(store: Any, key: ClassKey, digest: str, n_targets: int, fo
         return store.root[path]
     node = store.root.require_group(path.rsplit("/", 1)[0]).create_group(digest, overwrite=True)
     node.create_group("samples")
-    node.create_array("done", shape=(-(-n_targets // CHUNK_SIZE),), chunks=(1,), dtype=bool, fill_value=False,
-                      config={"write_empty_chunks": True})
+    node.create_array(
+        "done",
+        shape=(-(-n_targets // CHUNK_SIZE),),
+        chunks=(1,),
+        dtype=bool,
+        fill_value=False,
+        config={"write_empty_chunks": True},
+    )
     return node
 
 
-def _write_region(node: zarr.Group, region: ClusterRegion, analysis: AnalysisResult, cluster: int, group: ClassGroup,
-                  preprocessing: Preprocessing, source: Any) -> None:
+def _write_region(
+    node: zarr.Group,
+    region: ClusterRegion,
+    analysis: AnalysisResult,
+    cluster: int,
+    group: ClassGroup,
+    preprocessing: Preprocessing,
+    source: Any,
+) -> None:
     """The region and what the page draws it over: the prototype and the first medoid's pixels."""
     table = analysis.tables["clusters"].set_index("cluster")
     medoid = group.sample_ids[int(np.asarray(analysis.arrays["rows"])[int(next(iter(table.loc[cluster, "medoids"])))])]
     position = [int(c) for c in analysis.tables["clusters"]["cluster"]].index(cluster)
     arrays = {
-        "mask": region.mask, "difference": region.difference.astype(np.float32),
+        "mask": region.mask,
+        "difference": region.difference.astype(np.float32),
         "member_share": region.member_share.astype(np.float32),
         "reference_share": region.reference_share.astype(np.float32),
         "prototype": np.asarray(analysis.arrays["prototypes"][position], dtype=np.float32),
@@ -410,14 +503,22 @@ def intervention_views(target: Target, mask: np.ndarray, load: Any) -> tuple[dic
     try:
         original = load(target.sample_id)
         if original.shape[:2] != mask.shape:
-            raise ClusterVerificationError(f"{target.sample_id} gives a {original.shape[0]}x{original.shape[1]} input, "
-                                           f"the region is {mask.shape[0]}x{mask.shape[1]}")
+            raise ClusterVerificationError(
+                f"{target.sample_id} gives a {original.shape[0]}x{original.shape[1]} input, "
+                f"the region is {mask.shape[0]}x{mask.shape[1]}"
+            )
         intervention, control = GROUP_CONDITIONS[target.group]
         if target.group == "members":
-            return {ORIGINAL: original, intervention: inpaint(original, mask),
-                    control: inpaint(original, shift_mask(mask, target.offset))}, ""
-        return {ORIGINAL: original, intervention: transplant(original, load(target.donor), mask),
-                control: transplant(original, load(target.control_donor), mask)}, ""
+            return {
+                ORIGINAL: original,
+                intervention: inpaint(original, mask),
+                control: inpaint(original, shift_mask(mask, target.offset)),
+            }, ""
+        return {
+            ORIGINAL: original,
+            intervention: transplant(original, load(target.donor), mask),
+            control: transplant(original, load(target.control_donor), mask),
+        }, ""
     except SprayError as error:  # an unreadable image or donor, another input size: recorded, the rest go on
         return {}, str(error) or type(error).__name__
 
@@ -434,8 +535,9 @@ def _model_views(source: Any, preprocessing: Preprocessing) -> Any:
     return load
 
 
-def _explain_views(model: Any, pixels: list[np.ndarray], class_index: int, settings: ComputeSettings,
-                   device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def _explain_views(
+    model: Any, pixels: list[np.ndarray], class_index: int, settings: ComputeSettings, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
     """Relevance maps (N, H, W) and class scores (N,) of model views, with the run's composite."""
     if not pixels:
         return np.zeros((0, 0, 0), np.float32), np.zeros(0, np.float32)
@@ -457,12 +559,23 @@ def run_cluster_chunk(task: ClusterChunkTask) -> int:
             jobs += [(target, condition, pixels) for condition, pixels in views.items()]
             rows += [_row(target, ORIGINAL, error=error)] if error else []
         maps, scores = _explain_views(model, [pixels for _, _, pixels in jobs], task.class_index, task.settings, device)
-    original = {target.sample_id: float(score) for (target, condition, _), score in zip(jobs, scores, strict=True)
-                if condition == ORIGINAL}
+    original = {
+        target.sample_id: float(score)
+        for (target, condition, _), score in zip(jobs, scores, strict=True)
+        if condition == ORIGINAL
+    }
     for (target, condition, _), relevance, score in zip(jobs, maps, scores, strict=True):
         finite = np.isfinite(score) and np.isfinite(original[target.sample_id])
-        rows.append(_row(target, condition, float(score), float(score) - original[target.sample_id],
-                         _share_inside(relevance, task.mask), "" if finite else "non-finite score"))
+        rows.append(
+            _row(
+                target,
+                condition,
+                float(score),
+                float(score) - original[target.sample_id],
+                _share_inside(relevance, task.mask),
+                "" if finite else "non-finite score",
+            )
+        )
     node = zarr.open_group(task.store, mode="r+", path=task.path, zarr_format=3)
     write_table(nodes.subgroup(node, "samples"), f"chunk-{task.chunk:05d}", _as_table(rows))
     nodes.array(node, "done")[task.chunk] = True
@@ -476,19 +589,39 @@ def _share_inside(relevance: np.ndarray, mask: np.ndarray) -> float:
     return float(positive[mask].sum()) / total if total > 0 else float("nan")
 
 
-def _row(target: Target, condition: str, score: float = float("nan"), delta: float = float("nan"),
-         share: float = float("nan"), error: str = "") -> dict:
+def _row(
+    target: Target,
+    condition: str,
+    score: float = float("nan"),
+    delta: float = float("nan"),
+    share: float = float("nan"),
+    error: str = "",
+) -> dict:
     offset = target.offset if condition == "remove_control" else (0, 0)
     donor = {"transplant": target.donor, "transplant_control": target.control_donor}.get(condition, "")
-    return {"sample_id": target.sample_id, "group": target.group, "condition": condition, "donor_id": donor,
-            "offset_y": offset[0], "offset_x": offset[1], "score": score, "delta": delta,
-            "region_relevance_share": share, "error": error}
+    return {
+        "sample_id": target.sample_id,
+        "group": target.group,
+        "condition": condition,
+        "donor_id": donor,
+        "offset_y": offset[0],
+        "offset_x": offset[1],
+        "score": score,
+        "delta": delta,
+        "region_relevance_share": share,
+        "error": error,
+    }
 
 
 def _run(runner: Any, tasks: list[ClusterChunkTask], progress: bool) -> int:
     done = 0
-    with tqdm(total=sum(len(t.targets) for t in tasks), unit="image", desc="cluster interventions",
-              disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(len(t.targets) for t in tasks),
+        unit="image",
+        desc="cluster interventions",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
         try:
             for n in runner(run_cluster_chunk, tasks):
                 done += n
@@ -496,14 +629,24 @@ def _run(runner: Any, tasks: list[ClusterChunkTask], progress: bool) -> int:
         except SprayError:
             raise
         except Exception as error:
-            raise ComputeError(f"the cluster test failed ({type(error).__name__}: {error}); finished chunks are "
-                               "kept, rerun the same command to resume") from error
+            raise ComputeError(
+                f"the cluster test failed ({type(error).__name__}: {error}); finished chunks are "
+                "kept, rerun the same command to resume"
+            ) from error
     return done
 
 
 TABLE_COLUMNS = {
-    "sample_id": str, "group": str, "condition": str, "donor_id": str, "offset_y": "int64", "offset_x": "int64",
-    "score": float, "delta": float, "region_relevance_share": float, "error": str,
+    "sample_id": str,
+    "group": str,
+    "condition": str,
+    "donor_id": str,
+    "offset_y": "int64",
+    "offset_x": "int64",
+    "score": float,
+    "delta": float,
+    "region_relevance_share": float,
+    "error": str,
 }
 
 
@@ -519,8 +662,17 @@ def _read_table(node: zarr.Group) -> pd.DataFrame:
 
 
 # ---- examples -----------------------------------------------------------------------------
-def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan: list[Target], table: pd.DataFrame,
-              n_examples: int, seed: int, settings: ComputeSettings) -> dict[str, np.ndarray]:
+def _examples(
+    node: zarr.Group,
+    model: Any,
+    source: Any,
+    mask: np.ndarray,
+    plan: list[Target],
+    table: pd.DataFrame,
+    n_examples: int,
+    seed: int,
+    settings: ComputeSettings,
+) -> dict[str, np.ndarray]:
     """Pixels, relevance and scores under each condition of a few cluster images (remove) and images of
     other classes (transplant), stored once."""
     if "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete"):
@@ -534,16 +686,21 @@ def _examples(node: zarr.Group, model: Any, source: Any, mask: np.ndarray, plan:
     load = _model_views(source, model.preprocessing)
     views = [intervention_views(target, mask, load)[0] for target in chosen]
     conditions = [[ORIGINAL, *GROUP_CONDITIONS[t.group]] for t in chosen]
-    maps, scores = _explain_views(model, [v[c] for v, names in zip(views, conditions, strict=True) for c in names],
-                                  model.class_names.index(node.attrs["class_name"]), settings)
+    maps, scores = _explain_views(
+        model,
+        [v[c] for v, names in zip(views, conditions, strict=True) for c in names],
+        model.class_names.index(node.attrs["class_name"]),
+        settings,
+    )
     side = mask.shape
     arrays = {
         "sample_id": np.asarray([t.sample_id for t in chosen], dtype=str),
         "group": np.asarray([t.group for t in chosen], dtype=str),
         "donor": np.asarray([t.donor for t in chosen], dtype=str),
         "condition": np.asarray(conditions, dtype=str).reshape(-1, 3),
-        "pixels": np.asarray([v[c] for v, names in zip(views, conditions, strict=True) for c in names],
-                             np.uint8).reshape(-1, 3, *side, 3),
+        "pixels": np.asarray(
+            [v[c] for v, names in zip(views, conditions, strict=True) for c in names], np.uint8
+        ).reshape(-1, 3, *side, 3),
         "relevance": np.asarray(maps, np.float32).reshape(-1, 3, *side),
         "score": np.asarray(scores, np.float64).reshape(-1, 3),
     }
@@ -564,10 +721,19 @@ def _arrays(node: zarr.Group, name: str) -> dict[str, np.ndarray]:
 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> ClusterResults:
     """The stored test ``node`` read back whole."""
-    return ClusterResults(class_name, int(nodes.json_number(node.attrs["cluster"], "cluster")), _read_table(node),
-                          read_table(nodes.array(node, "summary")), read_table(nodes.array(node, "contrasts")),
-                          nodes.json_mapping(node.attrs["verdict"], "verdict"), _arrays(node, "region"),
-                          _arrays(node, "examples"), dict(node.attrs), digest, n_computed)
+    return ClusterResults(
+        class_name,
+        int(nodes.json_number(node.attrs["cluster"], "cluster")),
+        _read_table(node),
+        read_table(nodes.array(node, "summary")),
+        read_table(nodes.array(node, "contrasts")),
+        nodes.json_mapping(node.attrs["verdict"], "verdict"),
+        _arrays(node, "region"),
+        _arrays(node, "examples"),
+        dict(node.attrs),
+        digest,
+        n_computed,
+    )
 
 
 def read_cluster_results(store_location: str | os.PathLike, class_name: str, cluster: int) -> ClusterResults:
@@ -579,11 +745,16 @@ def read_cluster_results(store_location: str | os.PathLike, class_name: str, clu
         for _, dataset_group in store.child_groups(model_group):
             for _, variant in store.child_groups(dataset_group):
                 if path in variant:
-                    found += [node for _, node in nodes.subgroup(variant, path).groups()
-                              if "verdict" in node.attrs and node.attrs.get("cluster") == int(cluster)]
+                    found += [
+                        node
+                        for _, node in nodes.subgroup(variant, path).groups()
+                        if "verdict" in node.attrs and node.attrs.get("cluster") == int(cluster)
+                    ]
     if not found:
-        raise StoreError(f"the store {store_location} has no test of cluster {cluster} of class {class_name!r}; run "
-                         f"`spray verify cluster --class {class_name} --cluster {cluster}` first")
+        raise StoreError(
+            f"the store {store_location} has no test of cluster {cluster} of class {class_name!r}; run "
+            f"`spray verify cluster --class {class_name} --cluster {cluster}` first"
+        )
     node = max(found, key=lambda n: nodes.json_number(n.attrs.get("completed_at", 0.0), "completed_at"))
     return _results(class_name, node, node.basename, 0)
 
@@ -595,17 +766,29 @@ def write_cluster_page(results: ClusterResults, reports: str | os.PathLike) -> P
     attrs, table = results.attrs, results.table
     targets = table[table["condition"] == ORIGINAL].groupby("group")["sample_id"].nunique()
     page = ClusterPage(
-        class_name=results.class_name, cluster=results.cluster, summary=results.summary, contrasts=results.contrasts,
-        verdict=results.verdict, region=results.region, region_text=attrs["region"]["description"],
-        reference=attrs["reference"], examples=results.examples,
+        class_name=results.class_name,
+        cluster=results.cluster,
+        summary=results.summary,
+        contrasts=results.contrasts,
+        verdict=results.verdict,
+        region=results.region,
+        region_text=attrs["region"]["description"],
+        reference=attrs["reference"],
+        examples=results.examples,
         facts={
-            "model": attrs["model"]["fingerprint"], "data": attrs["dataset"]["name"], "split": attrs["params"]["split"],
-            "seed": attrs["params"]["seed"], "samples per group": attrs["params"]["samples"] or "all",
-            "analysis": attrs["params"]["analysis"], "region rule": attrs["params"]["region"],
-            "interventions": attrs["params"]["interventions"], "composite": attrs["params"]["composite"],
+            "model": attrs["model"]["fingerprint"],
+            "data": attrs["dataset"]["name"],
+            "split": attrs["params"]["split"],
+            "seed": attrs["params"]["seed"],
+            "samples per group": attrs["params"]["samples"] or "all",
+            "analysis": attrs["params"]["analysis"],
+            "region rule": attrs["params"]["region"],
+            "interventions": attrs["params"]["interventions"],
+            "composite": attrs["params"]["composite"],
             "class-score spread (the margin's unit)": attrs["score_spread"],
             **{f"images: {group.replace('_', ' ')}": int(n) for group, n in targets.items()},
-            "failed images": attrs.get("n_errors", 0), "store key": results.params_hash,
+            "failed images": attrs.get("n_errors", 0),
+            "store key": results.params_hash,
         },
     )
     return render_cluster_page(page, Path(reports) / cluster_page_filename(results.class_name, results.cluster))

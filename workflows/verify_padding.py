@@ -113,8 +113,9 @@ class PaddingResults:
     page: Path | None = None
 
 
-def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bool = True,
-                   write_page: bool = True) -> PaddingResults:
+def verify_padding(
+    config: RunConfig, settings: PaddingSettings, *, progress: bool = True, write_page: bool = True
+) -> PaddingResults:
     """Run (or resume) the padding experiment for one class; write the page; return the results."""
     location = str(local_path(config.store)) if is_local(config.store) else config.store
     source = cached_source(config.data)
@@ -129,13 +130,19 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
     if not members and not others:
         raise SprayError(f"split {config.split!r} has no images; choose another --split")
     colour, colour_source = _reference_colour(settings.reference_colour, source, members)
-    preprocessings = strategy_preprocessings(model.preprocessing, colour, mirror_mode=settings.mirror_mode,
-                                             seed=seed)
+    preprocessings = strategy_preprocessings(model.preprocessing, colour, mirror_mode=settings.mirror_mode, seed=seed)
     variant = Variant(model, source, config.split, config.compute)
     params = {
-        "class_name": name, "split": config.split, "samples": settings.samples, "seed": seed,
-        "mirror_mode": settings.mirror_mode, "reference_colour": list(colour), "chunk_size": CHUNK_SIZE,
-        **variant.identity, "sample_ids": params_hash({"ids": members + others}), "n_examples": settings.n_examples,
+        "class_name": name,
+        "split": config.split,
+        "samples": settings.samples,
+        "seed": seed,
+        "mirror_mode": settings.mirror_mode,
+        "reference_colour": list(colour),
+        "chunk_size": CHUNK_SIZE,
+        **variant.identity,
+        "sample_ids": params_hash({"ids": members + others}),
+        "n_examples": settings.n_examples,
     }
     key = variant.key(name)
     digest = params_hash(params)
@@ -150,30 +157,59 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
         if store.is_local:
             stack.enter_context(store.writer_lock(key._replace(class_name=f"{GROUP}/{name}")))
         node = _experiment_group(store, key, digest, len(members) + len(others), config.force)
-        node.attrs.update(to_json({
-            "params": params, "reference_colour_source": colour_source, "class_name": name, "key": list(key),
-            "model": {"fingerprint": model.fingerprint, "spec": model.spec},
-            "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
-            "strategies": [[s.name, s.label] for s in strategies(settings.mirror_mode)],  # ordered pairs
-            "started_at": time.time(), "spray_version": __version__,
-        }))
+        node.attrs.update(
+            to_json(
+                {
+                    "params": params,
+                    "reference_colour_source": colour_source,
+                    "class_name": name,
+                    "key": list(key),
+                    "model": {"fingerprint": model.fingerprint, "spec": model.spec},
+                    "dataset": {"fingerprint": source.fingerprint(), "spec": source.spec(), "name": source.name},
+                    "strategies": [[s.name, s.label] for s in strategies(settings.mirror_mode)],  # ordered pairs
+                    "started_at": time.time(),
+                    "spray_version": __version__,
+                }
+            )
+        )
         ids = members + others
         flags = [True] * len(members) + [False] * len(others)
         pending = np.flatnonzero(~np.asarray(nodes.read(node, "done"), dtype=bool)).tolist()
-        runner, threads = cluster.choose_runner(stack, config.scheduler, config.workers, location,
-                                                n_maps=len(preprocessings) * CHUNK_SIZE * len(pending))
-        tasks = [PaddingChunkTask(location, node.path, chunk, tuple(ids[rows]), tuple(flags[rows]),
-                                  model.class_names.index(name), model.spec, source.spec(),
-                                  {n: p.to_dict() for n, p in preprocessings.items()}, config.compute, threads)
-                 for chunk in pending for rows in [slice(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)]]
+        runner, threads = cluster.choose_runner(
+            stack, config.scheduler, config.workers, location, n_maps=len(preprocessings) * CHUNK_SIZE * len(pending)
+        )
+        tasks = [
+            PaddingChunkTask(
+                location,
+                node.path,
+                chunk,
+                tuple(ids[rows]),
+                tuple(flags[rows]),
+                model.class_names.index(name),
+                model.spec,
+                source.spec(),
+                {n: p.to_dict() for n, p in preprocessings.items()},
+                config.compute,
+                threads,
+            )
+            for chunk in pending
+            for rows in [slice(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)]
+        ]
         n_computed = _run(runner, tasks, progress)
         table = _read_table(node)
         summary = summarise(table[table["error"] == ""], seed=seed)
         verdict = padding_verdict(summary, name).to_dict()
         write_table(node, "summary", summary)
         examples = _examples(node, model, source, preprocessings, table, settings.n_examples, seed, config.compute)
-        node.attrs.update(to_json({"verdict": verdict, "completed_at": time.time(),
-                                   "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique())}))
+        node.attrs.update(
+            to_json(
+                {
+                    "verdict": verdict,
+                    "completed_at": time.time(),
+                    "n_errors": int(table.loc[table["error"] != "", "sample_id"].nunique()),
+                }
+            )
+        )
     results = PaddingResults(name, table, summary, verdict, examples, dict(node.attrs), digest, n_computed)
     if write_page:
         results.page = write_padding_page(results, config.reports)
@@ -181,7 +217,9 @@ def verify_padding(config: RunConfig, settings: PaddingSettings, *, progress: bo
 
 
 # ---- planning -----------------------------------------------------------------------------
-def _sample(source: Any, split: str | None, class_name: str, limit: int | None, seed: int) -> tuple[list[str], list[str]]:
+def _sample(
+    source: Any, split: str | None, class_name: str, limit: int | None, seed: int
+) -> tuple[list[str], list[str]]:
     """Ids of the class and ids not of it, each subsampled to ``limit`` (seeded, order kept)."""
     members = source.ids(split, class_name)
     chosen = set(members)
@@ -226,11 +264,21 @@ def _stored_experiment(location: str, key: ClassKey, digest: str) -> zarr.Group 
 
 def _results(class_name: str, node: zarr.Group, digest: str, n_computed: int) -> PaddingResults:
     """The stored experiment ``node`` read back whole."""
-    examples = ({name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
-                if "examples" in node else {})
-    return PaddingResults(class_name, _read_table(node), read_table(nodes.array(node, "summary")),
-                          nodes.json_mapping(node.attrs["verdict"], "verdict"), examples, dict(node.attrs), digest,
-                          n_computed)
+    examples = (
+        {name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
+        if "examples" in node
+        else {}
+    )
+    return PaddingResults(
+        class_name,
+        _read_table(node),
+        read_table(nodes.array(node, "summary")),
+        nodes.json_mapping(node.attrs["verdict"], "verdict"),
+        examples,
+        dict(node.attrs),
+        digest,
+        n_computed,
+    )
 
 
 def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_samples: int, force: bool) -> zarr.Group:
@@ -241,8 +289,9 @@ def _experiment_group(store: RelevanceStore, key: ClassKey, digest: str, n_sampl
     node = store.root.require_group(path.rsplit("/", 1)[0]).create_group(digest, overwrite=True)
     node.create_group("samples")
     n_chunks = -(-n_samples // CHUNK_SIZE)
-    node.create_array("done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False,
-                      config={"write_empty_chunks": True})
+    node.create_array(
+        "done", shape=(n_chunks,), chunks=(1,), dtype=bool, fill_value=False, config={"write_empty_chunks": True}
+    )
     return node
 
 
@@ -259,8 +308,15 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
                 images.append((sid, member, source.load(sid).image))
             except UnreadableImageError as error:  # skipped, counted and recorded (issue 4)
                 rows.append({"sample_id": sid, "member": member, "strategy": BASELINE, "error": str(error)})
-        views = explain_strategies(model.module, preprocessings, [(sid, image) for sid, _, image in images],
-                                   task.class_index, task.settings.batch_for(device), task.settings.composite, device)
+        views = explain_strategies(
+            model.module,
+            preprocessings,
+            [(sid, image) for sid, _, image in images],
+            task.class_index,
+            task.settings.batch_for(device),
+            task.settings.composite,
+            device,
+        )
     for (sid, member, image), view in zip(images, views, strict=True):
         for row in strategy_rows(sid, image, view, BASELINE):
             bad = not np.isfinite(row["score"])
@@ -273,8 +329,13 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
 
 def _run(runner: Any, tasks: list[PaddingChunkTask], progress: bool) -> int:
     done = 0
-    with tqdm(total=sum(len(t.sample_ids) for t in tasks), unit="image", desc="padding strategies",
-              disable=not progress, dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(len(t.sample_ids) for t in tasks),
+        unit="image",
+        desc="padding strategies",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
         try:
             for n in runner(run_padding_chunk, tasks):
                 done += n
@@ -282,14 +343,25 @@ def _run(runner: Any, tasks: list[PaddingChunkTask], progress: bool) -> int:
         except SprayError:
             raise
         except Exception as error:
-            raise ComputeError(f"the padding experiment failed ({type(error).__name__}: {error}); "
-                               "finished chunks are kept, rerun the same command to resume") from error
+            raise ComputeError(
+                f"the padding experiment failed ({type(error).__name__}: {error}); "
+                "finished chunks are kept, rerun the same command to resume"
+            ) from error
     return done
 
 
 TABLE_COLUMNS = {
-    "sample_id": str, "member": bool, "orientation": str, "height": "Int64", "width": "Int64", "strategy": str,
-    "score": float, "delta": float, "padded_fraction": float, "padded_relevance_share": float, "error": str,
+    "sample_id": str,
+    "member": bool,
+    "orientation": str,
+    "height": "Int64",
+    "width": "Int64",
+    "strategy": str,
+    "score": float,
+    "delta": float,
+    "padded_fraction": float,
+    "padded_relevance_share": float,
+    "error": str,
 }
 
 
@@ -307,8 +379,16 @@ def _read_table(node: zarr.Group) -> pd.DataFrame:
 
 
 # ---- examples -----------------------------------------------------------------------------
-def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[str, Preprocessing],
-              table: pd.DataFrame, n_examples: int, seed: int, settings: ComputeSettings) -> dict[str, np.ndarray]:
+def _examples(
+    node: zarr.Group,
+    model: Any,
+    source: Any,
+    preprocessings: dict[str, Preprocessing],
+    table: pd.DataFrame,
+    n_examples: int,
+    seed: int,
+    settings: ComputeSettings,
+) -> dict[str, np.ndarray]:
     """Relevance maps under every strategy for a few padded images (half of the class), stored once."""
     if "examples" in node and nodes.subgroup(node, "examples").attrs.get("complete"):
         return {name: np.asarray(array[...]) for name, array in nodes.subgroup(node, "examples").arrays()}
@@ -319,17 +399,33 @@ def _examples(node: zarr.Group, model: Any, source: Any, preprocessings: dict[st
         ids = padded.loc[padded["member"] == member, "sample_id"].tolist()
         chosen += [(ids[i], member) for i in np.sort(rng.choice(len(ids), size=min(count, len(ids)), replace=False))]
     images = [(sid, source.load(sid).image) for sid, _ in chosen]
-    views = explain_strategies(model.module, preprocessings, images, model.class_names.index(
-        node.attrs["class_name"]), BATCH_SIZE, settings.composite) if images else []
+    views = (
+        explain_strategies(
+            model.module,
+            preprocessings,
+            images,
+            model.class_names.index(node.attrs["class_name"]),
+            BATCH_SIZE,
+            settings.composite,
+        )
+        if images
+        else []
+    )
     names = list(preprocessings)
     crop = views[0][names[0]].relevance.shape[-1] if views else (model.preprocessing.input_size or 1)
     arrays = {
         "sample_id": np.asarray([sid for sid, _ in chosen], dtype=str),
         "member": np.asarray([member for _, member in chosen], dtype=bool),
         "strategy": np.asarray(names, dtype=str),
-        "pixels": np.asarray([[v[n].pixels for n in names] for v in views], np.uint8).reshape(-1, len(names), crop, crop, 3),
-        "relevance": np.asarray([[v[n].relevance for n in names] for v in views], np.float32).reshape(-1, len(names), crop, crop),
-        "pad_mask": np.asarray([[v[n].pad_mask for n in names] for v in views], bool).reshape(-1, len(names), crop, crop),
+        "pixels": np.asarray([[v[n].pixels for n in names] for v in views], np.uint8).reshape(
+            -1, len(names), crop, crop, 3
+        ),
+        "relevance": np.asarray([[v[n].relevance for n in names] for v in views], np.float32).reshape(
+            -1, len(names), crop, crop
+        ),
+        "pad_mask": np.asarray([[v[n].pad_mask for n in names] for v in views], bool).reshape(
+            -1, len(names), crop, crop
+        ),
         "score": np.asarray([[v[n].score for n in names] for v in views], np.float64).reshape(-1, len(names)),
     }
     group = node.create_group("examples", overwrite=True)
@@ -360,8 +456,10 @@ def read_padding_results(store_location: str | os.PathLike, class_name: str) -> 
     store = open_store(os.fspath(store_location), "r")
     nodes = experiment_groups(store, class_name)
     if not nodes:
-        raise StoreError(f"the store {store_location} has no padding experiment for class {class_name!r}; "
-                         f"run `spray verify padding --class {class_name}` first")
+        raise StoreError(
+            f"the store {store_location} has no padding experiment for class {class_name!r}; "
+            f"run `spray verify padding --class {class_name}` first"
+        )
     return _results(class_name, nodes[-1], nodes[-1].basename, 0)
 
 
@@ -377,14 +475,18 @@ def write_padding_page(results: PaddingResults, reports: str | os.PathLike) -> P
         strategy_labels=dict(attrs["strategies"]),
         examples=results.examples,
         facts={
-            "model": attrs["model"]["fingerprint"], "data": attrs["dataset"]["name"],
-            "split": attrs["params"]["split"], "seed": attrs["params"]["seed"],
+            "model": attrs["model"]["fingerprint"],
+            "data": attrs["dataset"]["name"],
+            "split": attrs["params"]["split"],
+            "seed": attrs["params"]["seed"],
             "reference colour (RGB)": attrs["params"]["reference_colour"],
             "reference colour source": attrs["reference_colour_source"],
-            "mirror mode": attrs["params"]["mirror_mode"], "samples per group": attrs["params"]["samples"] or "all",
+            "mirror mode": attrs["params"]["mirror_mode"],
+            "samples per group": attrs["params"]["samples"] or "all",
             "images of the class": int(results.table.loc[results.table["member"], "sample_id"].nunique()),
             "images not of the class": int(results.table.loc[~results.table["member"], "sample_id"].nunique()),
-            "failed images": attrs.get("n_errors", 0), "store key": results.params_hash,
+            "failed images": attrs.get("n_errors", 0),
+            "store key": results.params_hash,
         },
     )
     return render_padding_page(page, Path(reports) / padding_page_filename(results.class_name))

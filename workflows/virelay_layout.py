@@ -136,23 +136,31 @@ def _write_dataset(h5py, path: Path, project: Project, labels: np.ndarray) -> No
         file.create_dataset("data", data=images, chunks=(1, *images.shape[1:]), compression="gzip")
         file.create_dataset("label", data=labels)
         file.create_dataset("sample_id", data=_strings(h5py, [s for c in project.categories for s in c.sample_ids]))
-        file.create_dataset("class_name", data=_strings(h5py, [c.class_name for c in project.categories
-                                                                for _ in c.sample_ids]))
+        file.create_dataset(
+            "class_name", data=_strings(h5py, [c.class_name for c in project.categories for _ in c.sample_ids])
+        )
 
 
 def _write_attributions(h5py, path: Path, project: Project, labels: np.ndarray) -> None:
     height, width = project.categories[0].map_shape
     total = len(labels)
     with h5py.File(path, "w") as file:
-        maps = file.create_dataset("attribution", shape=(total, height, width, 2), dtype=np.float32,
-                                   chunks=(1, height, width, 2), compression="gzip", shuffle=True, fillvalue=0.0)
+        maps = file.create_dataset(
+            "attribution",
+            shape=(total, height, width, 2),
+            dtype=np.float32,
+            chunks=(1, height, width, 2),
+            compression="gzip",
+            shuffle=True,
+            fillvalue=0.0,
+        )
         start = 0
         for category in project.categories:
             n = len(category.sample_ids)
             for begin in range(0, n, ROWS_PER_WRITE):
                 stop = min(n, begin + ROWS_PER_WRITE)
                 block = np.asarray(category.relevance(begin, stop), dtype=np.float32)
-                maps[start + begin:start + stop, :, :, 0] = block
+                maps[start + begin : start + stop, :, :, 0] = block
             start += n
         predicted = np.concatenate([c.predicted for c in project.categories]).astype(np.int64)
         file.create_dataset("prediction", data=_one_hot(predicted, len(project.class_names)))
@@ -168,8 +176,12 @@ def _write_analysis(h5py, path: Path, project: Project) -> None:
         for category in project.categories:
             n = len(category.sample_ids)
             group = file.create_group(category.key)
-            group.attrs.update({key: json.dumps(value) if isinstance(value, (dict, list)) else value
-                                for key, value in {"class_name": category.class_name, **category.attrs}.items()})
+            group.attrs.update(
+                {
+                    key: json.dumps(value) if isinstance(value, (dict, list)) else value
+                    for key, value in {"class_name": category.class_name, **category.attrs}.items()
+                }
+            )
             group.create_dataset("index", data=np.arange(start, start + n, dtype=np.uint32))
             embedding = group.create_group("embedding")
             spectral = embedding.create_dataset(SPECTRAL, data=np.asarray(category.eigenvectors, dtype=np.float32))
@@ -177,27 +189,40 @@ def _write_analysis(h5py, path: Path, project: Project) -> None:
             for name, coordinates in category.embeddings.items():
                 embedding.create_dataset(name, data=np.asarray(coordinates, dtype=np.float32))
             clustering = group.create_group("cluster").create_dataset(
-                category.clusterer, data=np.asarray(category.labels, dtype=np.int32))
+                category.clusterer, data=np.asarray(category.labels, dtype=np.int32)
+            )
             used = max(category.n_clusters, 2)  # the eigenvectors the clusterer saw (spray.analysis.clustering)
-            clustering.attrs.update({"embedding": SPECTRAL, "k": category.n_clusters,
-                                     "index": np.arange(used, dtype=np.uint32)})
+            clustering.attrs.update(
+                {"embedding": SPECTRAL, "k": category.n_clusters, "index": np.arange(used, dtype=np.uint32)}
+            )
             start += n
 
 
 def _project_yaml(project: Project, thumbnail_side: int) -> str:
     import yaml  # PyYAML comes with dask, a core dependency
 
-    document = {"project": {
-        "name": project.name,
-        "model": project.model,
-        "label_map": LABEL_MAP_FILE,
-        "dataset": {"name": project.dataset, "type": "hdf5", "path": DATASET_FILE,
-                    "input_width": thumbnail_side, "input_height": thumbnail_side,
-                    "down_sampling_method": "none", "up_sampling_method": "none"},
-        "attributions": {"attribution_method": project.attribution_method,
-                         "attribution_strategy": project.attribution_strategy, "sources": [ATTRIBUTION_FILE]},
-        "analyses": [{"analysis_method": ANALYSIS_METHOD, "sources": [ANALYSIS_FILE]}],
-    }}
+    document = {
+        "project": {
+            "name": project.name,
+            "model": project.model,
+            "label_map": LABEL_MAP_FILE,
+            "dataset": {
+                "name": project.dataset,
+                "type": "hdf5",
+                "path": DATASET_FILE,
+                "input_width": thumbnail_side,
+                "input_height": thumbnail_side,
+                "down_sampling_method": "none",
+                "up_sampling_method": "none",
+            },
+            "attributions": {
+                "attribution_method": project.attribution_method,
+                "attribution_strategy": project.attribution_strategy,
+                "sources": [ATTRIBUTION_FILE],
+            },
+            "analyses": [{"analysis_method": ANALYSIS_METHOD, "sources": [ANALYSIS_FILE]}],
+        }
+    }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
@@ -206,11 +231,14 @@ def _check(project: Project) -> None:
         raise SprayError("nothing to export: no class with a stored analysis was given")
     names = [set(c.embeddings) for c in project.categories]
     if any(n != names[0] for n in names) or len({c.clusterer for c in project.categories}) > 1:
-        raise SprayError("the exported classes have different embeddings or clusterers, which one ViRelAy project "
-                         "cannot show; export them separately with --class")
+        raise SprayError(
+            "the exported classes have different embeddings or clusterers, which one ViRelAy project "
+            "cannot show; export them separately with --class"
+        )
     if len({c.map_shape for c in project.categories}) > 1 or len({c.images.shape[1:] for c in project.categories}) > 1:
-        raise SprayError("the exported classes have maps or thumbnails of different sizes; export them separately "
-                         "with --class")
+        raise SprayError(
+            "the exported classes have maps or thumbnails of different sizes; export them separately with --class"
+        )
 
 
 def write_project(project: Project, out_dir: str | os.PathLike) -> Path:
@@ -222,9 +250,11 @@ def write_project(project: Project, out_dir: str | os.PathLike) -> Path:
     _check(project)
     out = Path(out_dir)
     labels = _n_hot(project)
-    writers = ((DATASET_FILE, lambda p: _write_dataset(h5py, p, project, labels)),
-               (ATTRIBUTION_FILE, lambda p: _write_attributions(h5py, p, project, labels)),
-               (ANALYSIS_FILE, lambda p: _write_analysis(h5py, p, project)))
+    writers = (
+        (DATASET_FILE, lambda p: _write_dataset(h5py, p, project, labels)),
+        (ATTRIBUTION_FILE, lambda p: _write_attributions(h5py, p, project, labels)),
+        (ANALYSIS_FILE, lambda p: _write_analysis(h5py, p, project)),
+    )
     for name, write in writers:  # hidden temporary file, then renamed: never half a file under its name
         temporary = out / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
         try:
@@ -232,8 +262,9 @@ def write_project(project: Project, out_dir: str | os.PathLike) -> Path:
             os.replace(temporary, out / name)
         finally:
             temporary.unlink(missing_ok=True)
-    label_map = [{"index": i, "word_net_id": category_key(i), "name": name}
-                 for i, name in enumerate(project.class_names)]
+    label_map = [
+        {"index": i, "word_net_id": category_key(i), "name": name} for i, name in enumerate(project.class_names)
+    ]
     write_text_atomically(out / LABEL_MAP_FILE, json.dumps(label_map, indent=2, ensure_ascii=False) + "\n")
     side = int(project.categories[0].images.shape[1])
     return write_text_atomically(out / PROJECT_FILE, _project_yaml(project, side))

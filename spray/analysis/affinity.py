@@ -19,7 +19,9 @@ EDGE_WEIGHT_DEFAULT: EdgeWeight = "binary"
 """All thesis evaluations used binary edges (L2067); distance weights gave "highly similar results"."""
 
 
-def edge_weights(graph: NeighborGraph, how: EdgeWeight = EDGE_WEIGHT_DEFAULT, heat_scale: float | None = None) -> np.ndarray:
+def edge_weights(
+    graph: NeighborGraph, how: EdgeWeight = EDGE_WEIGHT_DEFAULT, heat_scale: float | None = None
+) -> np.ndarray:
     """Weights of the directed kNN edges.
 
     ``binary``: 1 (Eq. 6.1). ``distance``: the Euclidean distance itself (L2067); note that this

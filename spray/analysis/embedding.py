@@ -90,9 +90,7 @@ def tsne_on_features(
     """The alternative input: openTSNE on the pooled features themselves, perplexity 7 (L2100)."""
     from openTSNE import TSNE
 
-    model = TSNE(
-        perplexity=perplexity, early_exaggeration=early_exaggeration, random_state=random_state, n_jobs=n_jobs
-    )
+    model = TSNE(perplexity=perplexity, early_exaggeration=early_exaggeration, random_state=random_state, n_jobs=n_jobs)
     return np.asarray(model.fit(features), dtype=np.float64)
 
 

@@ -133,15 +133,11 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         degenerate = warn_if_degenerate(self.features_)
         self.k_ = check_k(self.k if self.k is not None else knn.default_k(n, self.knn_log_base), n)
         with stage(self.timings_, "knn"):
-            self.neighbors_ = knn.knn(
-                self.features_, self.k_, self.knn_method, self.random_state, n_jobs=self.n_jobs
-            )
+            self.neighbors_ = knn.knn(self.features_, self.k_, self.knn_method, self.random_state, n_jobs=self.n_jobs)
         with stage(self.timings_, "laplacian"):
             self.affinity_ = affinity_module.knn_affinity(self.neighbors_, self.symmetrize, self.edge_weight)
         with stage(self.timings_, "eigen"):
-            solved = spectrum.smallest_eigenpairs(
-                self.affinity_, self.n_eigenvalues, self.laplacian, self.random_state
-            )
+            solved = spectrum.smallest_eigenpairs(self.affinity_, self.n_eigenvalues, self.laplacian, self.random_state)
         self.eigenvalues_, self.eigenvectors_ = solved.eigenvalues, solved.eigenvectors
         self.eigengap_ = solved.eigengap
         self.n_components_ = solved.n_components
@@ -149,8 +145,14 @@ class SpectralRelevanceAnalysis(BaseEstimator):
         if not degenerate:
             with stage(self.timings_, "twins"):
                 self.twins_ = null.twin_reference(
-                    self.features_, self.k_, self.n_twins, self.symmetrize, self.edge_weight, self.laplacian,
-                    self.knn_method, self.random_state,
+                    self.features_,
+                    self.k_,
+                    self.n_twins,
+                    self.symmetrize,
+                    self.edge_weight,
+                    self.laplacian,
+                    self.knn_method,
+                    self.random_state,
                 )
         self.n_clusters_ = self._resolve_n_clusters(degenerate)
         with stage(self.timings_, "cluster"):
@@ -159,9 +161,7 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             )
         self.embedding_ = self._embed(degenerate)
         with stage(self.timings_, "describe"):
-            described, self.prototypes_ = describe_clusters(
-                self.pooled_, self.features_, self.labels_, self.affinity_
-            )
+            described, self.prototypes_ = describe_clusters(self.pooled_, self.features_, self.labels_, self.affinity_)
             spatial = self.pooled_ if self.pooled_ is not None else self.features_
             self.clusters_ = score_clusters(
                 described, self.labels_, spatial, self.affinity_, self.twins_, self.random_state
@@ -189,7 +189,9 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             self.suggested_n_clusters_ = 1
             return 1
         if self.n_clusters_rule == "largest-gap":
-            self.suggested_n_clusters_ = spectrum.auto_n_clusters(self.eigenvalues_, self.max_clusters, self.min_clusters)
+            self.suggested_n_clusters_ = spectrum.auto_n_clusters(
+                self.eigenvalues_, self.max_clusters, self.min_clusters
+            )
         else:
             assert self.twins_ is not None  # fitted for every sample that is not degenerate
             self.suggested_n_clusters_ = spectrum.significant_n_clusters(
@@ -234,7 +236,8 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             n_clusters=self.n_clusters_,
             n_clusters_rule="given" if self.n_clusters is not None else self.n_clusters_rule,
             gap_rule=f"ratio >= {spectrum.MIN_GAP_RATIO:g} and {spectrum.GAP_Z:g} twin sd above the twins' gap"
-            if self.n_clusters_rule == "significant-gap" else f"argmax of gaps {self.min_clusters}..{self.max_clusters}",
+            if self.n_clusters_rule == "significant-gap"
+            else f"argmax of gaps {self.min_clusters}..{self.max_clusters}",
             twin_conductance=None if self.twins_ is None else self.twins_.conductance,
             n_components=self.n_components_,
             tsne_perplexity=embedding.TSNE_PERPLEXITY,
@@ -243,4 +246,3 @@ class SpectralRelevanceAnalysis(BaseEstimator):
             embeddings=list(self.embeddings),
         )
         return params
-

@@ -233,7 +233,9 @@ def _neighbors_of_duplicated_rows(x: np.ndarray, k: int, block_rows: int) -> tup
     order = np.lexsort((member, dist, owner))
     owner, member, dist = owner[order], member[order], dist[order]
     first_of = np.searchsorted(owner, np.arange(n_groups))
-    listing = first_of[:, None] + np.arange(k + 1)  # k + 1 nearest rows of each group, a copy of the row itself among them
+    listing = first_of[:, None] + np.arange(
+        k + 1
+    )  # k + 1 nearest rows of each group, a copy of the row itself among them
     lists, lists_dist = member[listing], dist[listing]
     # each row drops itself from its group's list (or the list's last entry when it is not listed)
     own = lists[group]

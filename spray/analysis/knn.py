@@ -64,7 +64,9 @@ def exact_knn(features: np.ndarray, k: int, rows: np.ndarray | None = None, bloc
     return NeighborGraph(*exact_neighbors(features, k, rows, block_rows), exact=True)
 
 
-def approximate_knn(features: np.ndarray, k: int, random_state: int | None = 0, n_jobs: int | None = None) -> NeighborGraph:
+def approximate_knn(
+    features: np.ndarray, k: int, random_state: int | None = 0, n_jobs: int | None = None
+) -> NeighborGraph:
     """NN-descent graph (pynndescent) with ``BUILD_NEIGHBORS_FACTOR * (k + 1)`` neighbours, cut to k."""
     from pynndescent import NNDescent
 
@@ -83,8 +85,9 @@ def approximate_knn(features: np.ndarray, k: int, random_state: int | None = 0, 
     return NeighborGraph(*_drop_self(features, candidates, candidate_distances, k), exact=False)
 
 
-def _drop_self(features: np.ndarray, candidates: np.ndarray, candidate_distances: np.ndarray,
-               k: int) -> tuple[np.ndarray, np.ndarray]:
+def _drop_self(
+    features: np.ndarray, candidates: np.ndarray, candidate_distances: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove each row's own index (and unfilled -1 slots) from its candidates and keep the k nearest.
 
     Candidates are ranked by NN-descent's own (float32) distances; only the k kept per row are
@@ -131,7 +134,5 @@ def recall(approximate: NeighborGraph, exact_of_rows: NeighborGraph, rows: np.nd
     ``exact_of_rows`` is ``exact_knn(features, k, rows)``: its i-th row belongs to ``rows[i]``.
     """
     rows = np.arange(len(exact_of_rows.indices)) if rows is None else rows
-    found = sum(
-        len(np.intersect1d(approximate.indices[r], exact_of_rows.indices[i])) for i, r in enumerate(rows)
-    )
+    found = sum(len(np.intersect1d(approximate.indices[r], exact_of_rows.indices[i])) for i, r in enumerate(rows))
     return found / (len(rows) * exact_of_rows.k)

@@ -83,7 +83,11 @@ def top_eigenpairs(
 
 
 def _top_eigenpairs(
-    matrix: sp.spmatrix, m: int, exclude: RowDisjointBasis, rng: np.random.Generator, tol: float,
+    matrix: sp.spmatrix,
+    m: int,
+    exclude: RowDisjointBasis,
+    rng: np.random.Generator,
+    tol: float,
     max_steps: int | None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     n = matrix.shape[0]
@@ -132,7 +136,12 @@ def _top_eigenpairs(
 
 
 def _next_overlaps(
-    alpha: np.ndarray, beta: np.ndarray, overlap: np.ndarray, overlap_before: np.ndarray, j: int, b: float,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    overlap: np.ndarray,
+    overlap_before: np.ndarray,
+    j: int,
+    b: float,
     noise: float,
 ) -> np.ndarray:
     """Simon's recurrence: estimates of |v_{j+1} . v_k| for k <= j + 1 from those of v_j and v_{j-1}.

@@ -107,7 +107,9 @@ def twin_reference(
         return _twin_reference(features, k, n_twins, symmetrize, edge_weight, laplacian, knn_method, random_state)
 
 
-def _twin_reference(features, k, n_twins, symmetrize, edge_weight, laplacian, knn_method, random_state) -> TwinReference:
+def _twin_reference(
+    features, k, n_twins, symmetrize, edge_weight, laplacian, knn_method, random_state
+) -> TwinReference:
     rng = np.random.default_rng([0 if random_state is None else random_state, 62])
     sampler = TwinSampler(features)
     spectra, cuts = [], []
@@ -115,10 +117,12 @@ def _twin_reference(features, k, n_twins, symmetrize, edge_weight, laplacian, kn
         twin = sampler.draw(rng)
         graph = knn_module.knn(twin, k, knn_method, int(rng.integers(2**31)))
         w = affinity_module.knn_affinity(graph, symmetrize, edge_weight)
-        solved = smallest_eigenpairs(w, min(N_TWIN_EIGENVALUES, len(twin)), laplacian, int(rng.integers(2**31)),
-                                     dense_max_n=TWIN_DENSE_MAX_N)
+        solved = smallest_eigenpairs(
+            w, min(N_TWIN_EIGENVALUES, len(twin)), laplacian, int(rng.integers(2**31)), dense_max_n=TWIN_DENSE_MAX_N
+        )
         spectra.append(solved.eigenvalues)
-        labels = cluster_spectral_embedding(solved.eigenvectors, 2, random_state=int(rng.integers(2**31)),
-                                            n_init=TWIN_N_INIT)
+        labels = cluster_spectral_embedding(
+            solved.eigenvectors, 2, random_state=int(rng.integers(2**31)), n_init=TWIN_N_INIT
+        )
         cuts += [conductance(w, labels, c) for c in (0, 1)]
     return TwinReference(np.vstack(spectra), np.asarray(cuts))

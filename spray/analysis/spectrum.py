@@ -150,7 +150,9 @@ def significant_n_clusters(
     return max(chosen, min(max(1, min_clusters), max_clusters))
 
 
-def null_space(affinity: sp.spmatrix, component_labels: np.ndarray, n_components: int, kind: LaplacianKind) -> sp.csc_matrix:
+def null_space(
+    affinity: sp.spmatrix, component_labels: np.ndarray, n_components: int, kind: LaplacianKind
+) -> sp.csc_matrix:
     """(N, c) orthonormal indicator eigenvectors of the zero eigenvalue, one per component, largest first.
 
     For L_sym the vector of component c is D^1/2 1_c / ||D^1/2 1_c||; for L and L_rw it is

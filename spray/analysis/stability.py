@@ -50,8 +50,9 @@ def label_stability(fitted, maps: np.ndarray, mode: str = "full") -> pd.DataFram
     variants = stability_variants(fitted, n, mode)
     rows = []
     for parameter, value in variants:
-        refit = clone(fitted).set_params(embeddings=(), n_clusters=fitted.n_clusters_, k=fitted.k_,
-                                         n_twins=min(fitted.n_twins, STABILITY_TWINS))
+        refit = clone(fitted).set_params(
+            embeddings=(), n_clusters=fitted.n_clusters_, k=fitted.k_, n_twins=min(fitted.n_twins, STABILITY_TWINS)
+        )
         refit.set_params(**{parameter: value}).fit(maps)
         rows.append(
             {

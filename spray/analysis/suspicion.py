@@ -80,8 +80,13 @@ def separation(phi: float, twin_conductance: float) -> float:
     return float(np.log(twin_conductance / max(phi, twin_conductance / MAX_SEPARATION_RATIO)))
 
 
-def distinctness(shares: np.ndarray, inside: np.ndarray, rng: np.random.Generator,
-                 n_sets: int = N_CHANCE_SETS, spread: float = DISTINCTNESS_SPREAD) -> float:
+def distinctness(
+    shares: np.ndarray,
+    inside: np.ndarray,
+    rng: np.random.Generator,
+    n_sets: int = N_CHANCE_SETS,
+    spread: float = DISTINCTNESS_SPREAD,
+) -> float:
     """Share of the members' relevance beyond the rest's usual placement, minus its chance level.
 
     ``shares``: (N, D) from ``placement``; ``inside``: (N,) bool members. The chance level is
@@ -126,7 +131,9 @@ def score_clusters(
     rows = []
     for c in table["cluster"]:
         inside = labels == c
-        part_separation = separation(conductance(affinity, labels, c), reference.conductance) if reference is not None else 0.0
+        part_separation = (
+            separation(conductance(affinity, labels, c), reference.conductance) if reference is not None else 0.0
+        )
         part_distinct = distinctness(shares, inside, rng) if reference is not None else 0.0
         rows.append((part_separation, part_distinct))
     table["separation"] = [r[0] for r in rows]

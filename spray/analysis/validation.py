@@ -20,7 +20,9 @@ def check_maps(maps: object, grid: int | None) -> np.ndarray:
     """The maps as an array: (N, H, W) when ``grid`` is set, (N, D) or (N, G, G) when ``grid`` is None."""
     array = np.asarray(maps)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise AnalysisInputError(f"maps must be numeric, got dtype {array.dtype}; pass a float array of relevance maps.")
+        raise AnalysisInputError(
+            f"maps must be numeric, got dtype {array.dtype}; pass a float array of relevance maps."
+        )
     if grid is not None and array.ndim != 3:
         raise AnalysisInputError(
             f"maps must have shape (N, H, W) when grid={grid}, got {array.shape}; sum colour channels first (L938) "

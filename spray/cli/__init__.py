@@ -25,15 +25,27 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("spray.cli.report", "report", "Write the HTML reports from the store."),
     "serve": ("spray.cli.serve", "serve", "Serve the reports folder on 127.0.0.1 for browsing."),
     "info": ("spray.cli.store_commands", "info", "List models, datasets and classes in a store."),
-    "check": ("spray.cli.store_commands", "check", "Verify a store: decode every done chunk (checksums), finite maps; --repair marks damage for recompute."),
-    "unlock": ("spray.cli.unlock", "unlock", "List and remove the locks a gone run left beside a store (with a warning)."),
+    "check": (
+        "spray.cli.store_commands",
+        "check",
+        "Verify a store: decode every done chunk (checksums), finite maps; --repair marks damage for recompute.",
+    ),
+    "unlock": (
+        "spray.cli.unlock",
+        "unlock",
+        "List and remove the locks a gone run left beside a store (with a warning).",
+    ),
     "demo": ("spray.cli.demo", "demo", "The built-in demo world: generate, export, train its model."),
     "verify": ("spray.cli.verify", "verify", "Verification experiments for a suspected shortcut (padding)."),
     "audit": ("spray.cli.audit", "audit", "Nightly model audit: analyse, compare with the last run, alert."),
     "export": ("spray.cli.export", "export", "Export stored analyses for other tools (a ViRelAy project)."),
     "layers": ("spray.cli.layers", "layers", "List a model's inner layers that --layer can read relevance at."),
     "tag": ("spray.cli.tag", "tag", "Tag a cluster as shortcut, legitimate or unsure; the tag follows it."),
-    "schedule": ("spray.cli.schedule", "schedule", "Schedule nightly audits (cron line, systemd timer, or in-process)."),
+    "schedule": (
+        "spray.cli.schedule",
+        "schedule",
+        "Schedule nightly audits (cron line, systemd timer, or in-process).",
+    ),
 }
 
 

@@ -80,8 +80,15 @@ def audit(ctx: click.Context, config_path: str | None, on_findings: str | None, 
 
 
 @audit.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The audit TOML file (finds the history).")
-@click.option("--history", "history_path", type=click.Path(file_okay=False), help="The history folder itself, instead of --config.")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="The audit TOML file (finds the history)."
+)
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(file_okay=False),
+    help="The history folder itself, instead of --config.",
+)
 @click.option("--model-name", help="Only audits of this model name.")
 @click.option("--clusters", is_flag=True, help="One row per cluster (size, suspicion) instead of one per class.")
 @one_line_errors

@@ -20,10 +20,21 @@ from workflows.settings import MAX_GRID, ComputeSettings
 @click.command()
 @CLASS_OPTION
 @apply(MODEL_OPTIONS + PIPELINE_OPTIONS + STORE_OPTIONS + COMPUTE_OPTIONS)
-@click.option("--grid", "grids", multiple=True, type=click.IntRange(min=1, max=MAX_GRID), metavar="G",
-              help="Sum-pooling grid GxG to store; repeat for several. [default: 20, thesis L2100]")
-@click.option("--chunk-size", "chunk_size", type=click.IntRange(min=1), default=None,
-              help=f"Samples per store chunk, which is also one task. [default: {ComputeSettings().chunk_size}]")
+@click.option(
+    "--grid",
+    "grids",
+    multiple=True,
+    type=click.IntRange(min=1, max=MAX_GRID),
+    metavar="G",
+    help="Sum-pooling grid GxG to store; repeat for several. [default: 20, thesis L2100]",
+)
+@click.option(
+    "--chunk-size",
+    "chunk_size",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Samples per store chunk, which is also one task. [default: {ComputeSettings().chunk_size}]",
+)
 @one_line_errors
 def compute(config_file, classes, grids, **flags) -> None:
     """Compute LRP relevance maps for every sample of a class into the Zarr store.
@@ -40,14 +51,22 @@ def compute(config_file, classes, grids, **flags) -> None:
     from workflows.compute import compute_classes
 
     results = compute_classes(
-        config.store, list(config.classes), model_spec=config.model_spec(), source_spec=config.data,
-        split=config.split, settings=config.compute, scheduler=config.scheduler, workers=config.workers,
-        force=config.force, wait=config.wait,
+        config.store,
+        list(config.classes),
+        model_spec=config.model_spec(),
+        source_spec=config.data,
+        split=config.split,
+        settings=config.compute,
+        scheduler=config.scheduler,
+        workers=config.workers,
+        force=config.force,
+        wait=config.wait,
     )
     for result in results:
         errors = f", {result.n_errors} unreadable or failed (recorded)" if result.n_errors else ""
-        click.echo(f"{result.key.class_name}: {result.n_samples} samples, {result.n_computed} maps computed now"
-                   f"{errors}")
+        click.echo(
+            f"{result.key.class_name}: {result.n_samples} samples, {result.n_computed} maps computed now{errors}"
+        )
         if result.warning:
             click.echo(f"  warning: {result.warning}")
     click.echo(f"store: {config.store}")

@@ -23,16 +23,27 @@ def demo() -> None:
 
 @demo.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--layout", type=click.Choice(["folder", "voc"]), default="folder", show_default=True,
-              help="folder: DIR/<split>/<class>/<id>.png; voc: JPEGImages/, Annotations/, ImageSets/Main/.")
-@click.option("--split", "splits", multiple=True, type=click.Choice(["train", "test"]),
-              help="Split(s) to write (repeatable). Default: both.")
+@click.option(
+    "--layout",
+    type=click.Choice(["folder", "voc"]),
+    default="folder",
+    show_default=True,
+    help="folder: DIR/<split>/<class>/<id>.png; voc: JPEGImages/, Annotations/, ImageSets/Main/.",
+)
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    type=click.Choice(["train", "test"]),
+    help="Split(s) to write (repeatable). Default: both.",
+)
 @click.option("--class", "classes", multiple=True, help="Class(es) to write (repeatable). Default: all.")
 @click.option("--limit", type=int, default=None, help="At most this many images per class and split.")
 @click.option("--seed", type=int, default=0, show_default=True, help="World seed (0 = the model's world).")
 @one_line_errors
-def export(directory: Path, layout: str, splits: tuple[str, ...], classes: tuple[str, ...],
-           limit: int | None, seed: int) -> None:
+def export(
+    directory: Path, layout: str, splits: tuple[str, ...], classes: tuple[str, ...], limit: int | None, seed: int
+) -> None:
     """Write the demo images to DIRECTORY, readable back as `--data DIRECTORY`.
 
     Also writes shortcuts.json (sample id -> planted shortcut kind).
@@ -53,8 +64,12 @@ demo.add_command(export, name="generate")
 @demo.command()
 @click.option("--epochs", type=int, default=None, help="Training epochs. Default: 10.")
 @click.option("--seed", type=int, default=None, help="Training seed. Default: 0.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write demo_model.pt/.json. Default: the package's checkpoint folder.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write demo_model.pt/.json. Default: the package's checkpoint folder.",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="torch CPU threads.")
 @one_line_errors
 def train(epochs: int | None, seed: int | None, out: Path | None, threads: int) -> None:

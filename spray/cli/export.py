@@ -31,5 +31,7 @@ def virelay(out_dir: str, classes: tuple[str, ...] | None, store: str | None, va
 
     project, categories = export_virelay(store or RunConfig().store, out_dir, classes, variant)
     samples = sum(len(c.sample_ids) for c in categories)
-    click.echo(f"wrote {project.resolve()} ({len(categories)} class{'es' if len(categories) != 1 else ''}, "
-               f"{samples} samples): open it with `virelay {project}`")
+    click.echo(
+        f"wrote {project.resolve()} ({len(categories)} class{'es' if len(categories) != 1 else ''}, "
+        f"{samples} samples): open it with `virelay {project}`"
+    )

@@ -31,16 +31,21 @@ def report(store, reports, variant) -> None:
     if variant is not None:
         groups = [g for g in groups if g.key.maps_id.startswith(variant) or g.key.model_id.startswith(variant)]
     if not groups:
-        raise SprayError(f"store {store} holds no analysed class" + (f" under --variant {variant}" if variant else "")
-                         + "; run `spray analyze --class NAME` first")
+        raise SprayError(
+            f"store {store} holds no analysed class"
+            + (f" under --variant {variant}" if variant else "")
+            + "; run `spray analyze --class NAME` first"
+        )
     variants: dict[tuple, float] = {}
     for group in groups:  # the time of each variant's newest analysis
         variants[group.key[:3]] = max(variants.get(group.key[:3], 0.0), group.read_analysis().written_at)
     chosen = max(variants, key=lambda key: variants[key])
     if len(variants) > 1:
         others = ", ".join(key[2][:8] for key in variants if key != chosen)
-        click.echo(f"the store holds analyses of {len(variants)} settings; showing the latest ({chosen[2][:8]}); "
-                   f"others: {others} (pick one with --variant ID)")
+        click.echo(
+            f"the store holds analyses of {len(variants)} settings; showing the latest ({chosen[2][:8]}); "
+            f"others: {others} (pick one with --variant ID)"
+        )
     groups = [g for g in groups if g.key[:3] == chosen]
     tags = tags_by_class(opened, [g.key.class_name for g in groups])
     for path in write_reports(groups, reports, provenance={"store": str(store), "maps settings": chosen[2]}, tags=tags):

@@ -49,8 +49,10 @@ def run(config_file, classes, **flags) -> None:
     for outcome in result.outcomes:
         computed = f"{outcome.n_computed} maps computed" if outcome.n_computed else "maps reused"
         analysis = "analysis reused" if outcome.reused_analysis else "analysed"
-        click.echo(f"{outcome.class_name}: {outcome.n_samples} samples ({computed}, {analysis}), "
-                   f"{outcome.n_clusters} cluster(s)")
+        click.echo(
+            f"{outcome.class_name}: {outcome.n_samples} samples ({computed}, {analysis}), "
+            f"{outcome.n_clusters} cluster(s)"
+        )
         if outcome.warning:
             click.echo(f"  warning: {outcome.warning}")
     for class_name, reason in result.skipped.items():

@@ -11,18 +11,29 @@ from spray.cli.errors import one_line_errors
 
 @click.command()
 @click.option("--at", "at", default="02:00", show_default=True, help="Time of day, HH:MM, local time of this machine.")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The audit TOML file.")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False), help="The audit TOML file."
+)
 @click.option("--on-findings", metavar="CMD", help="Passed on to `spray audit --on-findings`.")
-@click.option("--install", is_flag=True, help="Add the line to your crontab (replacing an earlier one for this config).")
+@click.option(
+    "--install", is_flag=True, help="Add the line to your crontab (replacing an earlier one for this config)."
+)
 @click.option(
     "--systemd",
     "systemd_dir",
     type=click.Path(file_okay=False),
     help="Write spray-audit.service and spray-audit.timer into DIR instead (e.g. ~/.config/systemd/user).",
 )
-@click.option("--run", "run_now", is_flag=True, help="Stay in the foreground and run the audit daily (APScheduler), for containers.")
+@click.option(
+    "--run",
+    "run_now",
+    is_flag=True,
+    help="Stay in the foreground and run the audit daily (APScheduler), for containers.",
+)
 @one_line_errors
-def schedule(at: str, config_path: str, on_findings: str | None, install: bool, systemd_dir: str | None, run_now: bool) -> None:
+def schedule(
+    at: str, config_path: str, on_findings: str | None, install: bool, systemd_dir: str | None, run_now: bool
+) -> None:
     """Schedule a daily `spray audit --config FILE`.
 
     By default prints a crontab line; --install adds it to your crontab, --systemd DIR writes a

@@ -41,8 +41,10 @@ class ReportsHandler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self) -> BinaryIO | None:  # the base class's hook for GET and HEAD
         if not self._host_allowed():
-            self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "this server answers only requests for "
-                            + ", ".join(sorted(self.server.allowed_hosts)))
+            self.send_error(
+                HTTPStatus.MISDIRECTED_REQUEST,
+                "this server answers only requests for " + ", ".join(sorted(self.server.allowed_hosts)),
+            )
             return None
         path = self._file()
         if path is None:
@@ -97,8 +99,11 @@ class ReportsHandler(http.server.SimpleHTTPRequestHandler):
         except (OSError, RuntimeError):  # missing, or a symlink loop
             self.send_error(HTTPStatus.NOT_FOUND)
             return None
-        if not path.is_relative_to(root) or not path.is_file() \
-                or any(part.startswith(".") for part in path.relative_to(root).parts):
+        if (
+            not path.is_relative_to(root)
+            or not path.is_file()
+            or any(part.startswith(".") for part in path.relative_to(root).parts)
+        ):
             self.send_error(HTTPStatus.NOT_FOUND)  # led out or to a dotfile by a symlink, or not a regular file
             return None
         return path
@@ -120,7 +125,9 @@ class ReportsServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:
         error = sys.exc_info()[1]
-        print(f"spray serve: request from {client_address[0]} failed ({type(error).__name__}: {error})", file=sys.stderr)
+        print(
+            f"spray serve: request from {client_address[0]} failed ({type(error).__name__}: {error})", file=sys.stderr
+        )
 
 
 def make_server(reports: Path, host: str, port: int) -> ReportsServer:
@@ -128,25 +135,39 @@ def make_server(reports: Path, host: str, port: int) -> ReportsServer:
     try:
         return ReportsServer(reports, host, port)
     except socket.gaierror:
-        raise SprayError(f"--host {host!r} is not an address or a name this machine can resolve; "
-                         "give an address such as 127.0.0.1") from None
+        raise SprayError(
+            f"--host {host!r} is not an address or a name this machine can resolve; give an address such as 127.0.0.1"
+        ) from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise SprayError(f"port {port} on {host} is in use (another `spray serve`?); pass another --port, "
-                             "or --port 0 to take a free one") from None
-        raise SprayError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass another --host or "
-                         "--port") from None
+            raise SprayError(
+                f"port {port} on {host} is in use (another `spray serve`?); pass another --port, "
+                "or --port 0 to take a free one"
+            ) from None
+        raise SprayError(
+            f"cannot serve on {host}:{port} ({error.strerror or error}); pass another --host or --port"
+        ) from None
 
 
 @click.command()
-@click.option("--reports", default="spray-reports", show_default=True, type=click.Path(file_okay=False),
-              help="Folder written by `spray run` / `spray report`.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port; 0 takes a free one.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. The default serves this machine only; bind another address "
-                   "only on a network you trust (the reports show your data). Requests must name "
-                   "this address or localhost as their Host.")
+@click.option(
+    "--reports",
+    default="spray-reports",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder written by `spray run` / `spray report`.",
+)
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="TCP port; 0 takes a free one."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. The default serves this machine only; bind another address "
+    "only on a network you trust (the reports show your data). Requests must name "
+    "this address or localhost as their Host.",
+)
 @one_line_errors
 def serve(reports: str, port: int, host: str) -> None:
     """Serve the HTML reports for browsing (they also open straight from disk, offline).

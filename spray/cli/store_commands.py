@@ -12,8 +12,9 @@ from spray.cli.errors import one_line_errors
 
 DEFAULT_STORE = "spray-store.zarr"
 STORE_ARGUMENT = click.argument("store", required=False)
-STORE_OPTION = click.option("--store", "store_option", metavar="PATH",
-                            help=f"The store, as the STORE argument.  [default: ./{DEFAULT_STORE}]")
+STORE_OPTION = click.option(
+    "--store", "store_option", metavar="PATH", help=f"The store, as the STORE argument.  [default: ./{DEFAULT_STORE}]"
+)
 
 
 def resolve_store(argument: str | None, option: str | None) -> str:
@@ -50,13 +51,17 @@ def info(store: str | None, store_option: str | None) -> None:
     rows = summarise(opened)
     click.echo(f"{store}: {len(rows)} class group(s), {_size(opened.size_on_disk())} on disk")
     for (model_id, dataset_id), group_rows in _by_model_and_data(rows).items():
-        click.echo(f"model {model_id[:16]} ({group_rows[0].model_name})  "
-                   f"dataset {dataset_id[:16]} ({group_rows[0].dataset_name})")
+        click.echo(
+            f"model {model_id[:16]} ({group_rows[0].model_name})  "
+            f"dataset {dataset_id[:16]} ({group_rows[0].dataset_name})"
+        )
         for row in group_rows:
             state = "complete" if row.chunks_done == row.n_chunks else f"{row.chunks_done}/{row.n_chunks} chunks done"
             extras = f"grids {','.join(map(str, row.grids))}" + (", full maps" if row.full_maps else "")
-            click.echo(f"  {row.class_name:<20} {row.n_done:>7}/{row.n_samples:<7} maps  {state:<22} "
-                       f"{row.n_errors} errors  {extras}  {row.analyses} analyses")
+            click.echo(
+                f"  {row.class_name:<20} {row.n_done:>7}/{row.n_samples:<7} maps  {state:<22} "
+                f"{row.n_errors} errors  {extras}  {row.analyses} analyses"
+            )
     for problem in opened.problems:
         click.echo(f"not listed: {problem}")
 
@@ -71,9 +76,12 @@ def _by_model_and_data(rows: list) -> dict:
 @click.command()
 @STORE_ARGUMENT
 @STORE_OPTION
-@click.option("--repair", is_flag=True,
-              help="Mark the done chunks with a problem not done, so that the next `spray compute` or "
-                   "`spray run` with the same settings recomputes them, and remove analyses that cannot be decoded.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Mark the done chunks with a problem not done, so that the next `spray compute` or "
+    "`spray run` with the same settings recomputes them, and remove analyses that cannot be decoded.",
+)
 @one_line_errors
 def check(store: str | None, store_option: str | None, repair: bool) -> None:
     """Verify STORE: decode every chunk marked done (each carries a checksum) and every stored
@@ -101,8 +109,10 @@ def check(store: str | None, store_option: str | None, repair: bool) -> None:
         elif all(problem.repairable for problem in problems):
             advice = "`spray check --repair` marks them for recomputation by the next `spray compute` or `spray run`"
         else:
-            advice = "`spray check --repair` marks the damaged chunks for recomputation; recompute the other classes " \
-                     "named with `spray compute --force`"
+            advice = (
+                "`spray check --repair` marks the damaged chunks for recomputation; recompute the other classes "
+                "named with `spray compute --force`"
+            )
         click.echo(f"{store}: {len(problems)} problem(s) in {n_classes} class group(s); {advice}", err=True)
         raise SystemExit(1)
     click.echo(f"{store}: OK ({n_classes} class group(s) checked)")

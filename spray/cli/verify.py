@@ -46,20 +46,45 @@ def verify() -> None:
 @verify.command()
 @click.option("--class", "class_name", required=True, metavar="NAME", help="Class whose output is scored.")
 @apply(MODEL_OPTIONS + PIPELINE_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS + _RUN_OPTIONS)
-@click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Use at most N images of the class and N images not of it (seeded subsample). [default: all]")
-@click.option("--reference-colour", default=None, metavar="R,G,B",
-              help="Fill of the reference-colour strategy. [default: the sky (top rows) of the most typical "
-                   "landscape image of the class, sampled from an image as the thesis did (L2162); recorded]")
-@click.option("--mirror-mode", type=click.Choice(["reflect", "symmetric"]), default="reflect", show_default=True,
-              help="Mirror without (reflect) or with (symmetric) the border pixel; the thesis does not say [A].")
-@click.option("--examples", "n_examples", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Images drawn with a relevance map per strategy (half of the class).")
-@click.option("--seed", type=int, default=None,
-              help="Seed of the subsample, the noise, the random colours, the examples and the bootstrap. [default: 0]")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Use at most N images of the class and N images not of it (seeded subsample). [default: all]",
+)
+@click.option(
+    "--reference-colour",
+    default=None,
+    metavar="R,G,B",
+    help="Fill of the reference-colour strategy. [default: the sky (top rows) of the most typical "
+    "landscape image of the class, sampled from an image as the thesis did (L2162); recorded]",
+)
+@click.option(
+    "--mirror-mode",
+    type=click.Choice(["reflect", "symmetric"]),
+    default="reflect",
+    show_default=True,
+    help="Mirror without (reflect) or with (symmetric) the border pixel; the thesis does not say [A].",
+)
+@click.option(
+    "--examples",
+    "n_examples",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Images drawn with a relevance map per strategy (half of the class).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of the subsample, the noise, the random colours, the examples and the bootstrap. [default: 0]",
+)
 @one_line_errors
-def padding(class_name: str, samples: int | None, reference_colour: str | None, mirror_mode: str, n_examples: int,
-            **flags) -> None:
+def padding(
+    class_name: str, samples: int | None, reference_colour: str | None, mirror_mode: str, n_examples: int, **flags
+) -> None:
     """Test the padding hypothesis for a class (thesis §6.3.1, Figs. 6.8-6.11).
 
     Every image of the split, of the class and not of it, is made square in six ways:
@@ -75,7 +100,10 @@ def padding(class_name: str, samples: int | None, reference_colour: str | None, 
 
     config = config_from_flags(**flags)
     settings = PaddingSettings(
-        class_name=class_name, samples=samples, mirror_mode=mirror_mode, n_examples=n_examples,
+        class_name=class_name,
+        samples=samples,
+        mirror_mode=mirror_mode,
+        n_examples=n_examples,
         reference_colour=parse_colour(reference_colour) if reference_colour is not None else None,
     )
     results = verify_padding(config, settings)
@@ -87,15 +115,38 @@ def padding(class_name: str, samples: int | None, reference_colour: str | None, 
 
 @verify.command()
 @click.option("--class", "class_name", required=True, metavar="NAME", help="Class whose cluster is tested.")
-@click.option("--cluster", "cluster_id", required=True, type=int, metavar="K",
-              help="Cluster id, as on the class page (its stored analysis must exist: run `spray run` first).")
-@apply(MODEL_OPTIONS + PIPELINE_OPTIONS + STORE_OPTIONS + REPORT_OPTIONS
-       + [option for option in COMPUTE_OPTIONS if _option_name(option) != "full_maps"] + _LABELLING_OPTIONS)
-@click.option("--samples", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Use at most N images per target group: the cluster's, other classes', the class's outside the "
-                   "cluster (seeded subsample). [default: all]")
-@click.option("--examples", "n_examples", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Images drawn before and after (half of them the cluster's).")
+@click.option(
+    "--cluster",
+    "cluster_id",
+    required=True,
+    type=int,
+    metavar="K",
+    help="Cluster id, as on the class page (its stored analysis must exist: run `spray run` first).",
+)
+@apply(
+    MODEL_OPTIONS
+    + PIPELINE_OPTIONS
+    + STORE_OPTIONS
+    + REPORT_OPTIONS
+    + [option for option in COMPUTE_OPTIONS if _option_name(option) != "full_maps"]
+    + _LABELLING_OPTIONS
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Use at most N images per target group: the cluster's, other classes', the class's outside the "
+    "cluster (seeded subsample). [default: all]",
+)
+@click.option(
+    "--examples",
+    "n_examples",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Images drawn before and after (half of them the cluster's).",
+)
 @one_line_errors
 def cluster(class_name: str, cluster_id: int, samples: int | None, n_examples: int, **flags) -> None:
     """Test whether a cluster is a shortcut, by intervention (issue 15; cf. thesis L1742-L1753).
@@ -116,8 +167,9 @@ def cluster(class_name: str, cluster_id: int, samples: int | None, n_examples: i
     from workflows.verify_cluster import ClusterSettings, verify_cluster
 
     config = config_from_flags(**flags)
-    results = verify_cluster(config, ClusterSettings(class_name=class_name, cluster=cluster_id, samples=samples,
-                                                     n_examples=n_examples))
+    results = verify_cluster(
+        config, ClusterSettings(class_name=class_name, cluster=cluster_id, samples=samples, n_examples=n_examples)
+    )
     click.echo(results.verdict["headline"])
     for sentence in results.verdict["findings"]:
         click.echo(f"  - {sentence}")

@@ -93,8 +93,10 @@ def _open_cache() -> Iterator[sqlite3.Connection | None]:
         try:
             location.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(location, timeout=30)
-            connection.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
-                               "mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, digest TEXT)")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, ctime_ns INTEGER, inode INTEGER, digest TEXT)"
+            )
             connection.commit()
         except (OSError, sqlite3.Error) as error:
             log.warning("file digest cache %s is unusable (%s); every file is read in full", location, error)
@@ -110,8 +112,11 @@ def _lookup(cache: sqlite3.Connection | None, batch: list[str]) -> dict[str, tup
     if cache is None:
         return {}
     try:
-        rows = cache.execute(f"SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM digests "
-                             f"WHERE path IN ({','.join('?' * len(batch))})", batch).fetchall()
+        rows = cache.execute(
+            f"SELECT path, size, mtime_ns, ctime_ns, inode, digest FROM digests "
+            f"WHERE path IN ({','.join('?' * len(batch))})",
+            batch,
+        ).fetchall()
     except sqlite3.Error:
         return {}
     return {row[0]: (tuple(row[1:5]), row[5]) for row in rows}

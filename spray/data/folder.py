@@ -39,7 +39,9 @@ class ImageFolderSource(ImageSource):
             }
         self.classes = sorted({name for members in self._members.values() for name in members})
         if not self.classes:
-            raise SprayError(f"image folder {self.root} has no class subfolders; put each class's images in root/<class>/")
+            raise SprayError(
+                f"image folder {self.root} has no class subfolders; put each class's images in root/<class>/"
+            )
         empty = [name for name in self.classes if not any(m.get(name) for m in self._members.values())]
         if empty:
             raise SprayError(

@@ -12,9 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from spray.data import file_digests
 from spray.errors import UnreadableImageError
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
 
 
 def is_image_file(path: Path) -> bool:

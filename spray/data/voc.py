@@ -20,8 +20,26 @@ from spray.data.images import read_rgb, tree_fingerprint
 from spray.errors import SprayError
 
 VOC_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog",
-    "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 """The 20 Pascal VOC classes in the official order of the devkit (``VOCcode/VOCinit.m``)."""
 CLASS_LIST = re.compile(r"^(?P<name>.+)_(?P<split>[^_]+)\.txt$")
@@ -98,8 +116,16 @@ class VOCSource(ImageSource):
             if box is None:
                 raise SprayError(f"{path} has an object without a bndbox; fix or remove the annotation")
             xmin, ymin, xmax, ymax = (int(float(box.findtext(k, "0"))) for k in ("xmin", "ymin", "xmax", "ymax"))
-            boxes.append((obj.findtext("name", "").strip(), xmin, ymin, xmax, ymax,
-                          obj.findtext("difficult", "0").strip() == "1"))
+            boxes.append(
+                (
+                    obj.findtext("name", "").strip(),
+                    xmin,
+                    ymin,
+                    xmax,
+                    ymax,
+                    obj.findtext("difficult", "0").strip() == "1",
+                )
+            )
         return tuple(boxes)
 
     def labels(self, sample_id: str) -> frozenset[str]:

@@ -20,8 +20,14 @@ from spray.demo.world import DemoWorld
 LAYOUTS = ("folder", "voc")
 
 
-def export(world: DemoWorld, out: Path, layout: str = "folder", splits: Iterable[str] | None = None,
-           classes: Iterable[str] | None = None, limit: int | None = None) -> int:
+def export(
+    world: DemoWorld,
+    out: Path,
+    layout: str = "folder",
+    splits: Iterable[str] | None = None,
+    classes: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> int:
     """Write (at most ``limit`` per class and split) images; returns how many were written."""
     out = Path(out)
     splits = list(splits or world.splits)

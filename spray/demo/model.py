@@ -40,7 +40,11 @@ def network_from_config(config: dict[str, Any]) -> nn.Sequential:
     """The (untrained) network that a checkpoint config describes."""
     arch = config["architecture"]
     return demo_network(
-        len(config["class_names"]), config["preprocessing"]["crop_size"], arch["widths"], arch["hidden"], arch["dropout"]
+        len(config["class_names"]),
+        config["preprocessing"]["crop_size"],
+        arch["widths"],
+        arch["hidden"],
+        arch["dropout"],
     )
 
 

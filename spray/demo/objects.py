@@ -149,5 +149,11 @@ def cat(p: Painter, colour: Colour, rng: np.random.Generator) -> None:
 
 
 DRAWERS: dict[str, Callable[[Painter, Colour, np.random.Generator], None]] = {
-    "aeroplane": aeroplane, "bird": bird, "boat": boat, "car": car, "cat": cat, "dog": dog, "horse": horse,
+    "aeroplane": aeroplane,
+    "bird": bird,
+    "boat": boat,
+    "car": car,
+    "cat": cat,
+    "dog": dog,
+    "horse": horse,
 }

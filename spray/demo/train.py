@@ -81,8 +81,9 @@ def train(config: TrainConfig = TrainConfig(), out_dir: Path | None = None) -> d
     preprocessing = Preprocessing.from_dict(config.preprocessing)
     train_x, train_y = tensors(world, "train", preprocessing, "render train")
     test_x, test_y = tensors(world, "test", preprocessing, "render test")
-    network = demo_network(len(world.classes), _input_side(preprocessing), list(config.widths), config.hidden,
-                           config.dropout)
+    network = demo_network(
+        len(world.classes), _input_side(preprocessing), list(config.widths), config.hidden, config.dropout
+    )
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, config.learning_rate * 3, total_steps=config.epochs * -(-len(train_y) // config.batch_size)
@@ -107,8 +108,11 @@ def train(config: TrainConfig = TrainConfig(), out_dir: Path | None = None) -> d
         "train_seconds": round(time.time() - started, 1),
         "torch_version": torch.__version__,
     }
-    weights, config_file = (WEIGHTS_FILE, CONFIG_FILE) if out_dir is None else (
-        Path(out_dir) / WEIGHTS_FILE.name, Path(out_dir) / CONFIG_FILE.name)
+    weights, config_file = (
+        (WEIGHTS_FILE, CONFIG_FILE)
+        if out_dir is None
+        else (Path(out_dir) / WEIGHTS_FILE.name, Path(out_dir) / CONFIG_FILE.name)
+    )
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(network.state_dict(), weights)
     config_file.write_text(json.dumps(record, indent=2) + "\n")

@@ -198,7 +198,9 @@ def _place(
     box_height = box_width * aspect
     centre = width * rng.uniform(0.35, 0.65)  # photographers frame the subject near the middle
     left = min(max(centre - box_width / 2, 0.0), width - box_width)
-    in_sky = horizon > 0 and (class_name == "aeroplane" or (class_name == "bird" and (horizon == height or rng.random() < 0.3)))
+    in_sky = horizon > 0 and (
+        class_name == "aeroplane" or (class_name == "bird" and (horizon == height or rng.random() < 0.3))
+    )
     if in_sky:
         top = rng.uniform(0.05 * height, max(0.05 * height, min(horizon, 0.95 * height) - box_height))
     else:
@@ -225,4 +227,9 @@ def _annotations(
     elif class_name == "boat" and kind == "water":
         mask[horizon:] = ~object_mask[horizon:]
         shortcut_kind = "water"
-    return {"boxes": [box], "shortcut": shortcut_kind is not None, "shortcut_mask": mask, "shortcut_kind": shortcut_kind}
+    return {
+        "boxes": [box],
+        "shortcut": shortcut_kind is not None,
+        "shortcut_mask": mask,
+        "shortcut_kind": shortcut_kind,
+    }

@@ -128,19 +128,23 @@ def _explain(
         for name, node in nodes.items():
             value = explanation.values[node]
             if not isinstance(value, torch.Tensor):
-                raise SprayError(f"layer {name!r} outputs a {type(value).__name__}, not a tensor; "
-                                 "name a module that returns one tensor.")
+                raise SprayError(
+                    f"layer {name!r} outputs a {type(value).__name__}, not a tensor; "
+                    "name a module that returns one tensor."
+                )
             outputs[node] = value
         # A layer in a branch held constant (a gate) is outside the relevance flow: zero.
         flowing = [node for node, value in outputs.items() if value.requires_grad]
         relevance, *at_layers = torch.autograd.grad(
-            logits, [x_in, *(outputs[node] for node in flowing)], grad_outputs=start,
-            allow_unused=True, materialize_grads=True,
+            logits,
+            [x_in, *(outputs[node] for node in flowing)],
+            grad_outputs=start,
+            allow_unused=True,
+            materialize_grads=True,
         )
     found = dict(zip(flowing, at_layers, strict=True))
     layers = {
-        name: found[node].detach() if node in found else torch.zeros_like(outputs[node])
-        for name, node in nodes.items()
+        name: found[node].detach() if node in found else torch.zeros_like(outputs[node]) for name, node in nodes.items()
     }
     activations = {name: outputs[node].detach() for name, node in nodes.items()}
     return LayerAttribution(relevance.detach(), logits.detach(), layers, activations)

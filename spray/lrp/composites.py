@@ -67,6 +67,4 @@ def resolve(composite: str | Composite | Rule) -> Composite:
         return Composite.uniform(composite)
     if isinstance(composite, str) and composite in NAMED:
         return NAMED[composite]
-    raise SprayError(
-        f"unknown LRP composite {composite!r}; use one of {sorted(NAMED)}, a Composite or a Rule."
-    )
+    raise SprayError(f"unknown LRP composite {composite!r}; use one of {sorted(NAMED)}, a Composite or a Rule.")

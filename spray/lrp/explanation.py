@@ -42,12 +42,41 @@ from spray.lrp.layers import PARAMETRIC, linear_layer
 from spray.lrp.rules import proportional
 
 _ACTIVATION_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Softplus,
 )
 _ACTIVATION_FUNCTIONS = {
-    F.relu, torch.relu, F.relu6, F.leaky_relu, F.elu, F.selu, F.celu, F.gelu, F.silu, F.mish,
-    torch.tanh, F.tanh, torch.sigmoid, F.sigmoid, F.hardtanh, F.hardswish, F.hardsigmoid,
+    F.relu,
+    torch.relu,
+    F.relu6,
+    F.leaky_relu,
+    F.elu,
+    F.selu,
+    F.celu,
+    F.gelu,
+    F.silu,
+    F.mish,
+    torch.tanh,
+    F.tanh,
+    torch.sigmoid,
+    F.sigmoid,
+    F.hardtanh,
+    F.hardswish,
+    F.hardsigmoid,
     F.softplus,
 }
 _ACTIVATION_METHODS = {"relu", "tanh", "sigmoid"}
@@ -59,12 +88,34 @@ _SOFTMAX_FUNCTIONS = {F.softmax, torch.softmax}  # not element-wise: only as a g
 # Ops that only move values: relevance moves with them (their ordinary gradient).
 _ROUTING_MODULES = (nn.Flatten, nn.Unflatten)
 _ROUTING_FUNCTIONS = {
-    torch.cat, torch.concat, torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
-    torch.permute, torch.transpose, torch.chunk, torch.split, operator.getitem, getattr,
+    torch.cat,
+    torch.concat,
+    torch.flatten,
+    torch.reshape,
+    torch.squeeze,
+    torch.unsqueeze,
+    torch.permute,
+    torch.transpose,
+    torch.chunk,
+    torch.split,
+    operator.getitem,
+    getattr,
 }
 _ROUTING_METHODS = {
-    "view", "reshape", "flatten", "size", "contiguous", "permute", "transpose", "squeeze",
-    "unsqueeze", "dim", "chunk", "split", "expand", "expand_as",
+    "view",
+    "reshape",
+    "flatten",
+    "size",
+    "contiguous",
+    "permute",
+    "transpose",
+    "squeeze",
+    "unsqueeze",
+    "dim",
+    "chunk",
+    "split",
+    "expand",
+    "expand_as",
 }
 # Routing ops that keep each value (a gate seen through them is still a gate).
 _SHAPE_FUNCTIONS = _ROUTING_FUNCTIONS - {torch.cat, torch.concat, getattr}
@@ -75,12 +126,23 @@ _IDENTITY_FUNCTION_NAMES = {"stochastic_depth"}  # torchvision.ops, fx-wrapped: 
 _POOLING_MODULES = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 _POOLING_FUNCTIONS = {F.avg_pool2d, F.adaptive_avg_pool2d, torch.mean}
 # in-place forms run out of place: the explanation graph never writes into a value
-_LINEAR_COMBINATIONS = {operator.add: operator.add, torch.add: operator.add, operator.iadd: operator.add,
-                        operator.sub: operator.sub, torch.sub: operator.sub, operator.isub: operator.sub}
+_LINEAR_COMBINATIONS = {
+    operator.add: operator.add,
+    torch.add: operator.add,
+    operator.iadd: operator.add,
+    operator.sub: operator.sub,
+    torch.sub: operator.sub,
+    operator.isub: operator.sub,
+}
 _LINEAR_COMBINATION_METHODS = {"add": operator.add, "sub": operator.sub}
-_PRODUCTS = {operator.mul: operator.mul, torch.mul: operator.mul, operator.imul: operator.mul,
-             operator.truediv: operator.truediv, torch.div: operator.truediv,
-             operator.itruediv: operator.truediv}
+_PRODUCTS = {
+    operator.mul: operator.mul,
+    torch.mul: operator.mul,
+    operator.imul: operator.mul,
+    operator.truediv: operator.truediv,
+    torch.div: operator.truediv,
+    operator.itruediv: operator.truediv,
+}
 _PRODUCT_METHODS = {"mul": operator.mul, "div": operator.truediv}
 # Output squashing removed before explaining (L848-L868).
 _SQUASH_MODULES = (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)
@@ -99,8 +161,13 @@ class Explanation:
     evaluated node's value after the run.
     """
 
-    def __init__(self, model: nn.Module, graph: ModelGraph, composite: Composite,
-                 masks: dict[torch.fx.Node, Callable[[torch.Tensor], torch.Tensor]] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        graph: ModelGraph,
+        composite: Composite,
+        masks: dict[torch.fx.Node, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    ) -> None:
         self.model, self.graph, self.composite = model, graph.graph, composite
         self.masks = masks or {}
         self.values: dict[torch.fx.Node, object] = {}
@@ -117,8 +184,7 @@ class Explanation:
             raise SprayError("the model returns several outputs; wrap it to return one logits tensor.")
         if _is_squash(result, self.model):
             warnings.warn(
-                f"the model ends in {result.target!r}; explaining its input logits instead "
-                "(thesis L848-L868).",
+                f"the model ends in {result.target!r}; explaining its input logits instead (thesis L848-L868).",
                 stacklevel=5,  # the caller of attribute / attribute_layers / conditional_relevance
             )
             result = result.args[0]
@@ -187,8 +253,9 @@ class Explanation:
         if isinstance(module, nn.LayerNorm):
             weight = None if module.weight is None else module.weight.detach()
             bias = None if module.bias is None else module.bias.detach()
-            return normalisation.layer_norm(args[0], module.normalized_shape, weight, bias, module.eps,
-                                            self.composite.layer_norm_epsilon())
+            return normalisation.layer_norm(
+                args[0], module.normalized_shape, weight, bias, module.eps, self.composite.layer_norm_epsilon()
+            )
         if isinstance(module, nn.Softmax):
             return products.gate_only(args[0], module, _where(node))
         if isinstance(module, _ACTIVATION_MODULES):
@@ -198,8 +265,7 @@ class Explanation:
             if module.return_indices:
                 raise UnsupportedLayerError(_named(node), f"{type(module).__name__}(return_indices=True)")
             pool = pooling.max_pool1d if isinstance(module, nn.MaxPool1d) else pooling.max_pool2d
-            return pool(args[0], module.kernel_size, module.stride, module.padding, module.dilation,
-                        module.ceil_mode)
+            return pool(args[0], module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
         if isinstance(module, nn.AdaptiveMaxPool2d):
             if module.return_indices:
                 raise UnsupportedLayerError(_named(node), "AdaptiveMaxPool2d(return_indices=True)")
@@ -245,8 +311,12 @@ class Explanation:
         if target is F.layer_norm:
             bound = _bind(args, kwargs, _LAYER_NORM_ARGUMENTS)
             return normalisation.layer_norm(
-                bound["input"], bound["normalized_shape"], bound.get("weight"), bound.get("bias"),
-                bound.get("eps", 1e-5), self.composite.layer_norm_epsilon(),
+                bound["input"],
+                bound["normalized_shape"],
+                bound.get("weight"),
+                bound.get("bias"),
+                bound.get("eps", 1e-5),
+                self.composite.layer_norm_epsilon(),
             )
         raise UnsupportedLayerError(_where(node), _describe(target))
 
@@ -269,9 +339,7 @@ class Explanation:
 
     def _product(self, node: torch.fx.Node, op, args):
         a, b = args
-        constant_factor = not products.depends_on_input(b) or (
-            op is operator.mul and not products.depends_on_input(a)
-        )
+        constant_factor = not products.depends_on_input(b) or (op is operator.mul and not products.depends_on_input(a))
         if constant_factor:
             return products.scale(op, a, b)
         if op is not operator.mul:

@@ -58,21 +58,27 @@ def channel_mask(channels: Channels, name: str):
     ``channels``: channel indices for every sample, or a (batch, channels) tensor of weights
     per sample (1 keeps, 0 drops), e.g. a different concept for each copy of an image.
     """
+
     def mask(value: torch.Tensor) -> torch.Tensor:
         if not isinstance(value, torch.Tensor) or value.dim() < 2:
-            raise SprayError(f"layer {name!r} does not output a (batch, channels, ...) tensor; "
-                             "condition on a conv or dense layer.")
+            raise SprayError(
+                f"layer {name!r} does not output a (batch, channels, ...) tensor; condition on a conv or dense layer."
+            )
         batch, count = value.shape[:2]
         broadcast = [1] * (value.dim() - 2)
         if isinstance(channels, torch.Tensor) and channels.dim() == 2:
             if tuple(channels.shape) != (batch, count):
-                raise SprayError(f"the channel weights have shape {tuple(channels.shape)}, not "
-                                 f"(batch, channels) = {(batch, count)} of layer {name!r}.")
+                raise SprayError(
+                    f"the channel weights have shape {tuple(channels.shape)}, not "
+                    f"(batch, channels) = {(batch, count)} of layer {name!r}."
+                )
             return channels.to(value.device, value.dtype).reshape(batch, count, *broadcast)
         index = torch.as_tensor(channels).long().reshape(-1)
         if index.numel() == 0 or bool(((index < 0) | (index >= count)).any()):
-            raise SprayError(f"channels {list(index.tolist())} are not in [0, {count}) of layer {name!r}; "
-                             "pass indices of its output channels (dim 1).")
+            raise SprayError(
+                f"channels {list(index.tolist())} are not in [0, {count}) of layer {name!r}; "
+                "pass indices of its output channels (dim 1)."
+            )
         keep = value.new_zeros(count)
         keep[index.to(value.device)] = 1
         return keep.reshape(1, count, *broadcast)
@@ -90,12 +96,17 @@ def explainable_layers(model: nn.Module, input_shape: Sequence[int]) -> list[tup
     """
     shape = tuple(int(n) for n in input_shape)
     if not shape or min(shape) < 1:
-        raise SprayError(f"input shape {tuple(input_shape)} is not one sample's shape; pass (channels, height, "
-                         "width) with positive sizes.")
+        raise SprayError(
+            f"input shape {tuple(input_shape)} is not one sample's shape; pass (channels, height, "
+            "width) with positive sizes."
+        )
     graph = model_graph(model)
     tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
-    x = torch.zeros((1, *shape), dtype=torch.float32 if tensor is None else tensor.dtype,
-                    device=None if tensor is None else tensor.device)
+    x = torch.zeros(
+        (1, *shape),
+        dtype=torch.float32 if tensor is None else tensor.dtype,
+        device=None if tensor is None else tensor.device,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a final softmax: the logits are explained, as in attribute
         explanation = Explanation(model, graph, resolve("epsilon"))

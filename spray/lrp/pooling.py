@@ -70,13 +70,20 @@ def max_pool2d(
     return _EvenMaxPool.apply(x, _Gathered(pool, table))
 
 
-def max_pool1d(x: torch.Tensor, kernel_size: _Pair, stride: _Pair | None = None, padding: _Pair = 0,
-               dilation: _Pair = 1, ceil_mode: bool = False) -> torch.Tensor:
+def max_pool1d(
+    x: torch.Tensor,
+    kernel_size: _Pair,
+    stride: _Pair | None = None,
+    padding: _Pair = 0,
+    dilation: _Pair = 1,
+    ceil_mode: bool = False,
+) -> torch.Tensor:
     """``F.max_pool1d`` as a 2-d pool over a height-1 input, with the same even split."""
     kernel = _single(kernel_size)
     stride = kernel if stride is None or _absent(stride) else _single(stride)
-    pooled = max_pool2d(x.unsqueeze(-2), (1, kernel), (1, stride), (0, _single(padding)),
-                        (1, _single(dilation)), ceil_mode)
+    pooled = max_pool2d(
+        x.unsqueeze(-2), (1, kernel), (1, stride), (0, _single(padding)), (1, _single(dilation)), ceil_mode
+    )
     return pooled.squeeze(-2)
 
 
@@ -199,11 +206,15 @@ class _Gathered:
         return spread.unflatten(-1, (h + 1, w + 1))[..., :h, :w]
 
 
-def _strided_table(n: int, outputs: int, kernel: int, stride: int, padding: int, dilation: int,
-                   device: torch.device) -> torch.Tensor:
+def _strided_table(
+    n: int, outputs: int, kernel: int, stride: int, padding: int, dilation: int, device: torch.device
+) -> torch.Tensor:
     """Input index of element k of window i: i * stride - padding + k * dilation (n: padding)."""
-    index = (torch.arange(outputs, device=device)[:, None] * stride - padding
-             + torch.arange(kernel, device=device)[None] * dilation)
+    index = (
+        torch.arange(outputs, device=device)[:, None] * stride
+        - padding
+        + torch.arange(kernel, device=device)[None] * dilation
+    )
     return torch.where((index >= 0) & (index < n), index, n)
 
 

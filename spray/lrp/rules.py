@@ -152,8 +152,5 @@ def proportional(function, *inputs, epsilon: float = 0.0):
     epsilon-rule of Eq. 2.22). Constant inputs and constants inside ``function`` (a bias)
     keep no share: they absorb theirs.
     """
-    weighted = [
-        _input_weighted(t) if isinstance(t, torch.Tensor) and t.requires_grad else t
-        for t in inputs
-    ]
+    weighted = [_input_weighted(t) if isinstance(t, torch.Tensor) and t.requires_grad else t for t in inputs]
     return divide_gradient(function(*weighted), epsilon)

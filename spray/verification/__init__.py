@@ -20,7 +20,20 @@ from spray.verification.strategies import (
 from spray.verification.verdict import Verdict, padding_verdict
 
 __all__ = [
-    "BASELINE", "PaddingExperimentError", "PaddingStrategy", "StrategyView", "Verdict", "bootstrap_mean_ci",
-    "explain_strategies", "orientation", "padding_verdict", "parse_colour", "reference_colour_from_images",
-    "strategies", "strategy_preprocessings", "strategy_rows", "summarise", "wilcoxon_p",
+    "BASELINE",
+    "PaddingExperimentError",
+    "PaddingStrategy",
+    "StrategyView",
+    "Verdict",
+    "bootstrap_mean_ci",
+    "explain_strategies",
+    "orientation",
+    "padding_verdict",
+    "parse_colour",
+    "reference_colour_from_images",
+    "strategies",
+    "strategy_preprocessings",
+    "strategy_rows",
+    "summarise",
+    "wilcoxon_p",
 ]

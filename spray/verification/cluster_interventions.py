@@ -65,9 +65,12 @@ def inpaint(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
         cols.append(index[ny[unknown], nx[unknown]])
         rhs[known] += values[ny[known], nx[known]]
     system = sparse.csc_matrix(
-        (np.concatenate([degree, *[-np.ones(r.size) for r in rows]]),
-         (np.concatenate([np.arange(ys.size), *rows]), np.concatenate([np.arange(ys.size), *cols]))),
-        shape=(ys.size, ys.size))
+        (
+            np.concatenate([degree, *[-np.ones(r.size) for r in rows]]),
+            (np.concatenate([np.arange(ys.size), *rows]), np.concatenate([np.arange(ys.size), *cols])),
+        ),
+        shape=(ys.size, ys.size),
+    )
     try:
         filled = splu(system).solve(rhs)
     except RuntimeError:  # singular: a closed part of the mask (cannot happen unless the mask is everything)
@@ -81,8 +84,10 @@ def transplant(target: np.ndarray, donor: np.ndarray, mask: np.ndarray) -> np.nd
     """``target`` with the ``donor``'s pixels inside ``mask`` pasted at the same place."""
     target, donor = np.asarray(target), np.asarray(donor)
     if target.shape != donor.shape or target.shape[:2] != np.shape(mask):
-        raise ClusterVerificationError(f"cannot paste a {donor.shape[:2]} image's region of {np.shape(mask)} into a "
-                                       f"{target.shape[:2]} image; every input must have the model's input size")
+        raise ClusterVerificationError(
+            f"cannot paste a {donor.shape[:2]} image's region of {np.shape(mask)} into a "
+            f"{target.shape[:2]} image; every input must have the model's input size"
+        )
     out = target.copy()
     out[mask] = donor[mask]
     return out
@@ -95,8 +100,9 @@ def shift_mask(mask: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     out = np.zeros_like(mask)
     if abs(dy) >= height or abs(dx) >= width:
         return out
-    out[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
-        mask[max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+    out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = mask[
+        max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)
+    ]
     return out
 
 
@@ -121,7 +127,8 @@ def control_offset(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int
     """One random offset of :func:`control_offsets` (uniform), drawn with ``rng``."""
     offsets = control_offsets(mask)
     if len(offsets) == 0:
-        raise ClusterVerificationError("the region spans the whole input, so no region of the same size can be "
-                                       "placed elsewhere as a control")
+        raise ClusterVerificationError(
+            "the region spans the whole input, so no region of the same size can be placed elsewhere as a control"
+        )
     dy, dx = offsets[int(rng.integers(len(offsets)))]
     return int(dy), int(dx)

@@ -68,8 +68,10 @@ class RegionRule:
             raise ClusterVerificationError(f"region smoothing {self.sigma_cells!r} must be >= 0 pooling cells")
 
     def to_dict(self) -> dict:
-        return {"rule": "highest-density region of the smoothed excess share, largest-excess 8-connected "
-                        "component, holes filled"} | asdict(self)
+        return {
+            "rule": "highest-density region of the smoothed excess share, largest-excess 8-connected "
+            "component, holes filled"
+        } | asdict(self)
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,11 @@ class ClusterRegion:
     def describe(self) -> str:
         ys, xs = np.nonzero(self.mask)
         height, width = self.mask.shape
-        return (f"{self.n_pixels} pixels ({self.fraction:.1%} of the {height}x{width} input), rows "
-                f"{ys.min()}-{ys.max()}, columns {xs.min()}-{xs.max()}, carrying {self.mass:.0%} of the cluster's "
-                "excess positive relevance")
+        return (
+            f"{self.n_pixels} pixels ({self.fraction:.1%} of the {height}x{width} input), rows "
+            f"{ys.min()}-{ys.max()}, columns {xs.min()}-{xs.max()}, carrying {self.mass:.0%} of the cluster's "
+            "excess positive relevance"
+        )
 
 
 def positive_shares(maps: np.ndarray) -> np.ndarray:
@@ -125,8 +129,9 @@ def upsample_pooled(pooled: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.einsum("gh,ngk,kw->nhw", rows, density, cols, optimize=True)
 
 
-def distinctive_region(member_share: np.ndarray, reference_share: np.ndarray, grid: int,
-                       rule: RegionRule = RegionRule()) -> ClusterRegion:
+def distinctive_region(
+    member_share: np.ndarray, reference_share: np.ndarray, grid: int, rule: RegionRule = RegionRule()
+) -> ClusterRegion:
     """The region where the members put positive relevance and the reference does not (module docstring).
 
     ``member_share`` and ``reference_share`` are the (H, W) means of :func:`positive_shares` over
@@ -136,8 +141,9 @@ def distinctive_region(member_share: np.ndarray, reference_share: np.ndarray, gr
     """
     members, reference = np.asarray(member_share, dtype=np.float64), np.asarray(reference_share, dtype=np.float64)
     if members.ndim != 2 or members.shape != reference.shape:
-        raise ClusterVerificationError(f"the members' mean map {members.shape} and the reference's {reference.shape} "
-                                       "must be two maps of one size")
+        raise ClusterVerificationError(
+            f"the members' mean map {members.shape} and the reference's {reference.shape} must be two maps of one size"
+        )
     sigma = rule.sigma_cells * np.asarray(members.shape, dtype=np.float64) / grid
     difference = members - reference
     if rule.sigma_cells > 0:
@@ -145,13 +151,21 @@ def distinctive_region(member_share: np.ndarray, reference_share: np.ndarray, gr
     excess = np.clip(difference, 0.0, None)
     total = float(excess.sum())
     if not total > 0:
-        raise ClusterVerificationError("the cluster puts positive relevance nowhere more than the rest of the class, "
-                                       "so it has no distinctive region to test")
+        raise ClusterVerificationError(
+            "the cluster puts positive relevance nowhere more than the rest of the class, "
+            "so it has no distinctive region to test"
+        )
     ordered = np.sort(excess.ravel())[::-1]
     threshold = float(ordered[min(int(np.searchsorted(np.cumsum(ordered), rule.mass * total)), ordered.size - 1)])
     above = excess >= max(threshold, np.finfo(np.float64).tiny)
     components, count = ndimage.label(above, structure=np.ones((3, 3), dtype=bool))
     carried = ndimage.sum(excess, components, index=np.arange(1, count + 1))
     mask = ndimage.binary_fill_holes(components == 1 + int(np.argmax(carried)))
-    return ClusterRegion(mask=mask, difference=difference, member_share=members, reference_share=reference,
-                         threshold=threshold, mass=float(excess[mask].sum()) / total)
+    return ClusterRegion(
+        mask=mask,
+        difference=difference,
+        member_share=members,
+        reference_share=reference,
+        threshold=threshold,
+        mass=float(excess[mask].sum()) / total,
+    )

@@ -30,10 +30,35 @@ GROUP_CONDITIONS = {
 #: region is removed, a rise when it is pasted in.
 DIRECTION = {"members": -1, "other_classes": +1, "non_members": +1}
 CONDITIONS = (ORIGINAL, "remove", "remove_control", "transplant", "transplant_control")
-SUMMARY_COLUMNS = ["group", "condition", "n", "mean", "std", "ci_low", "ci_high", "p_value", "score_mean",
-                   "region_relevance_share"]
-CONTRAST_COLUMNS = ["group", "intervention", "control", "n", "intervention_mean", "control_mean", "difference", "std",
-                    "ci_low", "ci_high", "p_value", "scale", "effect", "consistency", "win_share"]
+SUMMARY_COLUMNS = [
+    "group",
+    "condition",
+    "n",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "score_mean",
+    "region_relevance_share",
+]
+CONTRAST_COLUMNS = [
+    "group",
+    "intervention",
+    "control",
+    "n",
+    "intervention_mean",
+    "control_mean",
+    "difference",
+    "std",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "scale",
+    "effect",
+    "consistency",
+    "win_share",
+]
 
 
 def summarise_changes(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -50,12 +75,20 @@ def summarise_changes(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 continue
             deltas = part["delta"].to_numpy(dtype=np.float64)
             low, high = bootstrap_mean_ci(deltas, seed=seed)
-            rows.append({
-                "group": group, "condition": condition, "n": int(deltas.size), "mean": float(deltas.mean()),
-                "std": float(part["delta"].std()), "ci_low": low, "ci_high": high, "p_value": wilcoxon_p(deltas),
-                "score_mean": float(part["score"].mean()),
-                "region_relevance_share": float(part["region_relevance_share"].mean()),
-            })
+            rows.append(
+                {
+                    "group": group,
+                    "condition": condition,
+                    "n": int(deltas.size),
+                    "mean": float(deltas.mean()),
+                    "std": float(part["delta"].std()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": wilcoxon_p(deltas),
+                    "score_mean": float(part["score"].mean()),
+                    "region_relevance_share": float(part["region_relevance_share"].mean()),
+                }
+            )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -80,15 +113,25 @@ def contrast(table: pd.DataFrame, scale: float, seed: int = 0) -> pd.DataFrame:
         differences = paired["difference"].to_numpy(dtype=np.float64)
         low, high = bootstrap_mean_ci(differences, seed=seed)
         mean, spread = float(differences.mean()), float(paired["difference"].std())
-        rows.append({
-            "group": group, "intervention": intervention, "control": control, "n": int(differences.size),
-            "intervention_mean": float(paired["intervention"].mean()), "control_mean": float(paired["control"].mean()),
-            "difference": mean, "std": spread, "ci_low": low, "ci_high": high,
-            "p_value": wilcoxon_p(differences), "scale": float(scale),
-            "effect": mean / scale if scale > 0 else float("nan"),
-            "consistency": _ratio(mean, spread),
-            "win_share": float(np.mean(DIRECTION[group] * differences > 0)),
-        })
+        rows.append(
+            {
+                "group": group,
+                "intervention": intervention,
+                "control": control,
+                "n": int(differences.size),
+                "intervention_mean": float(paired["intervention"].mean()),
+                "control_mean": float(paired["control"].mean()),
+                "difference": mean,
+                "std": spread,
+                "ci_low": low,
+                "ci_high": high,
+                "p_value": wilcoxon_p(differences),
+                "scale": float(scale),
+                "effect": mean / scale if scale > 0 else float("nan"),
+                "consistency": _ratio(mean, spread),
+                "win_share": float(np.mean(DIRECTION[group] * differences > 0)),
+            }
+        )
     return pd.DataFrame(rows, columns=CONTRAST_COLUMNS)
 
 

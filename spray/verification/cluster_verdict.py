@@ -63,9 +63,17 @@ class ClusterVerdict:
         return self.conclusion == CONFIRMED
 
     def to_dict(self) -> dict:
-        return {"conclusion": self.conclusion, "confirmed": self.confirmed, "headline": self.headline,
-                "findings": list(self.findings), "removal": self.removal, "transplant": self.transplant,
-                "margin": MARGIN, "consistency": CONSISTENCY, "alpha": ALPHA}
+        return {
+            "conclusion": self.conclusion,
+            "confirmed": self.confirmed,
+            "headline": self.headline,
+            "findings": list(self.findings),
+            "removal": self.removal,
+            "transplant": self.transplant,
+            "margin": MARGIN,
+            "consistency": CONSISTENCY,
+            "alpha": ALPHA,
+        }
 
 
 def beats_control(row: pd.Series, direction: int) -> bool:
@@ -80,13 +88,18 @@ def beats_control(row: pd.Series, direction: int) -> bool:
 
 def _sentence(row: pd.Series, class_name: str, who: str, action: str, control: str, direction: int) -> str:
     verb = "rises" if row["intervention_mean"] > 0 else "drops"
-    verdict = ("it beats the control clearly." if beats_control(row, direction) else
-               f"it does not beat the control clearly (that needs {MARGIN} class-score spreads and d_z {CONSISTENCY}).")
-    return (f"The {class_name} score of {who} {verb} by {row['intervention_mean']:+.2f} on average when {action}, "
-            f"against {row['control_mean']:+.2f} for {control}: a difference of {row['difference']:+.2f} (95% CI "
-            f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, n = {int(row['n'])}), "
-            f"{row['effect']:+.2f} class-score spreads of {row['scale']:.2f}, d_z {row['consistency']:+.2f}, the "
-            f"expected way in {row['win_share']:.0%} of the images; {verdict}")
+    verdict = (
+        "it beats the control clearly."
+        if beats_control(row, direction)
+        else f"it does not beat the control clearly (that needs {MARGIN} class-score spreads and d_z {CONSISTENCY})."
+    )
+    return (
+        f"The {class_name} score of {who} {verb} by {row['intervention_mean']:+.2f} on average when {action}, "
+        f"against {row['control_mean']:+.2f} for {control}: a difference of {row['difference']:+.2f} (95% CI "
+        f"{row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, n = {int(row['n'])}), "
+        f"{row['effect']:+.2f} class-score spreads of {row['scale']:.2f}, d_z {row['consistency']:+.2f}, the "
+        f"expected way in {row['win_share']:.0%} of the images; {verdict}"
+    )
 
 
 def cluster_verdict(contrasts: pd.DataFrame, class_name: str, cluster: int) -> ClusterVerdict:
@@ -95,12 +108,30 @@ def cluster_verdict(contrasts: pd.DataFrame, class_name: str, cluster: int) -> C
     name = f"cluster {cluster} of {class_name}"
     findings, outcome = [], {}
     tests = (
-        ("members", "removal", f"the images of cluster {cluster}", "the region is removed (inpainted from its "
-         "surroundings)", "a random region of the same size removed the same way", -1),
-        ("other_classes", "transplant", "images of other classes", "the region of a cluster image is pasted in",
-         f"the same region cut from {class_name} images outside the cluster", +1),
-        ("non_members", None, f"{class_name} images outside the cluster", "the region of a cluster image is pasted in",
-         f"the same region cut from other {class_name} images outside the cluster", +1),
+        (
+            "members",
+            "removal",
+            f"the images of cluster {cluster}",
+            "the region is removed (inpainted from its surroundings)",
+            "a random region of the same size removed the same way",
+            -1,
+        ),
+        (
+            "other_classes",
+            "transplant",
+            "images of other classes",
+            "the region of a cluster image is pasted in",
+            f"the same region cut from {class_name} images outside the cluster",
+            +1,
+        ),
+        (
+            "non_members",
+            None,
+            f"{class_name} images outside the cluster",
+            "the region of a cluster image is pasted in",
+            f"the same region cut from other {class_name} images outside the cluster",
+            +1,
+        ),
     )
     for group, test, who, action, control, direction in tests:
         if group in rows:
@@ -111,21 +142,41 @@ def cluster_verdict(contrasts: pd.DataFrame, class_name: str, cluster: int) -> C
             findings.append(f"No {who} could be scored, so the {test} test was not run.")
     removal, transplant = outcome.get("removal"), outcome.get("transplant")
     if removal is None and transplant is None:
-        return ClusterVerdict(UNTESTABLE, f"The shortcut test of {name} could not be run: no image was scored.",
-                              findings)
+        return ClusterVerdict(
+            UNTESTABLE, f"The shortcut test of {name} could not be run: no image was scored.", findings
+        )
     if removal and transplant:
-        headline = (f"Confirmed shortcut: the region of {name} drives the {class_name} score. Removing it lowers "
-                    "the score of the cluster's images and pasting it into images of other classes raises theirs, "
-                    f"both clearly more than their controls (by at least {MARGIN} class-score spreads, consistently "
-                    "across images).")
+        headline = (
+            f"Confirmed shortcut: the region of {name} drives the {class_name} score. Removing it lowers "
+            "the score of the cluster's images and pasting it into images of other classes raises theirs, "
+            f"both clearly more than their controls (by at least {MARGIN} class-score spreads, consistently "
+            "across images)."
+        )
         return ClusterVerdict(CONFIRMED, headline, findings, removal, transplant)
     if removal or transplant:
-        works, fails = ("removing the region lowers the score of the cluster's images", "pasting it into images of "
-                        "other classes does not raise theirs clearly") if removal else \
-            ("pasting the region into images of other classes raises their score", "removing it from the cluster's "
-             "images does not lower theirs clearly")
-        return ClusterVerdict(PARTIAL, f"Partly supported: for {name}, {works}, but {fails}; a shortcut is not "
-                                       "confirmed.", findings, removal, transplant)
-    return ClusterVerdict(NOT_SUPPORTED, f"Not confirmed: for {name}, neither removing its region nor pasting it into "
-                                         f"other images changes the {class_name} score clearly more than the controls.",
-                          findings, removal, transplant)
+        works, fails = (
+            (
+                "removing the region lowers the score of the cluster's images",
+                "pasting it into images of other classes does not raise theirs clearly",
+            )
+            if removal
+            else (
+                "pasting the region into images of other classes raises their score",
+                "removing it from the cluster's images does not lower theirs clearly",
+            )
+        )
+        return ClusterVerdict(
+            PARTIAL,
+            f"Partly supported: for {name}, {works}, but {fails}; a shortcut is not confirmed.",
+            findings,
+            removal,
+            transplant,
+        )
+    return ClusterVerdict(
+        NOT_SUPPORTED,
+        f"Not confirmed: for {name}, neither removing its region nor pasting it into "
+        f"other images changes the {class_name} score clearly more than the controls.",
+        findings,
+        removal,
+        transplant,
+    )

@@ -50,12 +50,16 @@ def explain_strategies(
     with ``composite`` (the run's, so that the maps compare with the stored ones) on ``device``."""
     from spray.lrp import attribute
 
-    jobs = [(i, name, prep, key, image) for i, (key, image) in enumerate(images) for name, prep in preprocessings.items()]
+    jobs = [
+        (i, name, prep, key, image) for i, (key, image) in enumerate(images) for name, prep in preprocessings.items()
+    ]
     views: list[dict[str, StrategyView]] = [{} for _ in images]
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start : start + batch_size]
         seen = [prep.model_view(image, key) for _, _, prep, key, image in batch]
-        inputs = torch.from_numpy(np.stack([prep.normalise(pixels) for (_, _, prep, _, _), (pixels, _) in zip(batch, seen, strict=True)]))
+        inputs = torch.from_numpy(
+            np.stack([prep.normalise(pixels) for (_, _, prep, _, _), (pixels, _) in zip(batch, seen, strict=True)])
+        )
         relevance, logits = attribute(module, inputs.to(device), int(class_index), composite=composite)
         maps = relevance.detach().sum(dim=1).float().cpu().numpy()
         scores = logits.detach()[:, int(class_index)].float().cpu().numpy()

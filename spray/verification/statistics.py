@@ -21,8 +21,9 @@ ORIENTATION_GROUPS = ("padded", "landscape", "portrait", "square")
 SUMMARY_KEYS = ["member", "orientation", "strategy"]
 
 
-def bootstrap_mean_ci(values: np.ndarray, seed: int = 0, n_resamples: int = N_BOOTSTRAP,
-                      confidence: float = CONFIDENCE) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values: np.ndarray, seed: int = 0, n_resamples: int = N_BOOTSTRAP, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the mean of ``values`` (seeded)."""
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
@@ -59,20 +60,32 @@ def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         for (member, strategy), part in subset.groupby(["member", "strategy"], sort=False):
             deltas = part["delta"].to_numpy(dtype=np.float64)
             low, high = bootstrap_mean_ci(deltas, seed=seed)
-            rows.append({
-                "member": bool(member),
-                "orientation": group,
-                "strategy": strategy,
-                "n": int(deltas.size),
-                "mean": float(deltas.mean()),
-                "std": float(part["delta"].std()),
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": wilcoxon_p(deltas),
-                "score_std": float(spread.get(member, np.nan)),
-                "padded_fraction": float(part["padded_fraction"].mean()),
-                "padded_relevance_share": float(part["padded_relevance_share"].mean()),
-            })
-    columns = [*SUMMARY_KEYS, "n", "mean", "std", "ci_low", "ci_high", "p_value", "score_std", "padded_fraction",
-               "padded_relevance_share"]
+            rows.append(
+                {
+                    "member": bool(member),
+                    "orientation": group,
+                    "strategy": strategy,
+                    "n": int(deltas.size),
+                    "mean": float(deltas.mean()),
+                    "std": float(part["delta"].std()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": wilcoxon_p(deltas),
+                    "score_std": float(spread.get(member, np.nan)),
+                    "padded_fraction": float(part["padded_fraction"].mean()),
+                    "padded_relevance_share": float(part["padded_relevance_share"].mean()),
+                }
+            )
+    columns = [
+        *SUMMARY_KEYS,
+        "n",
+        "mean",
+        "std",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "score_std",
+        "padded_fraction",
+        "padded_relevance_share",
+    ]
     return pd.DataFrame(rows, columns=columns)

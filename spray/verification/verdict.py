@@ -64,15 +64,19 @@ def _is_effect(row: pd.Series, tested: int) -> bool:
 
 def _evidence(row: pd.Series, tested: int) -> str:
     """The numbers behind a sentence and what they amount to, said plainly."""
-    numbers = f"95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, n = {int(row['n'])}"
+    numbers = (
+        f"95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}, Wilcoxon p = {row['p_value']:.2g}, n = {int(row['n'])}"
+    )
     if tested > 1:
         numbers += f", strongest of {tested} strategies: p judged against {ALPHA:g}/{tested}"
     threshold = MIN_EFFECT * row["score_std"]
     if _is_effect(row, tested):
         return f"{numbers}; at least {MIN_EFFECT:g} x the score spread of {row['score_std']:.2f}"
     if _significant(row, tested):
-        return (f"{numbers}: significant, but below the effect-size threshold of {MIN_EFFECT:g} x score spread "
-                f"= {threshold:.2f}")
+        return (
+            f"{numbers}: significant, but below the effect-size threshold of {MIN_EFFECT:g} x score spread "
+            f"= {threshold:.2f}"
+        )
     return f"{numbers}: not significant"
 
 
@@ -87,47 +91,76 @@ def padding_verdict(summary: pd.DataFrame, class_name: str) -> Verdict:
     members, others = _rows(summary, True, JUDGED_ORIENTATION), _rows(summary, False, JUDGED_ORIENTATION)
     findings: list[str] = []
     if members.empty:
-        findings.append(f"No landscape {class_name} image was sampled, so whether the padded border above and below "
-                        f"matters for {class_name} images cannot be measured.")
+        findings.append(
+            f"No landscape {class_name} image was sampled, so whether the padded border above and below "
+            f"matters for {class_name} images cannot be measured."
+        )
     if others.empty:
-        findings.append(f"No landscape image outside {class_name} was sampled, so whether uniform borders above and "
-                        f"below make other images look like {class_name} cannot be measured.")
+        findings.append(
+            f"No landscape image outside {class_name} was sampled, so whether uniform borders above and "
+            f"below make other images look like {class_name} cannot be measured."
+        )
     if members.empty and others.empty:
-        return Verdict(UNTESTABLE, "The padding hypothesis cannot be tested: no sampled landscape image is padded "
-                                   "above and below.", findings)
+        return Verdict(
+            UNTESTABLE,
+            "The padding hypothesis cannot be tested: no sampled landscape image is padded above and below.",
+            findings,
+        )
 
     depends = False
     if not members.empty:
         drop = members.loc[members["mean"].idxmin()]
         depends = drop["mean"] < 0 and _is_effect(drop, len(members))
-        change = f"lowers the {class_name} score of landscape {class_name} images by {-drop['mean']:.2f}" \
-            if drop["mean"] < 0 else f"changes the {class_name} score of landscape {class_name} images by {drop['mean']:+.2f}"
-        findings.append(f"Replacing the copied border with {labels[drop['strategy']]} {change} on average "
-                        f"({_evidence(drop, len(members))}).")
+        change = (
+            f"lowers the {class_name} score of landscape {class_name} images by {-drop['mean']:.2f}"
+            if drop["mean"] < 0
+            else f"changes the {class_name} score of landscape {class_name} images by {drop['mean']:+.2f}"
+        )
+        findings.append(
+            f"Replacing the copied border with {labels[drop['strategy']]} {change} on average "
+            f"({_evidence(drop, len(members))})."
+        )
     raises = False
     uniform = others[others["strategy"].isin(CONSTANT_COLOUR_STRATEGIES)]
     if not uniform.empty:
         rise = uniform.loc[uniform["mean"].idxmax()]
         raises = rise["mean"] > 0 and _is_effect(rise, len(uniform))
         verb = "raise" if rise["mean"] > 0 else "change"
-        findings.append(f"{labels[rise['strategy']].capitalize()} borders above and below {verb} the {class_name} "
-                        f"score of landscape images that are not {class_name} by {rise['mean']:+.2f} on average "
-                        f"({_evidence(rise, len(uniform))}).")
+        findings.append(
+            f"{labels[rise['strategy']].capitalize()} borders above and below {verb} the {class_name} "
+            f"score of landscape images that are not {class_name} by {rise['mean']:+.2f} on average "
+            f"({_evidence(rise, len(uniform))})."
+        )
     findings += _orientation_finding(summary, class_name, labels) + _relevance_finding(summary, class_name)
 
     if depends and raises:
-        return Verdict(CONFIRMED, f"The border shortcut is confirmed: the {class_name} score depends on the "
-                                  f"padded border, and uniform borders make other images look more like {class_name}.",
-                       findings)
+        return Verdict(
+            CONFIRMED,
+            f"The border shortcut is confirmed: the {class_name} score depends on the "
+            f"padded border, and uniform borders make other images look more like {class_name}.",
+            findings,
+        )
     if raises:
-        return Verdict(CONFIRMED, f"The border shortcut is confirmed: uniform borders alone make images that are "
-                                  f"not {class_name} look more like {class_name}.", findings)
+        return Verdict(
+            CONFIRMED,
+            f"The border shortcut is confirmed: uniform borders alone make images that are "
+            f"not {class_name} look more like {class_name}.",
+            findings,
+        )
     if depends:
-        return Verdict(PARTIAL, f"The {class_name} score depends on the padded border, but uniform borders do not "
-                                f"make other images look more like {class_name}: the border matters, a shortcut "
-                                "is not shown.", findings)
-    return Verdict(NOT_SUPPORTED, f"No padding strategy changes the {class_name} score of landscape images by a "
-                                  "clear effect: no evidence that the model uses the padded border.", findings)
+        return Verdict(
+            PARTIAL,
+            f"The {class_name} score depends on the padded border, but uniform borders do not "
+            f"make other images look more like {class_name}: the border matters, a shortcut "
+            "is not shown.",
+            findings,
+        )
+    return Verdict(
+        NOT_SUPPORTED,
+        f"No padding strategy changes the {class_name} score of landscape images by a "
+        "clear effect: no evidence that the model uses the padded border.",
+        findings,
+    )
 
 
 def _orientation_finding(summary: pd.DataFrame, class_name: str, labels: dict[str, str]) -> list[str]:
@@ -155,5 +188,7 @@ def _relevance_finding(summary: pd.DataFrame, class_name: str) -> list[str]:
     if baseline.empty or pd.isna(baseline["padded_relevance_share"].iloc[0]):
         return []
     row = baseline.iloc[0]
-    return [f"With the copied border, {row['padded_relevance_share']:.0%} of the positive relevance of {class_name} "
-            f"images lies in the padded area, which covers {row['padded_fraction']:.0%} of the model input."]
+    return [
+        f"With the copied border, {row['padded_relevance_share']:.0%} of the positive relevance of {class_name} "
+        f"images lies in the padded area, which covers {row['padded_fraction']:.0%} of the model input."
+    ]

@@ -71,11 +71,15 @@ def audit_notices(previous: pd.DataFrame | None, current: pd.DataFrame, threshol
     for class_name, now in current.groupby("class_name", sort=True):
         before = previous_classes.get(class_name)
         if before is not None and _settings_changed(before, now):
-            notices.append(f"{class_name}: analysed with other settings than the previous audit (maps settings or "
-                           "analysis parameters changed), so it is not compared; this audit is its new baseline")
+            notices.append(
+                f"{class_name}: analysed with other settings than the previous audit (maps settings or "
+                "analysis parameters changed), so it is not compared; this audit is its new baseline"
+            )
         for _, cluster in now[now["tag"] == "shortcut"].iterrows():
-            notices.append(f"{class_name}: cluster {int(cluster['cluster'])} ({int(cluster['cluster_size'])} samples), "
-                           "tagged as a shortcut, is still present")
+            notices.append(
+                f"{class_name}: cluster {int(cluster['cluster'])} ({int(cluster['cluster_size'])} samples), "
+                "tagged as a shortcut, is still present"
+            )
     return notices
 
 
@@ -91,7 +95,9 @@ def _compare_class(class_name: str, before: pd.DataFrame, now: pd.DataFrame, thr
     findings = _cluster_findings(class_name, before, now, similarity, pairs, thresholds)
     first_before, first_now = before.iloc[0], now.iloc[0]
     old_count, new_count = int(first_before["n_clusters"]), int(first_now["n_clusters"])
-    if old_count != new_count and new_count - old_count == _tagged_unmatched(now, pairs, 1) - _tagged_unmatched(before, pairs, 0):
+    if old_count != new_count and new_count - old_count == _tagged_unmatched(now, pairs, 1) - _tagged_unmatched(
+        before, pairs, 0
+    ):
         return findings  # the change is a tagged cluster coming or going: a person has already judged it
     checks = [(LAMBDA2_SHIFT, "lambda_2", thresholds.lambda2, "lambda_2")]
     if old_count == new_count:  # the eigengap after another cluster count is another quantity
@@ -125,8 +131,14 @@ def _tagged_unmatched(clusters: pd.DataFrame, pairs: list[tuple[int, int, float]
     return sum(1 for position, tag in enumerate(clusters["tag"]) if tag in TAGGED and position not in matched)
 
 
-def _cluster_findings(class_name: str, before: pd.DataFrame, now: pd.DataFrame, similarity: np.ndarray,
-                      pairs: list[tuple[int, int, float]], thresholds: Thresholds) -> list[Finding]:
+def _cluster_findings(
+    class_name: str,
+    before: pd.DataFrame,
+    now: pd.DataFrame,
+    similarity: np.ndarray,
+    pairs: list[tuple[int, int, float]],
+    thresholds: Thresholds,
+) -> list[Finding]:
     matched_old = {old for old, _, _ in pairs}
     matched_new = {new for _, new, _ in pairs}
     findings = []

@@ -70,8 +70,11 @@ def audit_frame(
         "model_fingerprint": run_result.model_fingerprint,
         "dataset_fingerprint": run_result.dataset_fingerprint,
     }
-    rows = [{**audit, **row} for outcome in run_result.outcomes
-            for row in _class_rows(outcome, (tags or {}).get(outcome.class_name))]
+    rows = [
+        {**audit, **row}
+        for outcome in run_result.outcomes
+        for row in _class_rows(outcome, (tags or {}).get(outcome.class_name))
+    ]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["tag"] = frame["tag"].fillna("")
     return frame
@@ -104,7 +107,12 @@ def _class_rows(outcome: Any, tags: list[str] | None) -> list[dict[str, Any]]:
             "tag": tag,
         }
         for cluster_id, size, suspicion, prototype, tag in zip(
-            ids, clusters["size"], clusters["suspicion"], clusters["prototype"], tags or [""] * len(clusters), strict=True
+            ids,
+            clusters["size"],
+            clusters["suspicion"],
+            clusters["prototype"],
+            tags or [""] * len(clusters),
+            strict=True,
         )
     ]
 

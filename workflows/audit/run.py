@@ -108,7 +108,9 @@ def run_audit(config: AuditConfig, *, pipeline: Pipeline | None = None, progress
 def check_model_files(run: RunConfig) -> None:
     """Fail before any work when the model's weights or factory file named in the config is missing."""
     if run.weights is not None and not Path(run.weights).is_file():
-        raise ModelError(f"weights file {run.weights} does not exist; fix 'weights' in the [run] table of the audit config")
+        raise ModelError(
+            f"weights file {run.weights} does not exist; fix 'weights' in the [run] table of the audit config"
+        )
     if run.model is not None and ":" in run.model:
         module = run.model.rsplit(":", 1)[0]
         if module.endswith(".py") and not Path(module).is_file():
@@ -135,9 +137,11 @@ def verify_finding(config: AuditConfig, finding: Finding, progress: bool) -> Fin
     except SprayError as error:  # e.g. a cluster of one image: say so, keep the finding
         tested = {"confirmed": None, "headline": f"not tested: {error}"}
     verdict = {True: "confirmed shortcut by intervention", False: "not confirmed by intervention"}.get(
-        tested["confirmed"], "not tested")
-    return dataclasses.replace(finding, message=f"{finding.message}; {verdict}",
-                               details={**finding.details, "verification": tested})
+        tested["confirmed"], "not tested"
+    )
+    return dataclasses.replace(
+        finding, message=f"{finding.message}; {verdict}", details={**finding.details, "verification": tested}
+    )
 
 
 def cluster_tags(store: str, run_result: Any, min_similarity: float) -> dict[str, list[str]]:
@@ -158,8 +162,14 @@ def cluster_tags(store: str, run_result: Any, min_similarity: float) -> dict[str
     return kinds
 
 
-def _summary(frame: pd.DataFrame, findings: list[Finding], notices: list[str], run_result: Any,
-             previous_id: str | None, page: Path) -> dict:
+def _summary(
+    frame: pd.DataFrame,
+    findings: list[Finding],
+    notices: list[str],
+    run_result: Any,
+    previous_id: str | None,
+    page: Path,
+) -> dict:
     first = frame.iloc[0] if len(frame) else None
     classes = [
         {

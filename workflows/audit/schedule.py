@@ -60,8 +60,13 @@ def refuse_control_characters(
     (the config's absolute path and folder, the log file, the Python executable and the
     ``--on-findings`` command) holds a control character."""
     paths = {"config file": config_path, "log file": log_path}
-    _refuse_in({**{what: os.fspath(path) for what, path in paths.items()},
-                "Python executable": sys.executable, "--on-findings command": on_findings or ""})
+    _refuse_in(
+        {
+            **{what: os.fspath(path) for what, path in paths.items()},
+            "Python executable": sys.executable,
+            "--on-findings command": on_findings or "",
+        }
+    )
     _refuse_in({what: str(Path(path).resolve()) for what, path in paths.items()})  # the folders above them too
 
 
@@ -81,7 +86,9 @@ def audit_command(config_path: str | os.PathLike, on_findings: str | None = None
     return command + (["--on-findings", on_findings] if on_findings else [])
 
 
-def crontab_entry(at: str, config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None) -> tuple[str, str]:
+def crontab_entry(
+    at: str, config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None
+) -> tuple[str, str]:
     """``(marker comment, crontab line)`` running the audit daily at ``at``."""
     hour, minute = parse_time(at)
     refuse_control_characters(config_path, log_path, on_findings)
@@ -111,7 +118,9 @@ def install_crontab(marker: str, line: str) -> str:
     return updated
 
 
-def systemd_units(at: str, config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None) -> dict[str, str]:
+def systemd_units(
+    at: str, config_path: str | os.PathLike, log_path: str | os.PathLike, on_findings: str | None = None
+) -> dict[str, str]:
     """A oneshot service running the audit and a timer starting it daily at ``at`` (file name -> text).
 
     Exit status 3 (findings) counts as success, so a failed unit always means an error.
@@ -154,7 +163,11 @@ def write_systemd_units(folder: str | os.PathLike, units: dict[str, str]) -> lis
 
 
 def build_scheduler(
-    trigger: Any, command: list[str], cwd: str | os.PathLike, log_path: str | os.PathLike, scheduler_class: type = BlockingScheduler
+    trigger: Any,
+    command: list[str],
+    cwd: str | os.PathLike,
+    log_path: str | os.PathLike,
+    scheduler_class: type = BlockingScheduler,
 ) -> Any:
     """An APScheduler scheduler that runs ``command`` at every ``trigger`` fire (not yet started).
 
@@ -212,7 +225,9 @@ def _crontab(command: list[str], *, stdin: str | None = None, check_empty: bool 
     if done.returncode != 0:
         if check_empty and "no crontab" in done.stderr.lower():
             return ""
-        raise ScheduleError(f"{shlex.join(command)} failed ({done.stderr.strip()}); fix the crontab by hand with crontab -e")
+        raise ScheduleError(
+            f"{shlex.join(command)} failed ({done.stderr.strip()}); fix the crontab by hand with crontab -e"
+        )
     return done.stdout
 
 
