@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spray.verification.statistics import bootstrap_mean_ci, wilcoxon_p
+from spray.verification.statistics import bootstrap_mean_ci, change_statistics, wilcoxon_p
 
 ORIGINAL = "original"
 #: Target groups and their (intervention, control) conditions, in page order.
@@ -73,18 +73,11 @@ def summarise_changes(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             part = table[(table["group"] == group) & (table["condition"] == condition)]
             if part.empty:
                 continue
-            deltas = part["delta"].to_numpy(dtype=np.float64)
-            low, high = bootstrap_mean_ci(deltas, seed=seed)
             rows.append(
                 {
                     "group": group,
                     "condition": condition,
-                    "n": int(deltas.size),
-                    "mean": float(deltas.mean()),
-                    "std": float(part["delta"].std()),
-                    "ci_low": low,
-                    "ci_high": high,
-                    "p_value": wilcoxon_p(deltas),
+                    **change_statistics(part, seed),
                     "score_mean": float(part["score"].mean()),
                     "region_relevance_share": float(part["region_relevance_share"].mean()),
                 }

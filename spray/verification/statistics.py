@@ -43,6 +43,21 @@ def wilcoxon_p(values: np.ndarray) -> float:
     return float(stats.wilcoxon(values).pvalue)
 
 
+def change_statistics(part: pd.DataFrame, seed: int) -> dict[str, float | int]:
+    """n, mean, standard deviation, seeded bootstrap 95% CI and Wilcoxon p of ``part["delta"]``:
+    the statistics every row of a verification table reports."""
+    deltas = part["delta"].to_numpy(dtype=np.float64)
+    low, high = bootstrap_mean_ci(deltas, seed=seed)
+    return {
+        "n": int(deltas.size),
+        "mean": float(deltas.mean()),
+        "std": float(part["delta"].std()),
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": wilcoxon_p(deltas),
+    }
+
+
 def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """One row per (member, orientation group, strategy) with n, mean, std, CI and p-value.
 
@@ -58,19 +73,12 @@ def summarise(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         subset = table[table["orientation"] != "square"] if group == "padded" else table[table["orientation"] == group]
         spread = subset[subset["strategy"] == BASELINE].groupby("member")["score"].std()
         for (member, strategy), part in subset.groupby(["member", "strategy"], sort=False):
-            deltas = part["delta"].to_numpy(dtype=np.float64)
-            low, high = bootstrap_mean_ci(deltas, seed=seed)
             rows.append(
                 {
                     "member": bool(member),
                     "orientation": group,
                     "strategy": strategy,
-                    "n": int(deltas.size),
-                    "mean": float(deltas.mean()),
-                    "std": float(part["delta"].std()),
-                    "ci_low": low,
-                    "ci_high": high,
-                    "p_value": wilcoxon_p(deltas),
+                    **change_statistics(part, seed),
                     "score_std": float(spread.get(member, np.nan)),
                     "padded_fraction": float(part["padded_fraction"].mean()),
                     "padded_relevance_share": float(part["padded_relevance_share"].mean()),
