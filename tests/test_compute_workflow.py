@@ -243,3 +243,15 @@ def test_a_run_whose_lock_was_taken_over_stops_and_keeps_what_it_stored(run, sto
         run("dog")
     group = open_store(store_path).find_class("dog")
     assert group.done.tolist() == [True, False, False] and check_store(open_store(store_path)) == []
+
+
+def test_the_data_set_is_fingerprinted_once_per_run_not_once_per_class(run, monkeypatch):
+    """A folder's fingerprint digests every file of the tree: asked per class, 1000 classes of 64
+    images cost 1000 x 64k file digests before any map was computed (benchmarks/many_classes.py)."""
+    from spray.data.folder import ImageFolderSource
+
+    calls = []
+    fingerprint = ImageFolderSource.fingerprint
+    monkeypatch.setattr(ImageFolderSource, "fingerprint", lambda self: calls.append(1) or fingerprint(self))
+    results = run("all")
+    assert len(results) == 3 and len(calls) == 1

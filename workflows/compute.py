@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -29,6 +29,9 @@ from spray.errors import SprayError, StoreError, UnknownClassError
 from workflows import cluster
 from workflows.relevance_task import ChunkTask, cached_model, cached_source, predict_classes, resolve_device, run_chunk
 from workflows.settings import ComputeSettings
+
+if TYPE_CHECKING:
+    from workflows.config import RunConfig
 
 
 class ComputeError(SprayError):
@@ -46,6 +49,25 @@ class ComputeResult:
     chunks_skipped: int
     warning: str | None = None
     """Set when the model predicts the class for no more of its images than chance (``spray.class_order``)."""
+
+
+def compute_run_classes(config: RunConfig, **options: Any) -> list[ComputeResult]:
+    """:func:`compute_classes` for a run's configuration (store, classes, model, data, split, compute
+    settings, workers, force, wait); ``options`` add the rest (``progress``, ``executor``). The one
+    place where a run configuration becomes a compute call, for `spray compute` and `spray run`."""
+    return compute_classes(
+        config.store,
+        list(config.classes),
+        model_spec=config.model_spec(),
+        source_spec=config.data,
+        split=config.split,
+        settings=config.compute,
+        scheduler=config.scheduler,
+        workers=config.workers,
+        force=config.force,
+        wait=config.wait,
+        **options,
+    )
 
 
 def compute_class(store: str | os.PathLike, class_name: str, **options: Any) -> ComputeResult:
@@ -172,6 +194,9 @@ class Variant:
 
     def __init__(self, model: Any, source: Any, split: str | None, settings: ComputeSettings) -> None:
         self.model, self.source, self.split, self.settings = model, source, split, settings
+        # Once per run: a folder source digests every file of the tree (1000 classes x 64k files
+        # when asked per class).
+        self.data_fingerprint = source.fingerprint()
         self.identity = {
             "preprocessing": model.preprocessing.to_dict(),
             "class_names": list(model.class_names),
@@ -181,7 +206,7 @@ class Variant:
         self.maps_id = params_hash(self.identity)
 
     def key(self, class_name: str) -> ClassKey:
-        return ClassKey(self.model.fingerprint, self.source.fingerprint(), self.maps_id, class_name)
+        return ClassKey(self.model.fingerprint, self.data_fingerprint, self.maps_id, class_name)
 
     def input_size(self, sample_ids: Sequence[str]) -> int:
         """The side of the model input (and of every map): fixed by the pipeline, or (``native``)
@@ -329,7 +354,7 @@ def _prepare_group(
                     "class_names": list(variant.model.class_names),
                 },
                 "dataset": {
-                    "fingerprint": variant.source.fingerprint(),
+                    "fingerprint": variant.data_fingerprint,
                     "spec": variant.source.spec(),
                     "name": variant.source.name,
                     "split": variant.split,

@@ -26,7 +26,7 @@ from spray import __version__
 from spray.errors import SprayError
 from workflows import cluster
 from workflows.analyze import analyze_classes
-from workflows.compute import compute_classes
+from workflows.compute import compute_run_classes
 from workflows.config import RunConfig
 from workflows.latent_views import compute_views
 
@@ -108,20 +108,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
     with contextlib.ExitStack() as stack:  # compute and analysis share the workers
         executor = cluster.Executor(stack, config.scheduler, config.workers, location, config.compute.device)
         with _timed(timings, "compute"):
-            computed = compute_classes(
-                config.store,
-                list(config.classes),
-                model_spec=config.model_spec(),
-                source_spec=config.data,
-                split=config.split,
-                settings=config.compute,
-                scheduler=config.scheduler,
-                workers=config.workers,
-                force=config.force,
-                wait=config.wait,
-                progress=progress,
-                executor=executor,
-            )
+            computed = compute_run_classes(config, progress=progress, executor=executor)
         with _timed(timings, "analyse"):
             analyses, skipped = analyze_classes(
                 location, [r.key for r in computed], config, executor, progress=progress

@@ -48,20 +48,9 @@ def compute(config_file, classes, grids, **flags) -> None:
     config = config_from_flags(config_file, classes=classes, grids=grids or None, **flags)
     if not config.classes:
         raise click.UsageError("name the class to compute with --class NAME (or --class all)")
-    from workflows.compute import compute_classes
+    from workflows.compute import compute_run_classes
 
-    results = compute_classes(
-        config.store,
-        list(config.classes),
-        model_spec=config.model_spec(),
-        source_spec=config.data,
-        split=config.split,
-        settings=config.compute,
-        scheduler=config.scheduler,
-        workers=config.workers,
-        force=config.force,
-        wait=config.wait,
-    )
+    results = compute_run_classes(config)
     for result in results:
         errors = f", {result.n_errors} unreadable or failed (recorded)" if result.n_errors else ""
         click.echo(
