@@ -1,7 +1,8 @@
 """Writer locks with a lease: one lock file per class (or audit) holding its owner and a heartbeat.
 
 A second writer for the same class gets a clear :class:`StoreError` (or waits). While a
-lock is held, a heartbeat thread rewrites its record every ``HEARTBEAT_S`` (5 s). A lock is
+lock is held, its record is rewritten every ``HEARTBEAT_S`` (5 s), by one heartbeat thread
+per process for all the locks it holds (a run over 1000 classes holds 1000). A lock is
 stale, and taken over, when
 
 - its owner ran on this host and is gone (pid dead, a zombie, or reused by a younger
@@ -165,7 +166,6 @@ class WriterLock:
         self.heartbeat_s, self.lease_s, self.unlock_hint = heartbeat_s, lease_s, unlock_hint
         self._owner: dict | None = None
         self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
         self.lost = False
         """Set when the record stopped being this lock's (taken over after a lapse, or removed by hand)."""
 
@@ -210,24 +210,25 @@ class WriterLock:
 
     def _start_heartbeat(self) -> None:
         self._stop.clear()
-        self._heartbeat = threading.Thread(target=self._beat, name=f"lock heartbeat {self.path.name}", daemon=True)
-        self._heartbeat.start()
+        _HEARTBEATS.add(self)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
-            try:
-                with guarded(self.path.parent):
-                    if self._stop.is_set():
-                        return
-                    owner = self._owner
-                    if owner is None or not self._is_mine():
-                        self.lost = True
-                        log.warning("the lock %s of %s was taken over or removed while held", self.path, self.what)
-                        return
-                    self._owner = {**owner, "heartbeat": time.time()}
-                    self._write(self._owner)
-            except OSError as error:  # a full or unreachable disk: try again at the next beat
-                log.warning("could not refresh the lock %s (%s)", self.path, error)
+    def beat(self) -> bool:
+        """Refresh the record once; False when the lock is no longer this one's (released, taken
+        over after a lapse, or removed by hand), so that it needs no more beats."""
+        try:
+            with guarded(self.path.parent):
+                if self._stop.is_set():
+                    return False
+                owner = self._owner
+                if owner is None or not self._is_mine():
+                    self.lost = True
+                    log.warning("the lock %s of %s was taken over or removed while held", self.path, self.what)
+                    return False
+                self._owner = {**owner, "heartbeat": time.time()}
+                self._write(self._owner)
+        except OSError as error:  # a full or unreachable disk: try again at the next beat
+            log.warning("could not refresh the lock %s (%s)", self.path, error)
+        return True
 
     def _is_mine(self) -> bool:
         record = self.read_owner()
@@ -240,10 +241,8 @@ class WriterLock:
         return read_record(self.path)
 
     def release(self) -> None:
-        self._stop.set()
-        if self._heartbeat is not None and self._heartbeat is not threading.current_thread():
-            self._heartbeat.join()
-        self._heartbeat = None
+        self._stop.set()  # a beat that takes the guard after this writes nothing
+        _HEARTBEATS.discard(self)
         if self._owner is not None:
             with guarded(self.path.parent):
                 if self._is_mine():
@@ -256,6 +255,46 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class _Heartbeats:
+    """One daemon thread that beats every held lock of this process when it is due (each lock
+    every ``heartbeat_s``), instead of a thread per lock."""
+
+    def __init__(self) -> None:
+        self._due: dict[WriterLock, float] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lock: WriterLock) -> None:
+        with self._changed:
+            self._due[lock] = time.monotonic() + lock.heartbeat_s
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="spray lock heartbeats", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def discard(self, lock: WriterLock) -> None:
+        with self._changed:
+            self._due.pop(lock, None)
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [lock for lock, at in self._due.items() if at <= now]
+                if not due:
+                    self._changed.wait(min(self._due.values()) - now if self._due else None)
+                    continue
+                for lock in due:
+                    self._due[lock] = now + lock.heartbeat_s
+            for lock in due:
+                if not lock.beat():
+                    self.discard(lock)
+
+
+_HEARTBEATS = _Heartbeats()
 
 
 def list_locks(folder: Path) -> list[tuple[Path, dict]]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -102,6 +103,22 @@ def test_a_holder_whose_lock_was_taken_over_stops_refreshing_it_and_knows(tmp_pa
     assert lock.lost and json.loads(lock.path.read_text())["token"] == "intruder"
     lock.release()
     assert lock.path.exists()  # the new owner's lock is not removed
+
+
+def test_many_held_locks_share_one_heartbeat_thread_and_all_stay_fresh(tmp_path):
+    """A run over 1000 classes holds 1000 locks: one thread beats them all, not one thread each."""
+    before = threading.active_count()
+    locks = [WriterLock(tmp_path / f"c{i}.lock", f"class 'c{i}'", heartbeat_s=0.05).acquire() for i in range(50)]
+    started = time.time()
+    time.sleep(0.4)
+    try:
+        assert threading.active_count() <= before + 1
+        assert all(json.loads(lock.path.read_text())["heartbeat"] > started for lock in locks)
+    finally:
+        for lock in locks:
+            lock.release()
+    time.sleep(0.2)  # a released lock is not written again
+    assert not any(lock.path.exists() for lock in locks)
 
 
 def test_audit_locks_have_the_same_lease(tmp_path):
