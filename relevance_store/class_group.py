@@ -204,6 +204,7 @@ class ClassGroup:
     # ---- per-sample data ----------------------------------------------------------------
     @property
     def sample_ids(self) -> list[str]:
+        """Every sample id, read from the store at each access: keep the list, do not index the property."""
         return [str(s) for s in nodes.read(self.group, "sample_id")]
 
     @property

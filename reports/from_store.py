@@ -154,11 +154,12 @@ def class_report_data(
     thumbnails = group.thumbnails
     clusters = _clusters(analysis, labels, maps, read_tags(group) if tags is None else tags)
     true_positive = _true_positives(group, analysis, rows)
+    sample_ids = group.sample_ids
     return ClassReportData(
         class_name=group.key.class_name,
         model_name=group.model_name,
         dataset_name=str(group.provenance.get("dataset", {}).get("name", group.key.dataset_id)),
-        sample_ids=[group.sample_ids[i] for i in rows],
+        sample_ids=[sample_ids[i] for i in rows],
         scores=np.asarray(group.scores)[rows],
         is_true_positive=true_positive,
         notes=_notes(group, np.asarray(group.labels)[rows], true_positive),

@@ -133,12 +133,13 @@ def compute_classes(
         ]
         pending = {group.key: group.pending_chunks() for group in groups}
         runner, threads = executor.choose(sum(group.rows_in_chunks(pending[group.key]) for group in groups))
+        ids_of = {group.key: group.sample_ids for group in groups}  # one read of each id array
         tasks = [
             ChunkTask(
                 location,
                 group.key,
                 chunk,
-                tuple(group.sample_ids[group.chunk_rows(chunk)]),
+                tuple(ids_of[group.key][group.chunk_rows(chunk)]),
                 model.class_names.index(group.key.class_name),
                 model.spec,
                 source.spec(),

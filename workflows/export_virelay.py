@@ -128,10 +128,11 @@ def category(group: ClassGroup, analysis: AnalysisResult | None = None) -> Categ
     config = group.provenance["config"]
     relevance, map_shape = _relevance_reader(group, analysis, rows)
     labels = np.asarray(analysis.arrays["labels"], dtype=np.int64)
+    sample_ids = group.sample_ids
     return Category(
         class_name=name,
         class_index=list(config["class_names"]).index(name),
-        sample_ids=[group.sample_ids[i] for i in rows],
+        sample_ids=[sample_ids[i] for i in rows],
         members=np.asarray(group.labels)[rows] == 1,
         predicted=np.asarray(group.predicted)[rows],
         scores=np.asarray(group.scores)[rows],
