@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import zarr
-from tqdm.auto import tqdm
 
 from relevance_store import AnalysisResult, ClassGroup, ClassKey, nodes, open_store
 from relevance_store.analysis import params_hash, to_json
@@ -69,8 +68,9 @@ from spray.verification.statistics import CONFIDENCE, N_BOOTSTRAP
 from spray.verification.verdict import ALPHA
 from workflows import cluster as runners
 from workflows.analyze import estimator_for
-from workflows.compute import ComputeError, Variant
+from workflows.compute import Variant
 from workflows.config import RunConfig
+from workflows.experiment_runs import run_counted
 from workflows.process_settings import relevance_compute
 from workflows.relevance_task import cached_model, cached_source, explain, resolve_device, worker_device
 from workflows.settings import ComputeSettings
@@ -283,7 +283,15 @@ def verify_cluster(
             )
             for chunk in pending
         ]
-        n_computed = _run(runner, tasks, progress)
+        n_computed = run_counted(
+            runner,
+            run_cluster_chunk,
+            tasks,
+            total=sum(len(t.targets) for t in tasks),
+            desc="cluster interventions",
+            what="the cluster test",
+            progress=progress,
+        )
         table = _read_table(node)
         good = table[table["error"] == ""]
         summary = summarise_changes(good, seed=seed)
@@ -611,29 +619,6 @@ def _row(
         "region_relevance_share": share,
         "error": error,
     }
-
-
-def _run(runner: Any, tasks: list[ClusterChunkTask], progress: bool) -> int:
-    done = 0
-    with tqdm(
-        total=sum(len(t.targets) for t in tasks),
-        unit="image",
-        desc="cluster interventions",
-        disable=not progress,
-        dynamic_ncols=True,
-    ) as bar:
-        try:
-            for n in runner(run_cluster_chunk, tasks):
-                done += n
-                bar.update(n)
-        except SprayError:
-            raise
-        except Exception as error:
-            raise ComputeError(
-                f"the cluster test failed ({type(error).__name__}: {error}); finished chunks are "
-                "kept, rerun the same command to resume"
-            ) from error
-    return done
 
 
 TABLE_COLUMNS = {

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import zarr
-from tqdm.auto import tqdm
 
 from relevance_store import ClassKey, RelevanceStore, nodes, open_store
 from relevance_store.analysis import params_hash, to_json
@@ -54,8 +53,9 @@ from spray.verification import (
     summarise,
 )
 from workflows import cluster
-from workflows.compute import ComputeError, Variant
+from workflows.compute import Variant
 from workflows.config import RunConfig
+from workflows.experiment_runs import run_counted
 from workflows.process_settings import relevance_compute
 from workflows.relevance_task import cached_model, cached_source, resolve_device, worker_device
 from workflows.settings import ComputeSettings
@@ -195,7 +195,15 @@ def verify_padding(
             for chunk in pending
             for rows in [slice(chunk * CHUNK_SIZE, (chunk + 1) * CHUNK_SIZE)]
         ]
-        n_computed = _run(runner, tasks, progress)
+        n_computed = run_counted(
+            runner,
+            run_padding_chunk,
+            tasks,
+            total=sum(len(t.sample_ids) for t in tasks),
+            desc="padding strategies",
+            what="the padding experiment",
+            progress=progress,
+        )
         table = _read_table(node)
         summary = summarise(table[table["error"] == ""], seed=seed)
         verdict = padding_verdict(summary, name).to_dict()
@@ -325,29 +333,6 @@ def run_padding_chunk(task: PaddingChunkTask) -> int:
     write_table(nodes.subgroup(node, "samples"), f"chunk-{task.chunk:05d}", _as_table(rows))
     nodes.array(node, "done")[task.chunk] = True
     return len(task.sample_ids)
-
-
-def _run(runner: Any, tasks: list[PaddingChunkTask], progress: bool) -> int:
-    done = 0
-    with tqdm(
-        total=sum(len(t.sample_ids) for t in tasks),
-        unit="image",
-        desc="padding strategies",
-        disable=not progress,
-        dynamic_ncols=True,
-    ) as bar:
-        try:
-            for n in runner(run_padding_chunk, tasks):
-                done += n
-                bar.update(n)
-        except SprayError:
-            raise
-        except Exception as error:
-            raise ComputeError(
-                f"the padding experiment failed ({type(error).__name__}: {error}); "
-                "finished chunks are kept, rerun the same command to resume"
-            ) from error
-    return done
 
 
 TABLE_COLUMNS = {
