@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import os
+import queue
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -148,27 +149,34 @@ def dask_map(
     """``map`` over a Dask client: results as tasks complete (retried twice on a lost worker);
     pending tasks are cancelled when the caller stops or fails. ``resources``: what each task
     holds. With no worker for ``no_worker_timeout_s`` seconds it raises :class:`ClusterError`
-    instead of waiting forever."""
-    from distributed import wait
+    instead of waiting forever.
+
+    Each future reports its own completion into a queue (``add_done_callback``): O(1) per task.
+    ``distributed.wait(pending, return_when="FIRST_COMPLETED")`` in a loop re-armed every pending
+    future after each completion, O(n^2): 1000 analysis tasks cost the client ~50 s of CPU."""
 
     def run(func: Callable[[Any], Any], items: list[Any]) -> Iterator[Any]:
         futures = client.map(func, items, pure=False, retries=2, resources=resources)
-        pending, alone_since = set(futures), None
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        for future in futures:
+            future.add_done_callback(finished.put)
+        remaining, alone_since = len(futures), None
         try:
-            while pending:
+            while remaining:
                 try:
-                    done, pending = wait(pending, timeout=min(5.0, no_worker_timeout_s), return_when="FIRST_COMPLETED")
-                except TimeoutError:  # nothing finished in this tick
-                    done = set()
-                for future in done:
+                    future = finished.get(timeout=min(5.0, no_worker_timeout_s))
+                except queue.Empty:  # nothing finished in this tick
+                    future = None
+                if future is not None:
+                    remaining -= 1
                     yield future.result()
-                if done or client.scheduler_info().get("workers"):
+                if future is not None or client.scheduler_info().get("workers"):
                     alone_since = None
                 elif alone_since is None:
                     alone_since = time.monotonic()
                 elif time.monotonic() - alone_since >= no_worker_timeout_s:
                     raise ClusterError(
-                        f"the Dask cluster has had no worker for {no_worker_timeout_s:.0f} s with {len(pending)} "
+                        f"the Dask cluster has had no worker for {no_worker_timeout_s:.0f} s with {remaining} "
                         "task(s) left; finished chunks are kept: start workers (`dask worker ADDRESS`) and rerun"
                     )
         finally:
