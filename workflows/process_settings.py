@@ -24,6 +24,8 @@ import functools
 import sys
 from collections.abc import Iterator
 
+from spray.thread_pools import limit, pool_info
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 """``mallopt`` parameter numbers (glibc's malloc.h)."""
 
@@ -61,12 +63,10 @@ def analysis_compute(threads: int) -> Iterator[None]:
     threads and one other busy process, the 32-eigenpair stage at 10k took 4.7-11.5 CPU-s, with
     one thread 0.7 CPU-s; ARCHITECTURE.md), ``threads`` OpenMP threads (scikit-learn's k-means)
     and numba threads (UMAP, NN-descent), so that workers x threads = cores."""
-    from threadpoolctl import threadpool_limits
-
     tune_allocator()
     previous = _numba_threads(threads)
     try:
-        with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=threads, user_api="openmp"):
+        with limit(1, user_api="blas"), limit(threads, user_api="openmp"):
             yield
     finally:
         _numba_threads(previous)
@@ -84,10 +84,8 @@ def _numba_threads(threads: int) -> int:
 
 def thread_counts() -> dict[str, int]:
     """The thread limits in force now: BLAS and OpenMP (threadpoolctl), numba, torch if loaded."""
-    from threadpoolctl import threadpool_info
-
     counts: dict[str, int] = {}
-    for pool in threadpool_info():
+    for pool in pool_info():
         counts[pool["user_api"]] = max(counts.get(pool["user_api"], 0), int(pool["num_threads"]))
     if "numba" in sys.modules:
         counts["numba"] = sys.modules["numba"].get_num_threads()
@@ -100,9 +98,7 @@ def thread_counts() -> dict[str, int]:
 def relevance_compute(torch_threads: int) -> Iterator[None]:
     """Settings for a block of model work: ``torch_threads`` torch threads, the allocator tuned,
     and one BLAS thread until the block ends."""
-    from threadpoolctl import threadpool_limits
-
     pin_torch_threads(torch_threads)
     tune_allocator()
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit(1, user_api="blas"):
         yield

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+
+from spray.thread_pools import limit, pool_info
 
 UNIT_ROUNDOFF_32 = 2.0**-24
 """u of IEEE single precision: every float32 operation is exact up to a factor (1 + delta), |delta| <= u."""
@@ -114,9 +115,9 @@ def _map_blocks(
     instead of 0.7 for the same work under load).
     """
     spans = [(start, min(start + block_rows, len(queries))) for start in range(0, len(queries), block_rows)]
-    blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    blas = [info["num_threads"] for info in pool_info() if info["user_api"] == "blas"]
     workers = max(1, min(len(spans), min(blas, default=1)))
-    with threadpool_limits(1, user_api="blas"):
+    with limit(1, user_api="blas"):
         if workers == 1:
             return [(span, work(queries[span[0] : span[1]])) for span in spans]
         with ThreadPoolExecutor(workers) as pool:

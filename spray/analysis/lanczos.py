@@ -25,7 +25,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import eigh_tridiagonal
-from threadpoolctl import threadpool_limits
+
+from spray.thread_pools import limit
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -78,7 +79,7 @@ def top_eigenpairs(
     """The ``m`` largest eigenvalues (descending) and orthonormal eigenvectors of ``matrix`` on the
     complement of ``exclude``, or None when ``max_steps`` (default: what ``MEMORY_BYTES`` holds) did not suffice.
     """
-    with threadpool_limits(1, user_api="blas"):  # BLAS-2 on a basis in memory: a second thread only spins
+    with limit(1, user_api="blas"):  # BLAS-2 on a basis in memory: a second thread only spins
         return _top_eigenpairs(matrix, m, exclude, rng, tol, max_steps)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from spray.analysis import affinity as affinity_module
 from spray.analysis import knn as knn_module
@@ -34,6 +33,7 @@ from spray.analysis.clustering import cluster_spectral_embedding
 from spray.analysis.descriptors import conductance
 from spray.analysis.laplacian import LaplacianKind
 from spray.analysis.spectrum import smallest_eigenpairs
+from spray.thread_pools import limit
 
 N_TWINS_DEFAULT = 10
 """Twins per class: the twins' gap ratios vary by about 0.05-0.1 (log scale), so ten give their mean
@@ -103,7 +103,7 @@ def twin_reference(
     only spin (0.3 CPU-s for 10 twins of 200 maps with one thread, 6 CPU-s with two on a busy
     machine; the same effect as in ARCHITECTURE.md "Threads in the analysis").
     """
-    with threadpool_limits(1, user_api="blas"):
+    with limit(1, user_api="blas"):
         return _twin_reference(features, k, n_twins, symmetrize, edge_weight, laplacian, knn_method, random_state)
 
 
