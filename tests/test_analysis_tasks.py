@@ -148,3 +148,44 @@ def test_stability_is_off_quick_or_full(config, mode, variants):
             ("grid", 10),
             ("k", k + 1),
         ]
+
+
+def test_a_rerun_with_every_analysis_stored_asks_for_no_worker(config):
+    """The client checks which analyses are stored before it asks for workers: a rerun with
+    nothing new starts no cluster (1000 stored classes cost 1000 tasks and a cluster start)."""
+    import contextlib
+
+    from workflows import cluster
+    from workflows.analyze import analyze_classes
+
+    (result,) = compute_classes(
+        config.store,
+        "dog",
+        model_spec=config.model_spec(["cat", "dog", "fox"]),
+        source_spec=config.data,
+        workers=1,
+        progress=False,
+        chunk_size=5,
+    )
+    settings = config.replace(stability="off")
+    with contextlib.ExitStack() as stack:
+        first, _ = analyze_classes(
+            config.store, [result.key], settings, cluster.Executor(stack, None, 1, config.store), progress=False
+        )
+
+    class NoWorkers:
+        def choose(self, n_maps: int):
+            raise AssertionError(f"workers asked for {n_maps} maps of work")
+
+    again, skipped = analyze_classes(config.store, [result.key], settings, NoWorkers(), progress=False)
+    assert not first[result.key].reused and again[result.key].reused and not skipped
+    assert again[result.key].result.params_hash == first[result.key].result.params_hash
+    with contextlib.ExitStack() as stack:  # another parameter: a new entry, made by a task
+        changed, _ = analyze_classes(
+            config.store,
+            [result.key],
+            settings.replace(k=4),
+            cluster.Executor(stack, None, 1, config.store),
+            progress=False,
+        )
+    assert not changed[result.key].reused

@@ -116,11 +116,32 @@ def _too_few(group: ClassGroup, rows: np.ndarray) -> TooFewMapsError:
 
 
 def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
-    """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis).
+    """Analyse the valid rows of ``group`` with ``config`` (or reuse the stored analysis) and read it.
 
-    The stored analysis is read without write access; writing a new one reopens the group
-    writable. Raises :class:`TooFewMapsError` for a class with fewer than 3 usable maps and
-    an ``AnalysisInputError`` for a grid finer than the maps."""
+    Raises :class:`TooFewMapsError` for a class with fewer than 3 usable maps and an
+    ``AnalysisInputError`` for a grid finer than the maps."""
+    digest, reused = store_analysis(group, config)
+    return ClassAnalysis(group.read_analysis(digest), reused)
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """What ``config`` asks of a class: the rows to analyse, the estimator, its entry's key."""
+
+    rows: np.ndarray
+    estimator: SpectralRelevanceAnalysis
+    params: dict
+    latent: np.ndarray | None
+    """(N, C) channel relevance of an inner layer's analysis, else None (pixel maps)."""
+
+    @property
+    def digest(self) -> str:
+        return params_hash(self.params)
+
+
+def analysis_request(group: ClassGroup, config: RunConfig) -> AnalysisRequest:
+    """The analysis ``config`` asks of ``group``. Raises :class:`TooFewMapsError` for a class with
+    fewer than 3 usable maps and an ``AnalysisInputError`` for a grid finer than the maps."""
     rows = np.flatnonzero(group.valid)
     if len(rows) < MIN_SAMPLES:
         raise _too_few(group, rows)
@@ -132,12 +153,32 @@ def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
         )
     latent = group.latent
     estimator = estimator_for(config.analysis, latent=latent is not None)
-    stability = config.analysis.stability
-    params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": stability}
-    digest = params_hash(params)
-    if not config.force and digest in group.analysis_hashes():
-        return ClassAnalysis(group.read_analysis(digest), reused=True)
+    params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": config.analysis.stability}
+    return AnalysisRequest(rows, estimator, params, latent)
+
+
+def stored_analysis_key(group: ClassGroup, config: RunConfig) -> str | None:
+    """The key of the stored analysis ``config`` asks of ``group``; None when it must be made (or
+    the class cannot be analysed: its task says why). A class never analysed costs one listing."""
+    if config.force or not group.analysis_hashes():
+        return None
+    try:
+        digest = analysis_request(group, config).digest
+    except AnalysisInputError:
+        return None
+    return digest if digest in group.analysis_hashes() else None
+
+
+def store_analysis(group: ClassGroup, config: RunConfig) -> tuple[str, bool]:
+    """The key of the stored analysis of ``group`` with ``config``, and whether it was there already
+    (else it is computed and stored now). Reads nothing back: an analysis task only reports the key.
+
+    The store is opened writable only when a new analysis is written."""
+    request = analysis_request(group, config)
+    if not config.force and request.digest in group.analysis_hashes():
+        return request.digest, True
     group = group.writable()
+    rows, estimator, latent, stability = request.rows, request.estimator, request.latent, config.analysis.stability
 
     if latent is not None:  # SpRAy on the inner layer's channel vectors (N, C)
         maps, full_resolution = latent[rows].astype(np.float64), False
@@ -173,8 +214,8 @@ def analyze_group(group: ClassGroup, config: RunConfig) -> ClassAnalysis:
         if full_resolution
         else f"stored {config.analysis.grid}x{config.analysis.grid} pooled maps",
     }
-    group.write_analysis(params, arrays, tables, attrs)
-    return ClassAnalysis(group.read_analysis(digest), reused=False)
+    group.write_analysis(request.params, arrays, tables, attrs)
+    return request.digest, False
 
 
 # ---- one task per class, on the run's workers --------------------------------------------
@@ -214,10 +255,10 @@ def run_analysis(task: AnalysisTask) -> AnalysisDone:
         seen = thread_counts()
         group = open_store(task.store, "r").class_group(task.key)
         try:
-            analysis = analyze_group(group, task.config)
+            digest, reused = store_analysis(group, task.config)
         except TooFewMapsError as error:
             return AnalysisDone(task.key, None, False, str(error), seen)
-    return AnalysisDone(task.key, analysis.result.params_hash, analysis.reused, None, seen)
+    return AnalysisDone(task.key, digest, reused, None, seen)
 
 
 def analyze_classes(
@@ -225,15 +266,21 @@ def analyze_classes(
 ) -> tuple[dict[ClassKey, ClassAnalysis], dict[str, str]]:
     """Analyse ``keys`` as one task per class on ``executor``'s workers (in this process for small
     runs); returns the analyses read back from the store, and the skipped classes with the reason."""
-    runner, threads = executor.choose(ANALYSIS_MAP_EQUIVALENT * len(keys))
-    tasks = [AnalysisTask(location, key, config, threads) for key in keys]
-    done: dict[ClassKey, AnalysisDone] = {}
-    with tqdm(total=len(tasks), unit="class", desc="analyses", disable=not progress, dynamic_ncols=True) as bar:
-        for result in runner(run_analysis, tasks):
-            done[result.key] = result
-            bar.set_postfix_str(result.key.class_name[:30], refresh=False)
-            bar.update(1)
     store = open_store(location, "r")
+    done: dict[ClassKey, AnalysisDone] = {}
+    for key in keys:  # checked here: a rerun with nothing new starts no worker
+        digest = stored_analysis_key(store.class_group(key), config)
+        if digest is not None:
+            done[key] = AnalysisDone(key, digest, True, None, {})
+    todo = [key for key in keys if key not in done]
+    if todo:
+        runner, threads = executor.choose(ANALYSIS_MAP_EQUIVALENT * len(todo))
+        tasks = [AnalysisTask(location, key, config, threads) for key in todo]
+        with tqdm(total=len(tasks), unit="class", desc="analyses", disable=not progress, dynamic_ncols=True) as bar:
+            for result in runner(run_analysis, tasks):
+                done[result.key] = result
+                bar.set_postfix_str(result.key.class_name[:30], refresh=False)
+                bar.update(1)
     analyses = {
         key: ClassAnalysis(store.class_group(key).read_analysis(result.params_hash), result.reused)
         for key, result in done.items()
