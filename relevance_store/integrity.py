@@ -131,7 +131,7 @@ def check_class(group: ClassGroup) -> list[Problem]:
                 if bad:
                     found(f"chunk {index} has {bad} non-finite rows in {name!r} without a recorded error", chunk=index)
     for digest in group.analysis_hashes():
-        _, reason = _decode(group.read_analysis, digest)
+        _, reason = _decode(lambda digest: group.read_analysis(digest).read_all(), digest)
         if reason:
             found(f"analysis {digest} cannot be decoded ({reason})", analysis=digest)
     return problems

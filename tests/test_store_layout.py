@@ -144,6 +144,34 @@ def test_analysis_entries_keyed_by_all_params(tmp_path):
         group.write_analysis({"k": 5}, {"../x": np.zeros(1)})
 
 
+def test_an_analysis_is_read_member_by_member_when_used(tmp_path):
+    """A run reads 1000 classes' analyses back but uses a few members of each: a member is read
+    when first used, so a damaged embedding does not stop the eigenvalues from being read, and
+    entries written before their member names were kept are listed instead."""
+    group = make_group(open_store(tmp_path / "s.zarr", "a"))
+    digest = group.write_analysis(
+        {"k": 3}, {"eigenvalues": np.arange(3.0), "tsne": np.ones((3, 2))}, {"clusters": pd.DataFrame({"size": [3]})}
+    )
+    entry = tmp_path / "s.zarr" / group.group.path / "analysis" / digest
+    for chunk in (entry / "arrays" / "tsne" / "c").rglob("*"):
+        if chunk.is_file():
+            chunk.write_bytes(b"not a chunk")
+    result = open_store(tmp_path / "s.zarr").class_group(group.key).read_analysis(digest)
+    assert sorted(result.arrays) == ["eigenvalues", "tsne"] and list(result.tables) == ["clusters"]
+    np.testing.assert_array_equal(result.arrays["eigenvalues"], np.arange(3.0))
+    with pytest.raises(Exception):  # noqa: B017 (whichever error the codec raises on garbage)
+        result.arrays["tsne"]
+    with pytest.raises(KeyError):
+        result.arrays["umap"]
+    metadata = entry / "zarr.json"
+    document = json.loads(metadata.read_text())
+    del document["attributes"]["members"]
+    metadata.write_text(json.dumps(document))
+    listed = open_store(tmp_path / "s.zarr").class_group(group.key).read_analysis(digest)
+    assert sorted(listed.arrays) == ["eigenvalues", "tsne"] and list(listed.tables) == ["clusters"]
+    assert listed.tables["clusters"]["size"].tolist() == [3]
+
+
 def test_find_class_needs_a_unique_match(tmp_path):
     store = open_store(tmp_path / "s.zarr", "a")
     make_group(store)
