@@ -79,10 +79,12 @@ def folder_bytes(path: Path) -> int:
 
 
 class PeakRss:
-    """Peak resident memory of a process and all its children (sampled every 0.2 s)."""
+    """Peak resident memory of a process and all its children (sampled every 0.2 s), and how it
+    split at that moment between the spray process itself (client, in-process scheduler) and the rest
+    (worker processes)."""
 
     def __init__(self, pid: int) -> None:
-        self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self.process, self.peak, self.client_at_peak, self._stop = psutil.Process(pid), 0, 0, threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
@@ -90,14 +92,16 @@ class PeakRss:
         while not self._stop.wait(0.2):
             try:
                 tree = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                sizes = {p.pid: p.memory_info().rss for p in tree if p.is_running()}
             except psutil.Error:
-                pass
+                continue
+            if sum(sizes.values()) > self.peak:
+                self.peak, self.client_at_peak = sum(sizes.values()), sizes.get(self.process.pid, 0)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, self.client_at_peak
 
 
 def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Path, *extra: str) -> dict:
@@ -128,7 +132,7 @@ def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Pa
     peak = PeakRss(process.pid)
     output, _ = process.communicate()
     wall, cpu_after = time.perf_counter() - started, os.times()
-    rss = peak.stop()
+    rss, client_rss = peak.stop()
     if process.returncode != 0:
         raise SystemExit(f"spray run failed ({process.returncode}):\n{output[-2000:]}")
     timing = next(line for line in output.splitlines() if line.startswith("time:"))
@@ -140,6 +144,7 @@ def spray_run(images: Path, factory: Path, names: Path, store: Path, reports: Pa
         "wall_s": wall,
         "cpu_s": cpu,
         "peak_rss_gb": rss / 2**30,
+        "client_rss_at_peak_gb": client_rss / 2**30,
         "stages_s": {k: float(v) for k, v in stages.items()},
         "store_mb": folder_bytes(store) / 2**20,
         "reports_mb": folder_bytes(reports) / 2**20,
@@ -184,7 +189,7 @@ def main() -> None:
     )
 
     print(
-        f"\n{'run':<14}{'wall s':>9}{'CPU s':>9}{'compute':>9}{'analyse':>9}{'report':>9}{'RSS GB':>8}"
+        f"\n{'run':<14}{'wall s':>9}{'CPU s':>9}{'compute':>9}{'analyse':>9}{'report':>9}{'RSS GB':>8}{'client':>8}"
         f"{'store MB':>10}{'reports MB':>11}"
     )
     for name, figures in (("first", first), ("second", second), ("1 worker", speed[1]), ("2 workers", speed[2])):
@@ -192,6 +197,7 @@ def main() -> None:
         print(
             f"{name:<14}{figures['wall_s']:>9.0f}{figures['cpu_s']:>9.0f}{stages.get('compute', 0):>9.1f}"
             f"{stages.get('analyse', 0):>9.1f}{stages.get('report', 0):>9.1f}{figures['peak_rss_gb']:>8.2f}"
+            f"{figures['client_rss_at_peak_gb']:>8.2f}"
             f"{figures['store_mb']:>10.0f}{figures['reports_mb']:>11.0f}"
         )
     goals = [
