@@ -132,11 +132,15 @@ def read_analysis(group: zarr.Group, key: ClassKey, digest: str | None = None) -
     return AnalysisResult(
         digest,
         json_mapping(node.attrs["params"], "analysis params"),
-        arrays=StoredMembers(node, "arrays", members.get("arrays", []), lambda array: np.asarray(array[...])),
+        arrays=StoredMembers(node, "arrays", members.get("arrays", []), _read_array),
         tables=StoredMembers(node, "tables", members.get("tables", []), read_table),
         attrs=json_mapping(node.attrs["attrs"], "analysis attrs"),
         written_at=json_number(node.attrs["written_at"], "analysis written_at"),
     )
+
+
+def _read_array(array: zarr.Array) -> np.ndarray:
+    return np.asarray(array[...])
 
 
 def _complete_entry(group: zarr.Group, digest: str) -> zarr.Group | None:

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import zarr
-from tqdm.auto import tqdm
 
 from relevance_store import AnalysisResult, ClassGroup, nodes, params_hash
 from relevance_store.analysis import to_json
@@ -39,6 +38,7 @@ from reports.cluster_page import cluster_page_filename
 from reports.index_page import INDEX_FILENAME, render_index_page
 from reports.model import ClassReportData, ClassSummary, IndexReportData
 from reports.padding_page import padding_page_filename
+from reports.page_pool import render_all
 from reports.safe import class_page_filename
 from spray import __version__
 from spray.atomic import write_text_atomically
@@ -248,6 +248,24 @@ def renderer_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclasses.dataclass(frozen=True)
+class PageJob:
+    """One class page to render (picklable: a pool process renders it)."""
+
+    group: ClassGroup
+    analysis: AnalysisResult | None
+    links: dict[str, str]
+    tags: list[Tag] | None
+    out_dir: str
+
+
+def render_page(job: PageJob) -> tuple[ClassSummary, dict]:
+    """Render a class page; return its index line and parameters (the manifest keeps them)."""
+    data = class_report_data(job.group, job.analysis, links=job.links, tags=job.tags)
+    render_class_page(data, job.out_dir)
+    return index_entry(data), dict(data.params)
+
+
 class PageManifest:
     """What each class page was rendered from (``.spray-pages.json`` in the reports folder), so
     a rerun renders again only the pages whose inputs changed: 1000 unchanged classes must not
@@ -312,6 +330,7 @@ def write_reports(
     tags: Mapping[str, Sequence[Tag]] | None = None,
     progress: bool = False,
     skipped: Mapping[str, str] | None = None,
+    processes: int | None = None,
 ) -> list[Path]:
     """Write a class page per group and, if ``index``, the index page; ``tags`` gives each class
     the tags to match to its clusters (default: those given on its own group).
@@ -323,25 +342,35 @@ def write_reports(
     are linked without being named (:func:`verification_links`); with the index, every class page
     also links back to it. The index states ``params`` when given, else the analysis parameters
     its classes share (:func:`shared_params`). Returns the written paths, the index last.
+    Pages are rendered by ``processes`` processes (default: one per core from
+    ``page_pool.POOL_MIN_PAGES`` pages on).
     """
-    summaries, class_params, paths = [], [], []
     back = {"all classes": INDEX_FILENAME} if index else {}
     manifest = PageManifest(Path(out_dir))
-    for group in tqdm(groups, desc="class pages", unit="page", disable=not progress, dynamic_ncols=True):
+    kept: dict[str, tuple[ClassSummary, dict] | None] = {}
+    digests: dict[str, str] = {}
+    jobs = []
+    for group in groups:
         name = group.key.class_name
         analysis = (analyses or {}).get(name)
         shown = analysis.params_hash if analysis is not None else None
         page_links = {**back, **verification_links(out_dir, group, shown), **(links or {}).get(name, {})}
         class_tags = (tags or {}).get(name)
-        digest = manifest.digest(group, analysis, page_links, class_tags)
-        kept = manifest.unchanged(name, digest)
-        if kept is not None:  # the page is there and its inputs did not change: not rendered again
-            summary, page_params = kept
-        else:
-            data = class_report_data(group, analysis, links=page_links, tags=class_tags)
-            render_class_page(data, out_dir)
-            summary, page_params = index_entry(data), dict(data.params)
-            manifest.record(name, digest, summary, page_params)
+        digests[name] = manifest.digest(group, analysis, page_links, class_tags)
+        kept[name] = manifest.unchanged(name, digests[name])
+        if kept[name] is None:  # its inputs changed (or it is missing): rendered again
+            jobs.append(
+                PageJob(group, analysis, page_links, None if class_tags is None else list(class_tags), str(out_dir))
+            )
+    rendered = iter(list(render_all(render_page, jobs, processes=processes, progress=progress, desc="class pages")))
+    summaries, class_params, paths = [], [], []
+    for group in groups:
+        name = group.key.class_name
+        entry = kept[name]
+        if entry is None:
+            entry = next(rendered)
+            manifest.record(name, digests[name], *entry)
+        summary, page_params = entry
         paths.append(Path(out_dir) / class_page_filename(name))
         summaries.append(summary)
         class_params.append(page_params)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +156,27 @@ def test_a_rerun_renders_only_the_pages_whose_inputs_changed(stored, tmp_path):
     page.unlink()
     write_reports([group], tmp_path)
     assert page.is_file()  # a deleted page is written again
+
+
+def _pid_and_square(value: int) -> tuple[int, int]:
+    return os.getpid(), value * value
+
+
+def test_pages_rendered_by_a_pool_come_back_in_order_from_other_processes():
+    from reports.page_pool import POOL_MIN_PAGES, pool_size, render_all
+
+    results = list(render_all(_pid_and_square, list(range(10)), processes=2))
+    assert [square for _, square in results] == [value * value for value in range(10)]
+    assert os.getpid() not in {pid for pid, _ in results}
+    assert pool_size(POOL_MIN_PAGES - 1) == 0 and pool_size(5, processes=1) == 0 and pool_size(5, processes=2) == 2
+
+
+def test_a_page_rendered_by_a_pool_process_equals_the_one_rendered_here(stored, tmp_path):
+    group = stored[0]
+    (here, _) = write_reports([group], tmp_path / "here", processes=1)
+    (pooled, _) = write_reports([group], tmp_path / "pool", analyses={"horse": group.read_analysis()}, processes=2)
+
+    def without_ids(page: Path) -> str:  # Bokeh numbers its models per process
+        return re.sub(r'"p\d+"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', "ID", page.read_text())
+
+    assert without_ids(pooled) == without_ids(here)
