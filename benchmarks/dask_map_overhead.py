@@ -2,9 +2,9 @@
 it replaced (`distributed.wait(pending, return_when="FIRST_COMPLETED")` until nothing is pending),
 same LocalCluster, same tasks, same run.
 
-The old loop re-armed every pending future after each completion (O(n^2)); with 1000 analysis
-tasks of a 1000-class run it cost the client process about 50 CPU-s on a 2-core machine, CPU
-the two workers needed (benchmarks/README.md, many_classes.py).
+The old loop re-armed every pending future after each completion (O(n^2)); in a 1000-class run
+(benchmarks/many_classes.py) py-spy found the client's event loop busy with it, on a 2-core
+machine whose two workers needed the CPU.
 
     .venv/bin/python benchmarks/dask_map_overhead.py --tasks 1000 --task-ms 40
 """

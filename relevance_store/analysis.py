@@ -80,6 +80,7 @@ def write_analysis(
 ) -> str:
     """Store one analysis under ``analysis/<params_hash(params)>`` (replacing it) and return the hash."""
     digest = params_hash(params)
+    arrays, tables = dict(arrays.items()), dict(tables.items())  # read now: they may be this entry's own members
     node = group.require_group(ANALYSIS).create_group(digest, overwrite=True)
     for name, value in arrays.items():
         value, path = np.asarray(value), f"arrays/{_check_name(name)}"
@@ -162,7 +163,9 @@ class StoredMembers(Mapping[str, Member]):
 
     A run reads every class's analysis back, while its summary and an unchanged report page use a
     few small members (eigenvalues, the cluster table), not the embeddings or eigenvectors: read
-    all at once, a 64-image entry took ~26 ms (about 70 Zarr reads), 26 s for 1000 classes."""
+    all at once, an entry of a 64-image class took 26 ms (a 1000-class store, page cache warm).
+    A member read after its entry was replaced or removed raises a StoreError (read it again).
+    Pickled (to a report process), it carries no member already read."""
 
     def __init__(self, node: zarr.Group, kind: str, names: list[str], read: Callable[[zarr.Array], Member]) -> None:
         self._node, self._kind, self._names, self._read = node, kind, list(names), read
@@ -172,8 +175,20 @@ class StoredMembers(Mapping[str, Member]):
         if name not in self._names:
             raise KeyError(name)
         if name not in self._loaded:
-            self._loaded[name] = self._read(array(self._node, f"{self._kind}/{name}"))
+            try:
+                self._loaded[name] = self._read(array(self._node, f"{self._kind}/{name}"))
+            except (KeyError, OSError) as error:
+                raise StoreError(
+                    f"the analysis entry {self._node.path} changed or was removed since it was opened "
+                    f"({name!r}: {error}); read the analysis again"
+                ) from None
         return self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_loaded": {}}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

@@ -245,6 +245,11 @@ class ClassGroup:
         return nodes.optional_array(self.group, "full")
 
     @property
+    def has_latent(self) -> bool:
+        """Whether the maps were computed with ``--layer`` (checked without reading them)."""
+        return "latent" in self.group
+
+    @property
     def latent(self) -> np.ndarray | None:
         """(N, C) relevance arriving at the inner layer's channels (summed over space), or None
         when the maps were computed without ``--layer``."""

@@ -347,8 +347,8 @@ def write_reports(
     """
     back = {"all classes": INDEX_FILENAME} if index else {}
     manifest = PageManifest(Path(out_dir))
-    kept: dict[str, tuple[ClassSummary, dict] | None] = {}
-    digests: dict[str, str] = {}
+    kept: list[tuple[ClassSummary, dict] | None] = []
+    digests: list[str] = []
     jobs = []
     for group in groups:
         name = group.key.class_name
@@ -356,20 +356,19 @@ def write_reports(
         shown = analysis.params_hash if analysis is not None else None
         page_links = {**back, **verification_links(out_dir, group, shown), **(links or {}).get(name, {})}
         class_tags = (tags or {}).get(name)
-        digests[name] = manifest.digest(group, analysis, page_links, class_tags)
-        kept[name] = manifest.unchanged(name, digests[name])
-        if kept[name] is None:  # its inputs changed (or it is missing): rendered again
+        digests.append(manifest.digest(group, analysis, page_links, class_tags))
+        kept.append(manifest.unchanged(name, digests[-1]))
+        if kept[-1] is None:  # its inputs changed (or it is missing): rendered again
             jobs.append(
                 PageJob(group, analysis, page_links, None if class_tags is None else list(class_tags), str(out_dir))
             )
     rendered = iter(list(render_all(render_page, jobs, processes=processes, progress=progress, desc="class pages")))
     summaries, class_params, paths = [], [], []
-    for group in groups:
+    for group, digest, entry in zip(groups, digests, kept, strict=True):
         name = group.key.class_name
-        entry = kept[name]
         if entry is None:
             entry = next(rendered)
-            manifest.record(name, digests[name], *entry)
+            manifest.record(name, digest, *entry)
         summary, page_params = entry
         paths.append(Path(out_dir) / class_page_filename(name))
         summaries.append(summary)

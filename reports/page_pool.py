@@ -21,24 +21,26 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 POOL_MIN_PAGES = 24
-"""Fewest pages rendered by a pool: at 0.6 s a page, 24 pages take ~14 s on one core, ~7 s on two
-plus the ~3 s start (measured on the 2-core machine)."""
+"""Fewest pages rendered by a pool (an estimate from the figures above: at 0.6 s a page, 24 pages
+take ~14 s on one core and ~7 s on two, plus ~3 s to start the processes)."""
 
 
 def pool_size(n_pages: int, processes: int | None = None) -> int:
     """Pool processes for ``n_pages`` pages, 0 for none (rendered in this process): ``processes``
     when given (1: none), else one per core the process may use from ``POOL_MIN_PAGES`` pages on."""
+    if n_pages == 0:
+        return 0
     if processes is not None:
-        return 0 if processes <= 1 else min(processes, max(1, n_pages))
+        return 0 if processes <= 1 else min(processes, n_pages)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 0 if n_pages < POOL_MIN_PAGES or cores < 2 else min(cores, n_pages)
 
 
-def _one_blas_thread() -> None:
-    """Pool processes render, they do not multiply matrices: no spinning BLAS threads beside them."""
-    from spray.thread_pools import controller
-
-    controller().limit(limits=1, user_api="blas")
+def _one_thread_each() -> None:
+    """Pool processes render, they do not multiply matrices: no spinning BLAS or OpenMP threads
+    beside them. Set before numpy loads (a spawned process has not imported it yet)."""
+    for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[variable] = "1"
 
 
 def render_all(
@@ -59,7 +61,7 @@ def render_all(
                 bar.update(1)
             return
         context = multiprocessing.get_context("spawn")  # a fork would copy the caller's threads' locks
-        with ProcessPoolExecutor(size, mp_context=context, initializer=_one_blas_thread) as pool:
+        with ProcessPoolExecutor(size, mp_context=context, initializer=_one_thread_each) as pool:
             for result in pool.map(render, jobs, chunksize=4):
                 yield result
                 bar.update(1)

@@ -75,3 +75,30 @@ def test_losing_every_worker_stops_the_run_after_the_documented_wait(lonely_sche
         ):
             list(run(abs, [1, 2, 3]))
         assert time.monotonic() - started < 20
+
+
+def _fail_on_three(value: int) -> int:
+    if value == 3:
+        raise ValueError("task 3 failed")
+    time.sleep(0.05)
+    return value
+
+
+def test_dask_map_yields_results_as_tasks_finish_and_a_failed_task_s_error_reaches_the_caller():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as local,
+        Client(local) as client,
+    ):
+        run = cluster.dask_map(client)
+        assert sorted(run(abs, list(range(-20, 0)))) == list(range(1, 21))
+        results = []
+        with pytest.raises(ValueError, match="task 3 failed"):
+            for value in run(_fail_on_three, list(range(40))):
+                results.append(value)
+        assert len(results) < 40 and 3 not in results
+        deadline = time.monotonic() + 10
+        while client.futures and time.monotonic() < deadline:  # the rest were cancelled
+            time.sleep(0.1)
+        assert not client.futures

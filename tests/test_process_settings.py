@@ -35,19 +35,31 @@ def test_glibc_accepts_the_allocator_thresholds():
     assert tune_allocator() is True
 
 
-def test_the_thread_pool_scan_is_kept_until_a_module_is_imported(monkeypatch):
-    """spray.thread_pools scans the loaded libraries once and again only after an import (when a new
-    pool may have loaded); the limits it sets still reach the pools."""
-    import sys
-    import types
+def test_thread_limits_reuse_one_scan_of_the_loaded_libraries(monkeypatch):
+    """spray.thread_pools sets limits through threadpoolctl's cached controller: the loaded
+    libraries are scanned once, not at every limit (4 ms each in a worker); the limits still
+    reach the pools."""
+    import threadpoolctl
 
     from spray import thread_pools
 
-    first = thread_pools.controller()
-    assert thread_pools.controller() is first
-    monkeypatch.setitem(sys.modules, "spray_test_new_module", types.ModuleType("spray_test_new_module"))
-    rescanned = thread_pools.controller()
-    assert rescanned is not first and thread_pools.controller() is rescanned
+    scans = []
+
+    class CountedController(threadpoolctl.ThreadpoolController):
+        def __init__(self) -> None:
+            scans.append(1)
+            super().__init__()
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", CountedController)
+    threadpoolctl.reset_cached_controller()
+    try:
+        for _ in range(3):
+            with thread_pools.limit(1, user_api="blas"):
+                pass
+        assert len(scans) == 1
+    finally:
+        threadpoolctl.reset_cached_controller()
+        monkeypatch.undo()
     with threadpool_limits(limits=2, user_api="blas"):
         with thread_pools.limit(1, user_api="blas"):
             assert set(_blas_threads()) == {1}

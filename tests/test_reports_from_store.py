@@ -158,21 +158,30 @@ def test_a_rerun_renders_only_the_pages_whose_inputs_changed(stored, tmp_path):
     assert page.is_file()  # a deleted page is written again
 
 
-def _pid_and_square(value: int) -> tuple[int, int]:
-    return os.getpid(), value * value
+def _pid_square_and_blas_threads(value: int) -> tuple[int, int, int]:
+    import numpy  # noqa: F401  (loads OpenBLAS, as a page's pandas work does)
+    from threadpoolctl import threadpool_info
+
+    blas = max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+    return os.getpid(), value * value, blas
 
 
-def test_pages_rendered_by_a_pool_come_back_in_order_from_other_processes():
+def test_pages_rendered_by_a_pool_come_back_in_order_from_other_processes_with_one_blas_thread():
     from reports.page_pool import POOL_MIN_PAGES, pool_size, render_all
 
-    results = list(render_all(_pid_and_square, list(range(10)), processes=2))
-    assert [square for _, square in results] == [value * value for value in range(10)]
-    assert os.getpid() not in {pid for pid, _ in results}
+    results = list(render_all(_pid_square_and_blas_threads, list(range(10)), processes=2))
+    assert [square for _, square, _ in results] == [value * value for value in range(10)]
+    assert os.getpid() not in {pid for pid, _, _ in results}
+    assert {blas for _, _, blas in results} == {1}
     assert pool_size(POOL_MIN_PAGES - 1) == 0 and pool_size(5, processes=1) == 0 and pool_size(5, processes=2) == 2
+    assert pool_size(0, processes=2) == 0
 
 
 def test_a_page_rendered_by_a_pool_process_equals_the_one_rendered_here(stored, tmp_path):
+    from reports.page_pool import pool_size
+
     group = stored[0]
+    assert pool_size(1, processes=2) == 1  # one page, still rendered by a pool process
     (here, _) = write_reports([group], tmp_path / "here", processes=1)
     (pooled, _) = write_reports([group], tmp_path / "pool", analyses={"horse": group.read_analysis()}, processes=2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,21 @@ def test_an_analysis_is_read_member_by_member_when_used(tmp_path):
     listed = open_store(tmp_path / "s.zarr").class_group(group.key).read_analysis(digest)
     assert sorted(listed.arrays) == ["eigenvalues", "tsne"] and list(listed.tables) == ["clusters"]
     assert listed.tables["clusters"]["size"].tolist() == [3]
+    assert "tsne" in listed.arrays and "umap" not in listed.arrays
+    shutil.rmtree(entry)  # the entry goes while a reader holds it: a clear error, not a zarr one
+    with pytest.raises(StoreError, match="changed or was removed since it was opened"):
+        listed.arrays["eigenvalues"]
+
+
+def test_an_analysis_key_must_name_a_complete_entry(tmp_path):
+    group = make_group(open_store(tmp_path / "s.zarr", "a"))
+    digest = group.write_analysis({"k": 3}, {"eigenvalues": np.arange(3.0)})
+    for key in ("../" + digest, digest.upper(), "0" * 16):
+        with pytest.raises(StoreError, match="no analysis"):
+            group.read_analysis(key)
+    group.group[f"analysis/{digest}"].attrs["complete"] = False  # a writer stopped before its last step
+    with pytest.raises(StoreError, match="no analysis stored"):
+        group.read_analysis(digest)
 
 
 def test_find_class_needs_a_unique_match(tmp_path):

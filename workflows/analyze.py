@@ -131,8 +131,8 @@ class AnalysisRequest:
     rows: np.ndarray
     estimator: SpectralRelevanceAnalysis
     params: dict
-    latent: np.ndarray | None
-    """(N, C) channel relevance of an inner layer's analysis, else None (pixel maps)."""
+    latent: bool
+    """Of an inner layer's channel relevance (else of the pixel maps)."""
 
     @property
     def digest(self) -> str:
@@ -151,8 +151,8 @@ def analysis_request(group: ClassGroup, config: RunConfig) -> AnalysisRequest:
             f"--grid {config.analysis.grid} is finer than the {side}x{side} relevance maps of "
             f"class {group.key.class_name!r}; choose a grid of at most {side}"
         )
-    latent = group.latent
-    estimator = estimator_for(config.analysis, latent=latent is not None)
+    latent = group.has_latent
+    estimator = estimator_for(config.analysis, latent=latent)
     params = {**estimator.get_params(), "rows": _rows_digest(group, rows), "stability": config.analysis.stability}
     return AnalysisRequest(rows, estimator, params, latent)
 
@@ -160,13 +160,14 @@ def analysis_request(group: ClassGroup, config: RunConfig) -> AnalysisRequest:
 def stored_analysis_key(group: ClassGroup, config: RunConfig) -> str | None:
     """The key of the stored analysis ``config`` asks of ``group``; None when it must be made (or
     the class cannot be analysed: its task says why). A class never analysed costs one listing."""
-    if config.force or not group.analysis_hashes():
+    stored = [] if config.force else group.analysis_hashes()
+    if not stored:
         return None
     try:
         digest = analysis_request(group, config).digest
     except AnalysisInputError:
         return None
-    return digest if digest in group.analysis_hashes() else None
+    return digest if digest in stored else None
 
 
 def store_analysis(group: ClassGroup, config: RunConfig) -> tuple[str, bool]:
@@ -178,7 +179,8 @@ def store_analysis(group: ClassGroup, config: RunConfig) -> tuple[str, bool]:
     if not config.force and request.digest in group.analysis_hashes():
         return request.digest, True
     group = group.writable()
-    rows, estimator, latent, stability = request.rows, request.estimator, request.latent, config.analysis.stability
+    rows, estimator, stability = request.rows, request.estimator, config.analysis.stability
+    latent = group.latent if request.latent else None
 
     if latent is not None:  # SpRAy on the inner layer's channel vectors (N, C)
         maps, full_resolution = latent[rows].astype(np.float64), False

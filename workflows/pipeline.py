@@ -146,6 +146,7 @@ def run(config: RunConfig, progress: bool = True) -> RunResult:
             tags=tags_by_class(store, [g.key.class_name for g in groups]),
             progress=progress,
             skipped=skipped,
+            processes=config.workers,  # as many page processes as workers, when the user chose them
         )
     outcomes = [
         ClassOutcome(
