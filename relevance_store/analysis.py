@@ -93,7 +93,7 @@ def write_analysis(
     for name, table in tables.items():
         write_table(node.require_group("tables"), _check_name(name), table, index=True)
     members = {"arrays": sorted(arrays), "tables": sorted(tables)}
-    node.attrs.update(
+    node.update_attributes(
         {
             "params": to_json(params),
             "attrs": to_json(attrs),

@@ -391,7 +391,7 @@ class ClassGroup:
 
     def update_attrs(self, **attrs: JSON) -> None:
         """Merge ``attrs`` into the provenance (client only, never from tasks)."""
-        self.group.attrs.update(attrs)
+        self.group.update_attributes(attrs)
 
     # ---- views of a latent analysis (workflows.latent_views) ------------------------------
     def latent_views(self, analysis_hash: str) -> dict[str, np.ndarray] | None:

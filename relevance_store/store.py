@@ -168,7 +168,9 @@ class RelevanceStore:
             chunk_size=chunk_size,
             latent_channels=latent_channels,
         )
-        group.attrs.update({**(attrs or {}), "key": list(key), "created_at": time.time(), "spray_version": __version__})
+        group.update_attributes(
+            {**(attrs or {}), "key": list(key), "created_at": time.time(), "spray_version": __version__}
+        )
         return ClassGroup(group, key)
 
     def writer_lock(self, key: ClassKey, *, wait: bool = False) -> WriterLock:
@@ -207,7 +209,9 @@ def open_store(location: str | os.PathLike, mode: str = "r") -> RelevanceStore:
     except (GroupNotFoundError, FileNotFoundError):
         raise StoreError(f"there is no spray store at {location}; run `spray compute` to create one") from None
     if mode == "a" and not dict(root.attrs) and not list(root.keys()):  # just created
-        root.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "created_by": f"spray {__version__}"})
+        root.update_attributes(
+            {"format": FORMAT, "schema_version": SCHEMA_VERSION, "created_by": f"spray {__version__}"}
+        )
     if root.attrs.get("format") != FORMAT:
         raise StoreError(
             f"{location} is a Zarr group but not a spray store (no format='{FORMAT}' attribute); "

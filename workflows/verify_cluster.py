@@ -241,7 +241,7 @@ def verify_cluster(
             )
         node = _experiment_group(store, key, digest, len(plan), config.force)
         _write_region(node, region, analysis, settings.cluster, group, model.preprocessing, source)
-        node.attrs.update(
+        node.update_attributes(
             to_json(
                 {
                     "params": params,
@@ -300,7 +300,7 @@ def verify_cluster(
         write_table(node, "summary", summary)
         write_table(node, "contrasts", contrasts)
         _examples(node, model, source, region.mask, plan, table, settings.n_examples, seed, config.compute)
-        node.attrs.update(
+        node.update_attributes(
             to_json(
                 {
                     "verdict": verdict,

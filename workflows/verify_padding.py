@@ -157,7 +157,7 @@ def verify_padding(
         if store.is_local:
             stack.enter_context(store.writer_lock(key._replace(class_name=f"{GROUP}/{name}")))
         node = _experiment_group(store, key, digest, len(members) + len(others), config.force)
-        node.attrs.update(
+        node.update_attributes(
             to_json(
                 {
                     "params": params,
@@ -209,7 +209,7 @@ def verify_padding(
         verdict = padding_verdict(summary, name).to_dict()
         write_table(node, "summary", summary)
         examples = _examples(node, model, source, preprocessings, table, settings.n_examples, seed, config.compute)
-        node.attrs.update(
+        node.update_attributes(
             to_json(
                 {
                     "verdict": verdict,
