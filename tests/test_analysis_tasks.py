@@ -33,8 +33,9 @@ def config(compute_images, tiny_model_spec, tmp_path) -> RunConfig:
     )
 
 
-def test_an_analysis_task_runs_with_one_blas_thread_and_the_worker_s_share_of_openmp_and_numba(config):
-    (result,) = compute_classes(
+def _compute_dog(config: RunConfig):
+    """The maps of class "dog" of the tiny model, computed in this process."""
+    return compute_classes(
         config.store,
         "dog",
         model_spec=config.model_spec(["cat", "dog", "fox"]),
@@ -43,6 +44,10 @@ def test_an_analysis_task_runs_with_one_blas_thread_and_the_worker_s_share_of_op
         progress=False,
         chunk_size=5,
     )
+
+
+def test_an_analysis_task_runs_with_one_blas_thread_and_the_worker_s_share_of_openmp_and_numba(config):
+    (result,) = _compute_dog(config)
     done = run_analysis(AnalysisTask(config.store, result.key, config.replace(stability="off"), threads=1))
     assert done.skipped is None and not done.reused
     assert done.threads["blas"] == 1 and done.threads.get("openmp", 1) == 1 and done.threads["numba"] == 1
@@ -122,15 +127,7 @@ def test_compute_and_analysis_on_a_real_dask_cluster_equal_an_in_process_run(con
 def test_stability_is_off_quick_or_full(config, mode, variants):
     from workflows.analyze import analyze_group
 
-    (result,) = compute_classes(
-        config.store,
-        "dog",
-        model_spec=config.model_spec(["cat", "dog", "fox"]),
-        source_spec=config.data,
-        workers=1,
-        progress=False,
-        chunk_size=5,
-    )
+    (result,) = _compute_dog(config)
     group = open_store(config.store).class_group(result.key)
     analysis = analyze_group(group, config.replace(stability=mode, embeddings=())).result
     table = analysis.tables.get("stability")
@@ -158,15 +155,7 @@ def test_a_rerun_with_every_analysis_stored_asks_for_no_worker(config):
     from workflows import cluster
     from workflows.analyze import analyze_classes
 
-    (result,) = compute_classes(
-        config.store,
-        "dog",
-        model_spec=config.model_spec(["cat", "dog", "fox"]),
-        source_spec=config.data,
-        workers=1,
-        progress=False,
-        chunk_size=5,
-    )
+    (result,) = _compute_dog(config)
     settings = config.replace(stability="off")
     with contextlib.ExitStack() as stack:
         first, _ = analyze_classes(
