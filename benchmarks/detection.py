@@ -14,6 +14,10 @@ library API (``SpectralRelevanceAnalysis``); and the classes are ranked by the c
 - how strongly the model learnt the artefact (``learnt``: the share of other classes' test
   images that the artefact alone turns into the planted class), so that a miss can be told
   apart from a model that never used the artefact.
+- the ceiling of any cluster-count rule or score (``hindsight K``: the smallest K <= 6 at which
+  some cluster of the planted class's spectral embedding finds the artefact, knowing the flags),
+  and how much of the carriers' positive relevance lies on the artefact's pixels against the
+  same pixels in the class's other maps (``artefact share``).
 
 Clean-model controls (no artefact, several seeds) give the false-alarm rate over whole models.
 
@@ -307,9 +311,14 @@ def settings(quick: bool, kinds: tuple[str, ...], clean_seeds: int) -> list[Sett
 # --------------------------------------------------------------------------- analysis
 
 
-def analyse(result: dict[str, np.ndarray], setting: Setting, normalize: str | None = None) -> dict[str, object]:
-    """spray's analysis of every class of one setting (default parameters but ``normalize``), and
-    the figures the table reports."""
+def analyse(
+    result: dict[str, np.ndarray],
+    setting: Setting,
+    normalize: str | None = None,
+    n_clusters_rule: str = "significant-gap",
+) -> dict[str, object]:
+    """spray's analysis of every class of one setting (default parameters but ``normalize`` and
+    ``n_clusters_rule``), and the figures the table reports."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
@@ -317,17 +326,20 @@ def analyse(result: dict[str, np.ndarray], setting: Setting, normalize: str | No
 
     maps, labels, flags = result["maps"], result["labels"], result["flags"]
     spectra, suspicions, per_class = {}, {}, {}
+    hindsight = None
     started = time.process_time()
     with threadpool_limits(1):
         for index, name in enumerate(CLASS_NAMES):
             rows = labels == index
             fitted = SpectralRelevanceAnalysis(
-                grid=20, embeddings=(), normalize=normalize, random_state=setting.seed
+                grid=20, embeddings=(), normalize=normalize, n_clusters_rule=n_clusters_rule, random_state=setting.seed
             ).fit(maps[rows])
             table = fitted.clusters_
             top = table.loc[table["suspicion_rank"] == 1].iloc[0]
             members = fitted.labels_ == top["cluster"]
             planted = flags[rows]
+            if index == setting.planted:
+                hindsight = hindsight_count(fitted.eigenvectors_, planted, setting.seed)
             spectra[name], suspicions[name] = fitted.eigenvalues_, float(table["suspicion"].max())
             per_class[name] = {
                 "n_clusters": fitted.n_clusters_,
@@ -362,12 +374,44 @@ def analyse(result: dict[str, np.ndarray], setting: Setting, normalize: str | No
             flagged=per_class[name]["flagged"],
             rank=int(ranking.loc[name, "rank_by_suspicion"]),
             rank_lambda2=int(ranking.loc[name, "rank_by_lambda2"]),
+            hindsight_k=hindsight,
+            artefact_share=artefact_share(maps[labels == setting.planted], flags[labels == setting.planted], setting),
         )
     return pd.Series(row).to_dict()
 
 
+def hindsight_count(eigenvectors: np.ndarray, flags: np.ndarray, seed: int) -> int | None:
+    """The smallest K in 2..``HINDSIGHT_MAX_K`` at which one NJW cluster of the class's spectral
+    embedding finds the artefact (precision and recall goals), knowing the flags; None if no K does.
+
+    A ceiling, not a method: no cluster-count rule or suspicion score can find an artefact that no
+    cluster of the class's own spectral embedding isolates."""
+    from spray.analysis.clustering import cluster_spectral_embedding
+
+    for count in range(2, HINDSIGHT_MAX_K + 1):
+        clusters = cluster_spectral_embedding(eigenvectors, count, random_state=seed)
+        for c in range(count):
+            members = clusters == c
+            if flags[members].mean() >= FOUND_PRECISION and flags[members].sum() >= FOUND_RECALL * flags.sum():
+                return count
+    return None
+
+
+def artefact_share(maps: np.ndarray, flags: np.ndarray, setting: Setting) -> str:
+    """Mean share of the positive relevance on the artefact's pixels: "carriers / others" (how much
+    of their maps the artefact takes, and what the same pixels take in the class's other maps)."""
+    region = plant(np.zeros((1, SIZE, SIZE), np.uint8), setting.kind, setting.position)[0] > 0
+    if region.all() or not flags.any():
+        return ""
+    positive = np.clip(maps, 0.0, None)
+    share = positive[:, region].sum(axis=1) / np.maximum(positive.reshape(len(maps), -1).sum(axis=1), 1e-12)
+    return f"{share[flags].mean():.2f} / {share[~flags].mean():.2f}"
+
+
 FOUND_PRECISION, FOUND_RECALL = 0.9, 0.8
 """Goals of issue 13: the top cluster finds the artefact with precision >= 0.9 and recall >= 0.8 ..."""
+HINDSIGHT_MAX_K = 6
+"""Cluster counts tried with hindsight (``hindsight_count``)."""
 GOAL_SHARE = 0.9
 """... in >= 90 % of settings at prevalence >= 15 %, rank 1 in >= 90 %, no flag on >= 90 % of clean models."""
 LEARNT_MIN = 0.1
@@ -394,10 +438,12 @@ def goal_check(table) -> list[str]:
         found = ((high["precision"] >= FOUND_PRECISION) & (high["recall"] >= FOUND_RECALL)).mean()
         first = (high["rank"] == 1).mean()
         quiet = (high["clean_flagged"] == 0).mean()
+        ceiling = high["hindsight_k"].notna().mean()
         lines.append(
             f"{label}, prevalence >= 15% ({len(high)} settings): top cluster found {found:.0%} "
             f"({'met' if found >= GOAL_SHARE else 'NOT met'}), rank 1 {first:.0%} "
-            f"({'met' if first >= GOAL_SHARE else 'NOT met'}), no clean class flagged {quiet:.0%}"
+            f"({'met' if first >= GOAL_SHARE else 'NOT met'}), no clean class flagged {quiet:.0%}; "
+            f"some cluster at K <= {HINDSIGHT_MAX_K} finds it (hindsight ceiling) {ceiling:.0%}"
         )
     if len(clean):
         quiet = (clean["clean_flagged"] == 0).mean()
@@ -410,17 +456,22 @@ def goal_check(table) -> list[str]:
 
 def markdown(table) -> str:
     """The per-setting table as Markdown (for ``benchmarks/README.md``)."""
+    import pandas as pd
+
     lines = [
-        "| setting | held out | learnt | clusters | top size | precision | recall | suspicion | flagged | rank | rank by \u03bb2 | clean flagged |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+        "| setting | held out | learnt | artefact share | clusters | top size | precision | recall | suspicion | flagged "
+        "| rank | rank by \u03bb2 | hindsight K | clean flagged |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for row in table.itertuples():
         if row.kind == "clean":
             continue
         lines.append(
-            f"| {row.setting} | {'yes' if row.held_out else ''} | {row.learnt:.2f} | {int(row.n_clusters)} | "
+            f"| {row.setting} | {'yes' if row.held_out else ''} | {row.learnt:.2f} | "
+            f"{row.artefact_share if isinstance(row.artefact_share, str) else ''} | {int(row.n_clusters)} | "
             f"{int(row.top_size)} | {row.precision:.2f} | {row.recall:.2f} | {row.top_suspicion:.2f} | "
             f"{'yes' if row.flagged else ''} | {int(row.rank)} | {int(row.rank_lambda2)} | "
+            f"{'' if pd.isna(row.hindsight_k) else int(row.hindsight_k)} | "
             f"{row.clean_flagged_names if isinstance(row.clean_flagged_names, str) else ''} |"
         )
     clean = table[table["kind"] == "clean"]
@@ -454,6 +505,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="scale each pooled map before clustering (default: raw maps, SPEC 1.1)",
     )
+    parser.add_argument(
+        "--n-clusters-rule",
+        choices=("significant-gap", "largest-gap"),
+        default="significant-gap",
+        help="how the cluster count is chosen (default: spray's default, significant-gap)",
+    )
     args = parser.parse_args(argv)
     kinds = tuple(k for k in args.kinds.split(",") if k)
     unknown = set(kinds) - set(POSITIONS)
@@ -464,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter()
     for setting in settings(args.quick, kinds, args.clean_seeds):
         result = produce(setting, training, args.cache)
-        rows.append(analyse(result, setting, args.normalize))
+        rows.append(analyse(result, setting, args.normalize, args.n_clusters_rule))
         shown = {k: rows[-1].get(k) for k in ("setting", "learnt", "precision", "recall", "rank", "clean_flagged")}
         print(json.dumps(shown, default=float), flush=True)
     table = pd.DataFrame(rows)

@@ -28,10 +28,10 @@ samples for the same effect, so a large clean class would outscore a small plant
 Measured false alarms (thresholds 1.0 and 0.15): structureless classes, 0 of 130 of isotropic
 Gaussian noise maps and 0 of 130 of smooth object maps (n = 100, 300, 1000 with 40 seeds each,
 3000 with 10); the demo's shortcut-free classes (bird, car, cat, dog) 0 of 4; Fashion-MNIST, 0 of
-100 classes of 10 clean models and 3 of 513 clean classes of models with an artefact planted
-elsewhere (``benchmarks/README.md``, detection section).
+100 classes of 10 clean models and 3-5 of 513 clean classes of models with an artefact planted
+elsewhere (two runs on two machines; ``benchmarks/README.md``, detection section).
 Limitation: a legitimate sub-strategy that is as separated and looks at a place the rest of
-the class never does is flagged too (all 3 were the bag class, whose maps split into bags
+the class never does is flagged too (all but one were the bag class, whose maps split into bags
 explained by their handle and bags explained by their sides);
 the prototypes and medoids tell a person which it is.
 """
