@@ -54,7 +54,8 @@ def render_all(
     """``render`` of every job, in order: in this process, or by a pool (:func:`pool_size`).
     ``render`` must be a module-level function and the jobs picklable."""
     size = pool_size(len(jobs), processes)
-    with tqdm(total=len(jobs), desc=desc, unit="page", disable=not progress, dynamic_ncols=True) as bar:
+    shown = progress and len(jobs) > 0  # a rerun with every page unchanged prints no empty bar
+    with tqdm(total=len(jobs), desc=desc, unit="page", disable=not shown, dynamic_ncols=True) as bar:
         if not size:
             for job in jobs:
                 yield render(job)

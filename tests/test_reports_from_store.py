@@ -177,6 +177,15 @@ def test_pages_rendered_by_a_pool_come_back_in_order_from_other_processes_with_o
     assert pool_size(0, processes=2) == 0
 
 
+def test_no_progress_bar_when_no_page_is_rendered(capsys):
+    from reports.page_pool import render_all
+
+    assert list(render_all(_pid_square_and_blas_threads, [], progress=True, desc="class pages")) == []
+    assert "class pages" not in capsys.readouterr().err
+    assert [square for _, square, _ in render_all(_pid_square_and_blas_threads, [3], progress=True)] == [9]
+    assert "1/1" in capsys.readouterr().err
+
+
 def test_a_page_rendered_by_a_pool_process_equals_the_one_rendered_here(stored, tmp_path):
     from reports.page_pool import pool_size
 
